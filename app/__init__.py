@@ -1,0 +1,1 @@
+"""Campfire: self-hosted team chat with a real-time Socket.IO layer."""

@@ -1,0 +1,94 @@
+"""Configuration from the environment (PROTOCOL.md section 8)."""
+
+from __future__ import annotations
+
+import ipaddress
+from functools import cached_property
+from pathlib import Path
+
+from pydantic import AliasChoices, Field, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+def async_database_url(url: str) -> str:
+    """Map every accepted DATABASE_URL spelling onto its asyncio driver form."""
+    if url.startswith("postgres://"):
+        url = "postgresql://" + url[len("postgres://") :]
+    for plain, asynchronous in (
+        ("sqlite://", "sqlite+aiosqlite://"),
+        ("postgresql://", "postgresql+asyncpg://"),
+        ("postgresql+psycopg2://", "postgresql+asyncpg://"),
+        ("postgresql+psycopg://", "postgresql+asyncpg://"),
+    ):
+        if url.startswith(plain):
+            return asynchronous + url[len(plain) :]
+    return url
+
+
+class Settings(BaseSettings):
+    """Every knob of a Campfire process. Unprefixed names follow Heroku conventions."""
+
+    model_config = SettingsConfigDict(env_prefix="CAMPFIRE_", extra="ignore")
+
+    host: str = Field("0.0.0.0", validation_alias=AliasChoices("HOST", "CAMPFIRE_HOST"))
+    port: int = Field(8000, validation_alias=AliasChoices("PORT", "CAMPFIRE_PORT"))
+    database_url: str = Field(
+        default_factory=lambda: f"sqlite:///{Path.cwd() / 'campfire.sqlite3'}",
+        validation_alias=AliasChoices("DATABASE_URL", "CAMPFIRE_DATABASE_URL"),
+    )
+    redis_url: str | None = Field(
+        None, validation_alias=AliasChoices("REDIS_URL", "CAMPFIRE_REDIS_URL")
+    )
+    # Prefix for every Redis key and channel, so that several deployments (or test runs)
+    # can share one Redis server.
+    redis_prefix: str = "campfire"
+
+    max_connections_per_user: int = 5
+    max_connections: int = 10_000
+    max_rooms_per_connection: int = 100
+    message_rate: int = 60
+    typing_rate: int = 10
+    connect_rate: int = 5
+    rate_window_seconds: float = 60.0
+    trusted_proxies: str = ""
+    session_ttl_days: float = 30.0
+
+    auth_timeout_seconds: float = 10.0
+    typing_timeout_seconds: float = 5.0
+    typing_sweep_seconds: float = 1.0
+    presence_stale_seconds: float = 300.0
+    presence_sweep_seconds: float = 60.0
+    heartbeat_seconds: float = 30.0
+    recently_active_seconds: float = 300.0
+
+    # Missed-message recovery (PROTOCOL.md section 5).
+    replay_default: int = 50
+    replay_max_per_room: int = 500
+
+    max_content_length: int = 10_000
+    # Engine.IO packets queued for one socket before it counts as a slow consumer.
+    max_outgoing_packets: int = 2_000
+    # permessage-deflate costs ~90 KB and much CPU per socket; opt in for slow links.
+    websocket_compression: bool = False
+    ping_interval: float = 25.0
+    ping_timeout: float = 20.0
+
+    access_log: bool = False
+    log: str = Field("info", validation_alias=AliasChoices("CAMPFIRE_LOG", "LOG_LEVEL"))
+
+    @field_validator("database_url")
+    @classmethod
+    def _normalise_database_url(cls, value: str) -> str:
+        return async_database_url(value)
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.database_url.startswith("sqlite")
+
+    @cached_property
+    def trusted_proxy_networks(self) -> list[ipaddress.IPv4Network | ipaddress.IPv6Network]:
+        return [
+            ipaddress.ip_network(item.strip(), strict=False)
+            for item in self.trusted_proxies.split(",")
+            if item.strip()
+        ]

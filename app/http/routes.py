@@ -1,0 +1,245 @@
+"""HTTP handlers: parse, call the domain layer, shape the answer. No rules live here."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any, TypeVar
+
+import orjson
+from aiohttp import web
+from pydantic import BaseModel
+
+from app.errors import CampfireError, ErrorCode, invalid
+from app.http.errors import json_errors
+from app.http.static import setup_static
+from app.schemas import (
+    AddMemberIn,
+    CreateRoomIn,
+    CreateUserIn,
+    LoginIn,
+    PostMessageIn,
+    UpdateRoomIn,
+    UserOut,
+    parse,
+    wire,
+)
+from app.services import Principal, Services
+
+ModelT = TypeVar("ModelT", bound=BaseModel)
+services_key = web.AppKey("http_services", Services)
+
+
+def json(data: Any, status: int = 200) -> web.Response:
+    return web.Response(body=orjson.dumps(data), status=status, content_type="application/json")
+
+
+async def body(request: web.Request, model: type[ModelT]) -> ModelT:
+    raw = await request.read()
+    try:
+        data = orjson.loads(raw) if raw else None
+    except orjson.JSONDecodeError:
+        raise CampfireError(
+            ErrorCode.invalid_message_format, "the body is not valid JSON"
+        ) from None
+    return parse(model, data)
+
+
+def bearer_token(request: web.Request) -> str | None:
+    header = request.headers.get("Authorization")
+    if header is None:
+        return None
+    scheme, _, value = header.partition(" ")
+    if scheme.lower() != "bearer":
+        return None
+    return value.strip() or None
+
+
+async def principal(request: web.Request) -> Principal:
+    return await request.app[services_key].auth.authenticate(bearer_token(request))
+
+
+def path_id(request: web.Request, name: str) -> str:
+    try:
+        return str(uuid.UUID(request.match_info[name]))
+    except ValueError:
+        raise invalid(f"{name} must be a UUID") from None
+
+
+def query_int(request: web.Request, name: str) -> int | None:
+    value = request.query.get(name)
+    if value is None:
+        return None
+    try:
+        number = int(value)
+    except ValueError:
+        raise invalid(f"{name} must be an integer") from None
+    if not -(2**62) < number < 2**62:
+        raise invalid(f"{name} is out of range")
+    return number
+
+
+# ---- sessions and users -------------------------------------------------------------
+
+
+async def create_session(request: web.Request) -> web.Response:
+    data = await body(request, LoginIn)
+    token, user = await request.app[services_key].auth.login(data.email_address, data.password)
+    return json({"token": token, "user": wire(UserOut.of(user))}, status=201)
+
+
+async def delete_session(request: web.Request) -> web.Response:
+    actor = await principal(request)
+    await request.app[services_key].auth.logout(actor)
+    return web.Response(status=204)
+
+
+async def me(request: web.Request) -> web.Response:
+    actor = await principal(request)
+    return json({"user": wire(UserOut.of(actor.user))})
+
+
+async def create_user(request: web.Request) -> web.Response:
+    actor = await principal(request)
+    data = await body(request, CreateUserIn)
+    user = await request.app[services_key].users.create(
+        actor,
+        name=data.name,
+        email_address=data.email_address,
+        password=data.password,
+        role=data.role,
+    )
+    return json({"user": wire(UserOut.of(user))}, status=201)
+
+
+async def list_users(request: web.Request) -> web.Response:
+    await principal(request)
+    users = await request.app[services_key].users.list_active()
+    return json({"users": [wire(UserOut.of(u)) for u in users]})
+
+
+# ---- rooms --------------------------------------------------------------------------
+
+
+async def list_rooms(request: web.Request) -> web.Response:
+    actor = await principal(request)
+    rooms = await request.app[services_key].rooms.list_for(actor)
+    return json({"rooms": [wire(r) for r in rooms]})
+
+
+async def create_room(request: web.Request) -> web.Response:
+    actor = await principal(request)
+    data = await body(request, CreateRoomIn)
+    room = await request.app[services_key].rooms.create(
+        actor, name=data.name, kind=data.kind, member_ids=data.member_ids
+    )
+    return json({"room": wire(room)}, status=201)
+
+
+async def get_room(request: web.Request) -> web.Response:
+    actor = await principal(request)
+    rooms = request.app[services_key].rooms
+    room = await rooms.require_readable(actor, path_id(request, "room_id"))
+    return json({"room": wire(await rooms.describe(room))})
+
+
+async def update_room(request: web.Request) -> web.Response:
+    actor = await principal(request)
+    room_id = path_id(request, "room_id")
+    data = await body(request, UpdateRoomIn)
+    room = await request.app[services_key].rooms.rename(actor, room_id, data.name)
+    return json({"room": wire(room)})
+
+
+async def add_member(request: web.Request) -> web.Response:
+    actor = await principal(request)
+    room_id = path_id(request, "room_id")
+    data = await body(request, AddMemberIn)
+    room, created = await request.app[services_key].rooms.add_member(actor, room_id, data.user_id)
+    return json({"room": wire(room)}, status=201 if created else 200)
+
+
+async def remove_member(request: web.Request) -> web.Response:
+    actor = await principal(request)
+    room_id = path_id(request, "room_id")
+    user_id = path_id(request, "user_id")
+    await request.app[services_key].rooms.remove_member(actor, room_id, user_id)
+    return web.Response(status=204)
+
+
+# ---- messages and presence ----------------------------------------------------------
+
+
+async def list_messages(request: web.Request) -> web.Response:
+    actor = await principal(request)
+    room_id = path_id(request, "room_id")
+    limit = query_int(request, "limit")
+    messages = await request.app[services_key].messages.history(
+        actor,
+        room_id,
+        after_seq=query_int(request, "after_seq"),
+        before_seq=query_int(request, "before_seq"),
+        limit=50 if limit is None else limit,
+    )
+    return json({"messages": [wire(m) for m in messages]})
+
+
+async def post_message(request: web.Request) -> web.Response:
+    actor = await principal(request)
+    room_id = path_id(request, "room_id")
+    data = await body(request, PostMessageIn)
+    result = await request.app[services_key].messages.send(
+        actor, room_id, data.content, data.client_message_id, via="http"
+    )
+    return json({"message": wire(result.message)}, status=201 if result.created else 200)
+
+
+async def room_presence(request: web.Request) -> web.Response:
+    actor = await principal(request)
+    online, active = await request.app[services_key].presence.room_presence(
+        actor, path_id(request, "room_id")
+    )
+    return json({"online_users": online, "recently_active": active})
+
+
+# ---- operations ---------------------------------------------------------------------
+
+
+async def healthz(request: web.Request) -> web.Response:
+    services = request.app[services_key]
+    checks = {"database": await services.db.ping()}
+    ping_state = getattr(services.state, "ping", None)
+    if ping_state is not None:
+        checks["redis"] = await ping_state()
+    healthy = all(checks.values())
+    return json(
+        {"status": "ok" if healthy else "unavailable", "checks": checks},
+        status=200 if healthy else 503,
+    )
+
+
+async def metrics(request: web.Request) -> web.Response:
+    body = request.app[services_key].metrics.render()
+    return web.Response(body=body, headers={"Content-Type": "text/plain; version=0.0.4"})
+
+
+def setup_routes(app: web.Application, services: Services) -> None:
+    app[services_key] = services
+    app.middlewares.append(json_errors)
+    r = app.router
+    r.add_post("/api/session", create_session)
+    r.add_delete("/api/session", delete_session)
+    r.add_get("/api/me", me)
+    r.add_post("/api/users", create_user)
+    r.add_get("/api/users", list_users)
+    r.add_get("/api/rooms", list_rooms)
+    r.add_post("/api/rooms", create_room)
+    r.add_get("/api/rooms/{room_id}", get_room)
+    r.add_patch("/api/rooms/{room_id}", update_room)
+    r.add_post("/api/rooms/{room_id}/members", add_member)
+    r.add_delete("/api/rooms/{room_id}/members/{user_id}", remove_member)
+    r.add_get("/api/rooms/{room_id}/messages", list_messages)
+    r.add_post("/api/rooms/{room_id}/messages", post_message)
+    r.add_get("/api/rooms/{room_id}/presence", room_presence)
+    r.add_get("/healthz", healthz)
+    r.add_get("/metrics", metrics)
+    setup_static(app)

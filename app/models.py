@@ -1,0 +1,123 @@
+"""Tables. Ids are UUID strings; timestamps are timezone-aware UTC."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime
+from enum import StrEnum
+from typing import Any
+
+from sqlalchemy import BigInteger, DateTime, Index, Integer, Text, UniqueConstraint, types
+from sqlmodel import Column, Field, SQLModel
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def new_id() -> str:
+    return str(uuid.uuid4())
+
+
+class UTCDateTime(types.TypeDecorator[datetime]):
+    """Stores UTC; SQLite keeps no zone, so it is put back on the way out."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Any) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to a UTC column")
+        value = value.astimezone(UTC)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: datetime | None, dialect: Any) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+class Role(StrEnum):
+    admin = "admin"
+    member = "member"
+    bot = "bot"
+
+
+class RoomKind(StrEnum):
+    open = "open"
+    closed = "closed"
+    direct = "direct"
+
+
+class User(SQLModel, table=True):
+    __tablename__ = "users"
+
+    id: str = Field(default_factory=new_id, primary_key=True, max_length=36)
+    name: str = Field(max_length=200)
+    email_address: str = Field(max_length=320, unique=True)
+    password_hash: str = Field(max_length=200)
+    role: str = Field(default=Role.member, max_length=16)
+    active: bool = Field(default=True)
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+
+
+class Session(SQLModel, table=True):
+    """A login. Only a hash of the token is stored, so a database leak yields no tokens."""
+
+    __tablename__ = "sessions"
+
+    id: str = Field(default_factory=new_id, primary_key=True, max_length=36)
+    token_hash: str = Field(max_length=64, unique=True)
+    user_id: str = Field(foreign_key="users.id", index=True, max_length=36)
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    last_active_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    expires_at: datetime = Field(sa_type=UTCDateTime)
+    revoked_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+
+
+class Room(SQLModel, table=True):
+    __tablename__ = "rooms"
+
+    id: str = Field(default_factory=new_id, primary_key=True, max_length=36)
+    name: str = Field(max_length=200)
+    kind: str = Field(max_length=16)
+    creator_id: str = Field(foreign_key="users.id", max_length=36)
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    # The seq of the room's newest message; bumped in the transaction that stores one,
+    # which also makes that row the per-room lock that keeps seqs gapless.
+    last_seq: int = Field(default=0)
+    last_message_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+
+
+class Membership(SQLModel, table=True):
+    __tablename__ = "memberships"
+
+    room_id: str = Field(foreign_key="rooms.id", primary_key=True, max_length=36)
+    user_id: str = Field(foreign_key="users.id", primary_key=True, index=True, max_length=36)
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+
+
+class Message(SQLModel, table=True):
+    __tablename__ = "messages"
+    __table_args__ = (
+        UniqueConstraint("room_id", "seq", name="uq_messages_room_seq"),
+        UniqueConstraint("creator_id", "client_message_id", name="uq_messages_creator_client_id"),
+        Index("ix_messages_id", "id", unique=True),
+    )
+
+    # Insertion order across rooms, for the single-cursor resume form (last_seen_message_id).
+    position: int | None = Field(
+        default=None,
+        sa_column=Column(
+            BigInteger().with_variant(Integer(), "sqlite"), primary_key=True, autoincrement=True
+        ),
+    )
+    id: str = Field(default_factory=new_id, max_length=36)
+    room_id: str = Field(foreign_key="rooms.id", max_length=36)
+    creator_id: str = Field(foreign_key="users.id", max_length=36)
+    content: str = Field(sa_type=Text)
+    client_message_id: str = Field(max_length=36)
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    seq: int

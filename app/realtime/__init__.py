@@ -1,0 +1,1 @@
+"""The Socket.IO side: authentication, event handlers, and delivery of domain events."""

@@ -1,0 +1,464 @@
+"""Socket.IO event handlers: a thin adapter from PROTOCOL.md events onto the domain layer."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import parse_qs
+
+import socketio
+
+from app.errors import CampfireError, ErrorCode, invalid
+from app.net import client_ip
+from app.notifier import room_channel, user_channel
+from app.realtime.server import ack_requested
+from app.schemas import AuthIn, NewMessageIn, RoomRef, UserOut, parse, wire
+from app.services import Principal, Services
+from app.state import ConnectionInfo
+
+log = logging.getLogger(__name__)
+
+Envelope = dict[str, Any]
+# Refreshing the shared heartbeat on every event would cost a state write per event.
+ACTIVITY_REFRESH_SECONDS = 15.0
+SHUTDOWN_GRACE_SECONDS = 5.0
+
+
+@dataclass(frozen=True, slots=True)
+class Cursors:
+    last_seen: dict[str, int] | None = None
+    last_seen_message_id: str | None = None
+
+    @property
+    def present(self) -> bool:
+        return self.last_seen is not None or self.last_seen_message_id is not None
+
+
+@dataclass(slots=True)
+class LiveConnection:
+    """What this process knows about one of its sockets."""
+
+    sid: str
+    ip: str
+    principal: Principal | None = None
+    info: ConnectionInfo | None = None
+    auth_timer: asyncio.TimerHandle | None = None
+    last_refresh: float = field(default_factory=time.monotonic)
+    dropping: bool = False  # already being disconnected as a slow consumer
+
+
+BackfillFn = Callable[[str, list[str], Cursors], Awaitable[None]]
+
+
+class RealtimeGateway:
+    def __init__(
+        self,
+        sio: socketio.AsyncServer,
+        services: Services,
+        process_id: str,
+        backfill: BackfillFn,
+    ) -> None:
+        self.sio = sio
+        self.services = services
+        self.settings = services.settings
+        self.metrics = services.metrics
+        self.process_id = process_id
+        self.backfill = backfill
+        self.live: dict[str, LiveConnection] = {}
+        self._in_flight = 0
+        self._idle = asyncio.Event()
+        self._idle.set()
+        self._closing = False
+        self._handlers: dict[str, Callable[[LiveConnection, Any], Awaitable[Envelope]]] = {
+            "NewMessage": self._new_message,
+            "TypingStart": self._typing_start,
+            "TypingStop": self._typing_stop,
+            "GetPresence": self._get_presence,
+            "JoinRoom": self._join_room,
+            "LeaveRoom": self._leave_room,
+            "Ping": self._ping,
+        }
+        self._tasks: set[asyncio.Task[Any]] = set()
+
+    def register(self) -> None:
+        self.sio.on("connect", self.on_connect)
+        self.sio.on("disconnect", self.on_disconnect)
+        self.sio.on("*", self.on_event)
+        manager = self.sio.manager
+        manager.on_slow_consumer = self._slow_consumer
+        manager.on_delivered = self._count_sent
+
+    # ---- connection lifecycle -----------------------------------------------------
+
+    async def on_connect(self, sid: str, environ: dict[str, Any], auth: Any = None) -> bool:
+        request = environ["aiohttp.request"]
+        ip = client_ip(request, self.settings.trusted_proxy_networks)
+        try:
+            if self._closing:
+                raise CampfireError(
+                    ErrorCode.server_overloaded, "the server is shutting down", retry_after=5.0
+                )
+            decision = await self.services.state.acquire_rate(
+                f"connect:{ip}", self.settings.connect_rate, self.settings.rate_window_seconds
+            )
+            if not decision.allowed:
+                self.metrics.rate_limit_hits.labels("connect").inc()
+                raise CampfireError(
+                    ErrorCode.rate_limit_exceeded,
+                    "too many connection attempts; slow down",
+                    retry_after=decision.retry_after,
+                )
+            token = _handshake_token(environ, auth)
+            cursors = _cursors(auth)
+            conn = LiveConnection(sid=sid, ip=ip)
+            if token is None:
+                # Mode 4: the client will authenticate with an `Auth` event.
+                self.live[sid] = conn
+                conn.auth_timer = asyncio.get_running_loop().call_later(
+                    self.settings.auth_timeout_seconds, self._spawn, self._auth_timeout(sid)
+                )
+                log.info("socket %s from %s connected, awaiting Auth", sid, ip)
+                return True
+            principal = await self._authenticate(token)
+            await self._register(conn, principal)
+        except CampfireError as exc:
+            log.info("socket %s from %s refused: %s", sid, ip, exc.code)
+            raise socketio.exceptions.ConnectionRefusedError(exc.message, exc.payload()) from None
+        # The welcome must follow Socket.IO's CONNECT packet, which is queued right after
+        # this handler returns and before this task gets to run.
+        self._spawn(self._welcome(conn, cursors))
+        return True
+
+    async def on_disconnect(self, sid: str, reason: Any = None) -> None:
+        conn = self.live.pop(sid, None)
+        if conn is None:
+            return
+        if conn.auth_timer is not None:
+            conn.auth_timer.cancel()
+        if conn.info is not None:
+            self.metrics.active_connections.dec()
+            await self.services.presence.disconnect(conn.info.connection_id)
+            log.info("socket %s of user %s disconnected (%s)", sid, conn.info.user_id, reason)
+        else:
+            log.info("unauthenticated socket %s disconnected (%s)", sid, reason)
+
+    async def _authenticate(self, token: str) -> Principal:
+        try:
+            return await self.services.auth.authenticate(token)
+        except CampfireError as exc:
+            self.metrics.auth_failures.labels(exc.code.value).inc()
+            raise
+
+    async def _register(self, conn: LiveConnection, principal: Principal) -> None:
+        try:
+            info = await self.services.presence.connect(principal, conn.sid, self.process_id)
+        except CampfireError as exc:
+            self.metrics.rate_limit_hits.labels(exc.code.value).inc()
+            raise
+        conn.principal = principal
+        conn.info = info
+        self.live[conn.sid] = conn
+        self.metrics.active_connections.inc()
+        log.info(
+            "socket %s of user %s authenticated from %s as connection %s",
+            conn.sid,
+            principal.user_id,
+            conn.ip,
+            info.connection_id,
+        )
+
+    async def _welcome(self, conn: LiveConnection, cursors: Cursors) -> None:
+        """PROTOCOL.md section 3: AuthSuccess, PresenceUpdate per room, replay, SyncComplete."""
+        for _ in range(10):  # normally already true; see on_connect
+            if self.sio.manager.is_connected(conn.sid, "/"):
+                break
+            await asyncio.sleep(0)
+        assert conn.principal is not None and conn.info is not None
+        user_id = conn.principal.user_id
+        services = self.services
+        rooms = await services.rooms.rooms_of(user_id)
+        described = await services.rooms.describe_many(rooms)
+        await self._emit(
+            conn.sid,
+            "AuthSuccess",
+            {
+                "user": wire(UserOut.of(conn.principal.user)),
+                "rooms": [wire(room) for room in described],
+                "connection_id": conn.info.connection_id,
+            },
+        )
+        # Subscribe before reading presence and missed messages, so that anything newer
+        # arrives live and nothing falls between the replay and the subscription.
+        await self.sio.enter_room(conn.sid, user_channel(user_id))
+        subscribed = [room.id for room in rooms[: self.settings.max_rooms_per_connection or None]]
+        for room_id in subscribed:
+            await self.sio.enter_room(conn.sid, room_channel(room_id))
+        for room in described:
+            online = await services.presence.online_in(room.id)
+            await self._emit(
+                conn.sid, "PresenceUpdate", {"room_id": room.id, "online_users": online}
+            )
+        if cursors.present:
+            self.metrics.reconnections.inc()
+        await self.backfill(conn.sid, subscribed, cursors)
+
+    async def _auth_timeout(self, sid: str) -> None:
+        conn = self.live.get(sid)
+        if conn is not None and conn.principal is None:
+            log.info("socket %s sent no Auth in time", sid)
+            self.metrics.auth_failures.labels("auth_timeout").inc()
+            await self.services.notifier.disconnect([sid], "auth_timeout")
+
+    # ---- client events ------------------------------------------------------------
+
+    async def on_event(self, event: str, sid: str, *args: Any) -> Envelope | None:
+        conn = self.live.get(sid)
+        if conn is None:
+            return None
+        known = event in self._handlers or event == "Auth"
+        self.metrics.events_received.labels(event if known else "unknown").inc()
+        self._in_flight += 1
+        self._idle.clear()
+        try:
+            if len(args) > 1:
+                raise invalid("send one JSON object as the event's payload")
+            payload = args[0] if args else None
+            if event == "Auth":
+                return await self._auth_event(conn, payload)
+            if conn.principal is None:
+                raise CampfireError(ErrorCode.auth_required, "authenticate first")
+            handler = self._handlers.get(event)
+            if handler is None:
+                raise invalid(f"unknown event {event[:50]!r}")
+            await self._refresh(conn)
+            return await handler(conn, payload)
+        except CampfireError as exc:
+            self.metrics.errors.labels(exc.code.value).inc()
+            return await self._fail(conn, event, args, exc)
+        except Exception:
+            log.exception("handling %s from %s failed", event, sid)
+            error = CampfireError(ErrorCode.internal_error, "internal error; retry later")
+            self.metrics.errors.labels(error.code.value).inc()
+            return await self._fail(conn, event, args, error)
+        finally:
+            self._in_flight -= 1
+            if not self._in_flight:
+                self._idle.set()
+
+    async def _fail(
+        self, conn: LiveConnection, event: str, args: tuple[Any, ...], exc: CampfireError
+    ) -> Envelope | None:
+        if event == "NewMessage":
+            payload = args[0] if args and isinstance(args[0], dict) else {}
+            cmid = payload.get("client_message_id")
+            data: dict[str, Any] = {
+                "client_message_id": cmid if isinstance(cmid, str) else None,
+                "error": exc.message,
+                "code": exc.code.value,
+            }
+            if exc.retry_after is not None:
+                data["retry_after"] = exc.retry_after
+            envelope = {"type": "MessageError", "data": data}
+        else:
+            envelope = {"type": "Error", "data": exc.payload()}
+        if ack_requested.get():
+            return envelope
+        await self._emit(conn.sid, "Error", exc.payload())
+        return None
+
+    async def _auth_event(self, conn: LiveConnection, payload: Any) -> Envelope:
+        if conn.principal is not None:
+            raise invalid("this connection is already authenticated")
+        if conn.auth_timer is not None:
+            conn.auth_timer.cancel()
+        try:
+            data = parse(AuthIn, payload)
+            principal = await self._authenticate(data.session_token or "")
+            await self._register(conn, principal)
+        except CampfireError as exc:
+            code = exc.code if exc.code == ErrorCode.too_many_connections else ErrorCode.auth_failed
+            error = {"error": exc.message, "code": code.value}
+            await self._emit(conn.sid, "AuthError", error)
+            self._spawn(self.sio.disconnect(conn.sid))
+            return {"type": "AuthError", "data": error}
+        await self._welcome(conn, Cursors(data.last_seen, data.last_seen_message_id))
+        return {"type": "AuthSuccess", "data": {"connection_id": conn.info.connection_id}}  # type: ignore[union-attr]
+
+    async def _new_message(self, conn: LiveConnection, payload: Any) -> Envelope:
+        started = time.perf_counter()
+        data = parse(NewMessageIn, payload)
+        assert conn.principal is not None
+        result = await self.services.messages.send(
+            conn.principal, data.room_id, data.content, data.client_message_id, via="socket"
+        )
+        self.metrics.ack_latency.observe(time.perf_counter() - started)
+        return {
+            "type": "MessageDelivered",
+            "data": {
+                "client_message_id": data.client_message_id,
+                "message_id": result.message.id,
+                "seq": result.message.seq,
+            },
+        }
+
+    async def _typing_start(self, conn: LiveConnection, payload: Any) -> Envelope:
+        data = parse(RoomRef, payload)
+        await self.services.typing.start(conn.principal.user_id, data.room_id)  # type: ignore[union-attr]
+        return {"type": "Ok", "data": {"room_id": data.room_id}}
+
+    async def _typing_stop(self, conn: LiveConnection, payload: Any) -> Envelope:
+        data = parse(RoomRef, payload)
+        assert conn.principal is not None
+        await self.services.rooms.require_member(conn.principal, data.room_id)
+        await self.services.typing.stop(conn.principal.user_id, data.room_id)
+        return {"type": "Ok", "data": {"room_id": data.room_id}}
+
+    async def _get_presence(self, conn: LiveConnection, payload: Any) -> Envelope:
+        data = parse(RoomRef, payload)
+        assert conn.principal is not None
+        online, _ = await self.services.presence.room_presence(conn.principal, data.room_id)
+        update = {"room_id": data.room_id, "online_users": online}
+        if not ack_requested.get():
+            await self._emit(conn.sid, "PresenceUpdate", update)
+        return {"type": "PresenceUpdate", "data": update}
+
+    async def _join_room(self, conn: LiveConnection, payload: Any) -> Envelope:
+        data = parse(RoomRef, payload)
+        assert conn.principal is not None
+        room = await self.services.rooms.join(conn.principal, data.room_id)
+        # A member past the per-connection cap asks for this room explicitly: make room
+        # for it by giving up this connection's least recently subscribed room.
+        channel = room_channel(room.id)
+        if channel not in self.sio.manager.chat_rooms.get(conn.sid, {}):
+            oldest = self.sio.manager.oldest_chat_room(conn.sid)
+            if oldest is not None:
+                await self.sio.leave_room(conn.sid, oldest)
+            await self.sio.enter_room(conn.sid, channel)
+        return {"type": "RoomJoined", "data": {"room": wire(room)}}
+
+    async def _leave_room(self, conn: LiveConnection, payload: Any) -> Envelope:
+        data = parse(RoomRef, payload)
+        assert conn.principal is not None
+        await self.services.rooms.remove_member(
+            conn.principal, data.room_id, conn.principal.user_id
+        )
+        return {"type": "RoomLeft", "data": {"room_id": data.room_id}}
+
+    async def _ping(self, conn: LiveConnection, payload: Any) -> Envelope:
+        if payload not in (None, {}) and not isinstance(payload, dict):
+            raise invalid("Ping takes {} or nothing")
+        await self._refresh(conn, force=True)
+        if not ack_requested.get():
+            await self._emit(conn.sid, "Pong", {})
+        return {"type": "Pong", "data": {}}
+
+    async def _refresh(self, conn: LiveConnection, *, force: bool = False) -> None:
+        now = time.monotonic()
+        if force or now - conn.last_refresh >= ACTIVITY_REFRESH_SECONDS:
+            conn.last_refresh = now
+            assert conn.info is not None
+            await self.services.presence.heartbeat([conn.info.connection_id])
+            await self.services.state.touch_activity(conn.info.user_id)
+
+    # ---- background duties --------------------------------------------------------
+
+    async def heartbeat_loop(self) -> None:
+        """Keep every live connection's shared heartbeat fresh, idle ones included."""
+        while True:
+            await asyncio.sleep(self.settings.heartbeat_seconds)
+            ids = [c.info.connection_id for c in self.live.values() if c.info is not None]
+            try:
+                if ids:
+                    await self.services.presence.heartbeat(ids)
+            except Exception:
+                log.exception("heartbeat refresh failed")
+
+    async def shutdown(self) -> None:
+        """SIGTERM: refuse newcomers, finish in-flight events, say goodbye to every socket."""
+        self._closing = True
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._idle.wait(), SHUTDOWN_GRACE_SECONDS)
+        sids = list(self.live)
+        log.info("shutting down: closing %d sockets", len(sids))
+        for sid in sids:
+            await self._emit(sid, "Disconnect", {"reason": "server_shutdown"})
+        for sid in sids:
+            with contextlib.suppress(Exception):
+                await self.sio.disconnect(sid)
+        for task in list(self._tasks):
+            task.cancel()
+
+    def _slow_consumer(self, sid: str) -> None:
+        conn = self.live.get(sid)
+        if conn is not None and not conn.dropping:
+            conn.dropping = True
+            log.warning("socket %s is not reading; disconnecting it", sid)
+            self.metrics.slow_consumers.inc()
+            self._spawn(self._drop_slow(sid))
+
+    async def _drop_slow(self, sid: str) -> None:
+        eio_sid = self.sio.manager.eio_sid_from_sid(sid, "/")
+        socket = self.sio.eio.sockets.get(eio_sid) if eio_sid else None
+        if socket is not None:
+            # Discard what it never read, so the goodbye is next in line.
+            while not socket.queue.empty():
+                socket.queue.get_nowait()
+                socket.queue.task_done()
+        await self.services.notifier.disconnect([sid], "slow_consumer")
+
+    def _count_sent(self, event: str, recipients: int) -> None:
+        self.metrics.events_sent.labels(event).inc(recipients)
+
+    async def _emit(self, sid: str, event: str, data: dict[str, Any]) -> None:
+        await self.sio.emit(event, data, to=sid)
+
+    def _spawn(self, coro: Awaitable[Any]) -> None:
+        task = asyncio.ensure_future(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._task_done)
+
+    def _task_done(self, task: asyncio.Task[Any]) -> None:
+        self._tasks.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            log.error("background task failed", exc_info=task.exception())
+
+
+def _handshake_token(environ: dict[str, Any], auth: Any) -> str | None:
+    """The token from the auth payload, the Authorization header or `?token=`.
+
+    None means the client sent none at all (it will use the `Auth` event); an empty one
+    is refused as `auth_required`.
+    """
+    if isinstance(auth, dict) and "token" in auth:
+        token = auth["token"]
+        if not isinstance(token, str) or not token:
+            raise CampfireError(ErrorCode.auth_required, "the auth payload's token is empty")
+        return token
+    header = environ.get("HTTP_AUTHORIZATION")
+    if header is not None:
+        scheme, _, value = header.partition(" ")
+        if scheme.lower() != "bearer" or not value.strip():
+            raise CampfireError(ErrorCode.auth_required, "use Authorization: Bearer <token>")
+        return value.strip()
+    query = parse_qs(environ.get("QUERY_STRING", ""), keep_blank_values=True)
+    if "token" in query:
+        token = query["token"][0]
+        if not token:
+            raise CampfireError(ErrorCode.auth_required, "the token query parameter is empty")
+        return token
+    return None
+
+
+def _cursors(auth: Any) -> Cursors:
+    if not isinstance(auth, dict):
+        return Cursors()
+    fields = {k: auth[k] for k in ("last_seen", "last_seen_message_id") if auth.get(k) is not None}
+    if not fields:
+        return Cursors()
+    data = parse(AuthIn, fields)
+    return Cursors(data.last_seen, data.last_seen_message_id)

@@ -1,0 +1,128 @@
+"""Engine.IO transport tweaks: optional websocket compression and bounded per-socket queues."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from typing import Any
+
+import socketio
+from aiohttp.web import WebSocketResponse
+from engineio import packet as eio_packet
+from engineio.async_drivers.aiohttp import WebSocket as EngineIOWebSocket
+from socketio import packet as sio_packet
+
+from app.notifier import ROOM_PREFIX as CHAT_ROOM_PREFIX
+
+log = logging.getLogger(__name__)
+
+
+def websocket_class(compress: bool) -> type[EngineIOWebSocket]:
+    """python-engineio always lets aiohttp negotiate permessage-deflate, which costs about
+    90 KB and a lot of CPU per socket; this variant makes it a setting."""
+
+    class CampfireWebSocket(EngineIOWebSocket):
+        async def __call__(self, environ: dict[str, Any]) -> WebSocketResponse:
+            request = environ["aiohttp.request"]
+            self._sock = WebSocketResponse(
+                max_msg_size=self.server.max_http_buffer_size, compress=compress
+            )
+            await self._sock.prepare(request)
+            self.environ = environ
+            await self.handler(self)
+            return self._sock
+
+    return CampfireWebSocket
+
+
+class FanoutManager(socketio.AsyncManager):
+    """Delivers a room emit by encoding the packet once and queueing it on every recipient's
+    socket directly, instead of python-socketio's one asyncio task per recipient.
+
+    Each socket's queue is bounded: a client that stops reading is reported to
+    `on_slow_consumer` rather than growing server memory.
+    """
+
+    max_queued_packets: int = 2_000
+    max_rooms_per_connection: int = 100
+    on_slow_consumer: Callable[[str], None] | None = None
+    on_delivered: Callable[[str, int], None] | None = None
+
+    def initialize(self) -> None:
+        super().initialize()
+        # sid -> its chat-room subscriptions, oldest first (for the per-connection cap).
+        self.chat_rooms: dict[str, dict[str, None]] = {}
+
+    def basic_enter_room(
+        self, sid: str, namespace: str, room: str, eio_sid: str | None = None
+    ) -> None:
+        if room is not None and room.startswith(CHAT_ROOM_PREFIX):
+            rooms = self.chat_rooms.setdefault(sid, {})
+            cap = self.max_rooms_per_connection
+            if room not in rooms and cap and len(rooms) >= cap:
+                log.info("%s is at its %d-room limit; not subscribed to %s", sid, cap, room)
+                return
+            rooms[room] = None
+        super().basic_enter_room(sid, namespace, room, eio_sid=eio_sid)
+
+    def basic_leave_room(self, sid: str, namespace: str, room: str) -> None:
+        self.chat_rooms.get(sid, {}).pop(room, None)
+        super().basic_leave_room(sid, namespace, room)
+
+    def basic_disconnect(self, sid: str, namespace: str, **kwargs: Any) -> None:
+        self.chat_rooms.pop(sid, None)
+        super().basic_disconnect(sid, namespace, **kwargs)
+
+    def oldest_chat_room(self, sid: str) -> str | None:
+        """The subscription to give up when a client explicitly asks for one more room."""
+        rooms = self.chat_rooms.get(sid)
+        if not rooms or len(rooms) < self.max_rooms_per_connection:
+            return None
+        return next(iter(rooms))
+
+    async def emit(  # type: ignore[override]
+        self,
+        event: str,
+        data: Any,
+        namespace: str,
+        room: str | None = None,
+        skip_sid: Any = None,
+        callback: Any = None,
+        to: str | None = None,
+        **kwargs: Any,
+    ) -> None:
+        if callback is not None:
+            return await super().emit(
+                event, data, namespace, room=room, skip_sid=skip_sid, callback=callback, to=to
+            )
+        room = to or room
+        if namespace not in self.rooms:
+            return None
+        skip = set(skip_sid) if isinstance(skip_sid, list | tuple | set) else {skip_sid}
+        encoded = self.server.packet_class(
+            sio_packet.EVENT, namespace=namespace, data=[event, data]
+        ).encode()
+        frames = encoded if isinstance(encoded, list) else [encoded]
+        packets = [eio_packet.Packet(eio_packet.MESSAGE, frame) for frame in frames]
+        sockets = self.server.eio.sockets
+        delivered = 0
+        for sid, eio_sid in list(self.get_participants(namespace, room)):
+            if sid in skip:
+                continue
+            socket = sockets.get(eio_sid)
+            if socket is None or socket.closed:
+                continue
+            if socket.queue.qsize() >= self.max_queued_packets:
+                if self.on_slow_consumer is not None:
+                    self.on_slow_consumer(sid)
+                continue
+            for pkt in packets:
+                socket.queue.put_nowait(pkt)
+            delivered += 1
+        if self.on_delivered is not None:
+            self.on_delivered(event, delivered)
+        return None
+
+
+class FanoutRedisManager(socketio.AsyncRedisManager, FanoutManager):
+    """Redis pub/sub between processes; each process delivers locally like FanoutManager."""

@@ -1,0 +1,66 @@
+"""The domain layer: every rule of who may do what lives here.
+
+HTTP handlers and Socket.IO handlers are thin adapters over `Services`; domain actions
+announce their effects through the `Notifier`, never by talking to sockets directly.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from app.config import Settings
+from app.db import Database
+from app.metrics import Metrics
+from app.notifier import Notifier
+from app.services.auth import AuthService, Principal
+from app.services.messages import MessageService
+from app.services.presence import PresenceService
+from app.services.rooms import RoomService
+from app.services.typing import TypingService
+from app.services.users import UserService
+from app.state import RealtimeState
+
+
+@dataclass
+class Services:
+    settings: Settings
+    db: Database
+    state: RealtimeState
+    notifier: Notifier
+    metrics: Metrics
+    auth: AuthService
+    users: UserService
+    rooms: RoomService
+    messages: MessageService
+    presence: PresenceService
+    typing: TypingService
+
+    @classmethod
+    def build(
+        cls,
+        settings: Settings,
+        db: Database,
+        state: RealtimeState,
+        notifier: Notifier,
+        metrics: Metrics | None = None,
+    ) -> Services:
+        metrics = metrics or Metrics()
+        typing = TypingService(settings, db, state, notifier)
+        rooms = RoomService(db, state, notifier, typing)
+        presence = PresenceService(settings, state, notifier, rooms, typing)
+        return cls(
+            settings=settings,
+            db=db,
+            state=state,
+            notifier=notifier,
+            metrics=metrics,
+            auth=AuthService(settings, db, state, notifier),
+            users=UserService(db),
+            rooms=rooms,
+            messages=MessageService(settings, db, state, notifier, metrics, rooms, typing),
+            presence=presence,
+            typing=typing,
+        )
+
+
+__all__ = ["Principal", "Services"]

@@ -1,0 +1,101 @@
+"""Who is online: connection registration, multi-tab presence, heartbeats and stale cleanup."""
+
+from __future__ import annotations
+
+import uuid
+
+from app.config import Settings
+from app.errors import CampfireError, ErrorCode
+from app.notifier import Notifier
+from app.services.auth import Principal
+from app.services.rooms import RoomService
+from app.services.typing import TypingService
+from app.state import ConnectionInfo, RealtimeState
+
+# How soon a client refused for a full server should try again.
+SERVER_FULL_RETRY_AFTER = 5.0
+
+
+class PresenceService:
+    def __init__(
+        self,
+        settings: Settings,
+        state: RealtimeState,
+        notifier: Notifier,
+        rooms: RoomService,
+        typing: TypingService,
+    ) -> None:
+        self._settings = settings
+        self._state = state
+        self._notifier = notifier
+        self._rooms = rooms
+        self._typing = typing
+
+    async def connect(self, principal: Principal, sid: str, process_id: str) -> ConnectionInfo:
+        """Register a live socket within the limits; announce the user if it is their first."""
+        info = ConnectionInfo(
+            connection_id=str(uuid.uuid4()),
+            sid=sid,
+            user_id=principal.user_id,
+            session_id=principal.session_id,
+            process_id=process_id,
+        )
+        result = await self._state.add_connection(
+            info,
+            max_per_user=self._settings.max_connections_per_user,
+            max_total=self._settings.max_connections,
+        )
+        if result.refusal == "user_limit":
+            raise CampfireError(
+                ErrorCode.too_many_connections,
+                f"at most {self._settings.max_connections_per_user} connections per user",
+            )
+        if result.refusal == "total_limit":
+            raise CampfireError(
+                ErrorCode.server_overloaded,
+                "the server is at its connection limit",
+                retry_after=SERVER_FULL_RETRY_AFTER,
+            )
+        if result.user_connection_count == 1:
+            await self._announce(principal.user_id, "UserJoined")
+        return info
+
+    async def disconnect(self, connection_id: str) -> None:
+        """Forget a socket; when it was the user's last, end their typing and announce it."""
+        info, remaining = await self._state.remove_connection(connection_id)
+        if info is not None and remaining == 0:
+            await self._typing.stop_everywhere(info.user_id)
+            await self._announce(info.user_id, "UserLeft")
+
+    async def heartbeat(self, connection_ids: list[str]) -> None:
+        await self._state.heartbeat(connection_ids)
+
+    async def online_in(self, room_id: str) -> list[str]:
+        members = await self._rooms.member_ids(room_id)
+        online = await self._state.online_users(members)
+        return [user_id for user_id in members if user_id in online]
+
+    async def room_presence(self, actor: Principal, room_id: str) -> tuple[list[str], list[str]]:
+        """(online, recently active) members of a room the actor may read."""
+        await self._rooms.require_readable(actor, room_id)
+        members = await self._rooms.member_ids(room_id)
+        online = await self._state.online_users(members)
+        active = await self._state.recently_active(members, self._settings.recently_active_seconds)
+        active |= online
+        return (
+            [u for u in members if u in online],
+            [u for u in members if u in active],
+        )
+
+    async def cleanup_stale(self) -> int:
+        """Drop connections of dead processes; the presence-cleanup job's body."""
+        stale = await self._state.stale_connections(self._settings.presence_stale_seconds)
+        for info in stale:
+            await self.disconnect(info.connection_id)
+            # If the socket is in fact alive somewhere, close it so that it reconnects.
+            await self._notifier.disconnect([info.sid], "stale_connection")
+        return len(stale)
+
+    async def _announce(self, user_id: str, event: str) -> None:
+        for room in await self._rooms.rooms_of(user_id):
+            await self._notifier.to_room(room.id, event, {"user_id": user_id, "room_id": room.id})

@@ -1,0 +1,231 @@
+"""Rooms and memberships: who may see, join, manage and leave a room."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from sqlalchemy import delete, desc, func
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import col, select
+
+from app import models
+from app.db import Database
+from app.errors import forbidden, invalid, not_found, room_access_denied
+from app.models import RoomKind
+from app.notifier import Notifier
+from app.schemas import RoomOut, wire
+from app.services.auth import Principal
+from app.services.typing import TypingService
+from app.state import RealtimeState
+
+
+class RoomService:
+    def __init__(
+        self, db: Database, state: RealtimeState, notifier: Notifier, typing: TypingService
+    ) -> None:
+        self._db = db
+        self._state = state
+        self._notifier = notifier
+        self._typing = typing
+
+    # ---- reading ------------------------------------------------------------------
+
+    async def get(self, room_id: str) -> models.Room:
+        async with self._db.session() as db:
+            room = await db.get(models.Room, room_id)
+        if room is None:
+            raise not_found("room")
+        return room
+
+    async def is_member(self, room_id: str, user_id: str) -> bool:
+        async with self._db.session() as db:
+            return await db.get(models.Membership, (room_id, user_id)) is not None
+
+    async def member_ids(self, room_id: str) -> list[str]:
+        async with self._db.session() as db:
+            result = await db.exec(
+                select(models.Membership.user_id)
+                .where(models.Membership.room_id == room_id)
+                .order_by(models.Membership.created_at)
+            )
+            return list(result.all())
+
+    async def rooms_of(self, user_id: str) -> list[models.Room]:
+        """A user's rooms, the most recently active first."""
+        async with self._db.session() as db:
+            result = await db.exec(
+                select(models.Room)
+                .join(models.Membership, models.Membership.room_id == models.Room.id)
+                .where(models.Membership.user_id == user_id)
+                .order_by(
+                    desc(func.coalesce(models.Room.last_message_at, models.Room.created_at)),
+                    models.Room.id,
+                )
+            )
+            return list(result.all())
+
+    async def describe(self, room: models.Room) -> RoomOut:
+        return RoomOut.of(room, await self.member_ids(room.id))
+
+    async def describe_many(self, rooms: list[models.Room]) -> list[RoomOut]:
+        """Describe rooms with their member lists in one query instead of one per room."""
+        members: dict[str, list[str]] = {room.id: [] for room in rooms}
+        if rooms:
+            async with self._db.session() as db:
+                result = await db.exec(
+                    select(models.Membership.room_id, models.Membership.user_id)
+                    .where(col(models.Membership.room_id).in_(list(members)))
+                    .order_by(models.Membership.created_at)
+                )
+                for room_id, user_id in result.all():
+                    members[room_id].append(user_id)
+        return [RoomOut.of(room, members[room.id]) for room in rooms]
+
+    async def list_for(self, actor: Principal) -> list[RoomOut]:
+        return await self.describe_many(await self.rooms_of(actor.user_id))
+
+    async def require_readable(self, actor: Principal, room_id: str) -> models.Room:
+        """Open rooms may be read by anyone signed in; others only by their members."""
+        room = await self.get(room_id)
+        if room.kind != RoomKind.open and not await self.is_member(room_id, actor.user_id):
+            raise room_access_denied()
+        return room
+
+    async def require_member(self, actor: Principal, room_id: str) -> models.Room:
+        """Sending and typing need membership, in open rooms too (join first)."""
+        room = await self.get(room_id)
+        if not await self.is_member(room_id, actor.user_id):
+            raise room_access_denied()
+        return room
+
+    # ---- changing -----------------------------------------------------------------
+
+    async def create(
+        self, actor: Principal, *, name: str, kind: str, member_ids: Iterable[str] = ()
+    ) -> RoomOut:
+        members = list(dict.fromkeys([actor.user_id, *member_ids]))
+        if kind == RoomKind.direct and len(members) < 2:
+            raise invalid("member_ids: a direct room needs at least one other member")
+        room = models.Room(name=name, kind=kind, creator_id=actor.user_id)
+        async with self._db.session() as db:
+            found = (
+                await db.exec(select(models.User.id).where(col(models.User.id).in_(members)))
+            ).all()
+            if missing := set(members) - set(found):
+                raise invalid(f"member_ids: unknown user {sorted(missing)[0]}")
+            db.add(room)
+            await db.flush()
+            for user_id in members:
+                db.add(models.Membership(room_id=room.id, user_id=user_id))
+            await db.commit()
+        out = RoomOut.of(room, members)
+        for user_id in members:
+            await self._announce_join(out, user_id)
+        return out
+
+    async def rename(self, actor: Principal, room_id: str, name: str | None) -> RoomOut:
+        room = await self._require_manager(actor, room_id)
+        if name is not None and name != room.name:
+            async with self._db.session() as db:
+                room.name = name
+                db.add(room)
+                await db.commit()
+            out = await self.describe(room)
+            await self._notifier.to_room(room.id, "RoomUpdated", {"room": wire(out)})
+            return out
+        return await self.describe(room)
+
+    async def add_member(
+        self, actor: Principal, room_id: str, user_id: str
+    ) -> tuple[RoomOut, bool]:
+        """Add a member; returns the room and whether the membership is new."""
+        room = await self.get(room_id)
+        joining_self = user_id == actor.user_id
+        if room.kind == RoomKind.direct:
+            if await self.is_member(room_id, user_id):
+                return await self.describe(room), False
+            raise forbidden("a direct room's members are fixed")
+        if not (joining_self and room.kind == RoomKind.open):
+            await self._require_manager(actor, room_id, room)
+        async with self._db.session() as db:
+            if await db.get(models.User, user_id) is None:
+                raise not_found("user")
+            if await db.get(models.Membership, (room_id, user_id)) is not None:
+                return await self.describe(room), False
+            db.add(models.Membership(room_id=room_id, user_id=user_id))
+            try:
+                await db.commit()
+            except IntegrityError:  # a concurrent add won the race
+                return await self.describe(room), False
+        out = await self.describe(room)
+        await self._announce_join(out, user_id)
+        await self._notifier.to_room(room_id, "RoomUpdated", {"room": wire(out)})
+        return out, True
+
+    async def join(self, actor: Principal, room_id: str) -> RoomOut:
+        """The socket `JoinRoom`: open rooms only, unless already a member."""
+        room = await self.get(room_id)
+        if await self.is_member(room_id, actor.user_id):
+            return await self.describe(room)
+        if room.kind != RoomKind.open:
+            raise room_access_denied()
+        out, _ = await self.add_member(actor, room_id, actor.user_id)
+        return out
+
+    async def remove_member(self, actor: Principal, room_id: str, user_id: str) -> None:
+        room = await self.get(room_id)
+        leaving_self = user_id == actor.user_id
+        if room.kind == RoomKind.direct:
+            if not await self.is_member(room_id, actor.user_id) and not actor.is_admin:
+                raise room_access_denied()
+            raise forbidden("a direct room's members are fixed")
+        if leaving_self:
+            if not await self.is_member(room_id, user_id):
+                raise room_access_denied()
+        else:
+            await self._require_manager(actor, room_id, room)
+        async with self._db.session() as db:
+            result = await db.exec(
+                delete(models.Membership).where(
+                    col(models.Membership.room_id) == room_id,
+                    col(models.Membership.user_id) == user_id,
+                )
+            )
+            await db.commit()
+        if result.rowcount:
+            await self._announce_leave(room, user_id)
+
+    # ---- helpers ------------------------------------------------------------------
+
+    async def _require_manager(
+        self, actor: Principal, room_id: str, room: models.Room | None = None
+    ) -> models.Room:
+        room = room or await self.get(room_id)
+        if actor.is_admin or room.creator_id == actor.user_id:
+            return room
+        if not await self.is_member(room_id, actor.user_id):
+            raise room_access_denied()
+        raise forbidden("only the room's creator or an admin may do that")
+
+    async def _announce_join(self, room: RoomOut, user_id: str) -> None:
+        connections = await self._state.user_connections(user_id)
+        await self._notifier.subscribe([c.sid for c in connections], room.id)
+        await self._notifier.to_user(user_id, "RoomJoined", {"room": wire(room)})
+        if connections:
+            await self._notifier.to_room(
+                room.id, "UserJoined", {"user_id": user_id, "room_id": room.id}
+            )
+
+    async def _announce_leave(self, room: models.Room, user_id: str) -> None:
+        connections = await self._state.user_connections(user_id)
+        # Unsubscribe first: nothing of the room may reach the user after RoomLeft.
+        await self._notifier.unsubscribe([c.sid for c in connections], room.id)
+        await self._notifier.to_user(user_id, "RoomLeft", {"room_id": room.id})
+        await self._typing.stop(user_id, room.id)
+        if connections:
+            await self._notifier.to_room(
+                room.id, "UserLeft", {"user_id": user_id, "room_id": room.id}
+            )
+        await self._notifier.to_room(
+            room.id, "RoomUpdated", {"room": wire(await self.describe(room))}
+        )

@@ -1,0 +1,66 @@
+"""Typing indicators: started by clients, ended by them, by sending, leaving, or expiry."""
+
+from __future__ import annotations
+
+from app import models
+from app.config import Settings
+from app.db import Database
+from app.errors import CampfireError, ErrorCode, room_access_denied
+from app.notifier import Notifier
+from app.state import RealtimeState
+
+
+class TypingService:
+    def __init__(
+        self, settings: Settings, db: Database, state: RealtimeState, notifier: Notifier
+    ) -> None:
+        self._settings = settings
+        self._db = db
+        self._state = state
+        self._notifier = notifier
+
+    async def start(self, user_id: str, room_id: str) -> None:
+        await self._require_member(user_id, room_id)
+        decision = await self._state.acquire_rate(
+            f"typing:{user_id}", self._settings.typing_rate, self._settings.rate_window_seconds
+        )
+        if not decision.allowed:
+            raise CampfireError(
+                ErrorCode.rate_limit_exceeded,
+                "too many TypingStart events; slow down",
+                retry_after=decision.retry_after,
+            )
+        if await self._state.start_typing(room_id, user_id):
+            await self._broadcast("TypingStart", user_id, room_id)
+
+    async def stop(self, user_id: str, room_id: str) -> None:
+        if await self._state.stop_typing(room_id, user_id):
+            await self._broadcast("TypingStop", user_id, room_id)
+
+    async def stop_everywhere(self, user_id: str) -> None:
+        for room_id in await self._state.stop_typing_everywhere(user_id):
+            await self._broadcast("TypingStop", user_id, room_id)
+
+    async def expire(self) -> int:
+        """End typing not refreshed within the timeout; the typing-expiry job's body."""
+        expired = await self._state.expire_typing(self._settings.typing_timeout_seconds)
+        for room_id, user_id in expired:
+            await self._broadcast("TypingStop", user_id, room_id)
+        return len(expired)
+
+    async def _require_member(self, user_id: str, room_id: str) -> None:
+        async with self._db.session() as db:
+            if await db.get(models.Room, room_id) is None:
+                raise CampfireError(ErrorCode.not_found, "room not found")
+            if await db.get(models.Membership, (room_id, user_id)) is None:
+                raise room_access_denied()
+
+    async def _broadcast(self, event: str, user_id: str, room_id: str) -> None:
+        # Typing goes to the room's other members, never back to the typist's own tabs.
+        typist = await self._state.user_connections(user_id)
+        await self._notifier.to_room(
+            room_id,
+            event,
+            {"user_id": user_id, "room_id": room_id},
+            skip_sids=[c.sid for c in typist],
+        )

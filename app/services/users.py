@@ -1,0 +1,64 @@
+"""User accounts."""
+
+from __future__ import annotations
+
+from sqlalchemy import func
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import select
+
+from app import models
+from app.db import Database
+from app.errors import CampfireError, ErrorCode, forbidden, not_found
+from app.security import hash_password
+from app.services.auth import Principal
+
+
+class UserService:
+    def __init__(self, db: Database) -> None:
+        self._db = db
+
+    async def create(
+        self,
+        actor: Principal | None,
+        *,
+        name: str,
+        email_address: str,
+        password: str,
+        role: str = models.Role.member,
+    ) -> models.User:
+        """Create an account. `actor` None means the operator's CLI, which may do anything."""
+        if actor is not None and not actor.is_admin:
+            raise forbidden("only an admin may create users")
+        user = models.User(
+            name=name.strip(),
+            email_address=email_address.strip().lower(),
+            password_hash=await hash_password(password),
+            role=role,
+        )
+        async with self._db.session() as db:
+            db.add(user)
+            try:
+                await db.commit()
+            except IntegrityError:
+                raise CampfireError(
+                    ErrorCode.conflict, "that email address is already taken"
+                ) from None
+        return user
+
+    async def get(self, user_id: str) -> models.User:
+        async with self._db.session() as db:
+            user = await db.get(models.User, user_id)
+        if user is None:
+            raise not_found("user")
+        return user
+
+    async def list_active(self) -> list[models.User]:
+        async with self._db.session() as db:
+            result = await db.exec(
+                select(models.User).where(models.User.active).order_by(models.User.name)
+            )
+            return list(result.all())
+
+    async def count(self) -> int:
+        async with self._db.session() as db:
+            return (await db.exec(select(func.count()).select_from(models.User))).one()

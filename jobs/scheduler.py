@@ -1,0 +1,60 @@
+"""Runs the periodic jobs inside the web process when there is no Redis (and so no worker)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from app.services import Services
+from jobs import tasks
+
+log = logging.getLogger(__name__)
+
+Job = Callable[[dict[str, Any]], Awaitable[int]]
+
+
+class InProcessScheduler:
+    def __init__(self, services: Services) -> None:
+        self._ctx: dict[str, Any] = {"services": services}
+        settings = services.settings
+        self._schedule: list[tuple[Job, float]] = [
+            (tasks.typing_expiry, settings.typing_sweep_seconds),
+            (tasks.presence_cleanup, settings.presence_sweep_seconds),
+        ]
+        self._tasks: list[asyncio.Task[None]] = []
+
+    def start(self) -> None:
+        for job, interval in self._schedule:
+            self._tasks.append(asyncio.create_task(self._every(job, interval)))
+
+    async def stop(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        self._tasks.clear()
+
+    async def backfill(
+        self,
+        sid: str,
+        room_ids: list[str],
+        last_seen: dict[str, int] | None,
+        last_seen_message_id: str | None,
+    ) -> None:
+        await tasks.backfill(self._ctx, sid, room_ids, last_seen, last_seen_message_id)
+
+    async def _every(self, job: Job, interval: float) -> None:
+        metrics = self._ctx["services"].metrics
+        name = job.__name__
+        while True:
+            await asyncio.sleep(interval)
+            try:
+                await job(self._ctx)
+                metrics.job_runs.labels(name, "ok").inc()
+            except Exception:
+                metrics.job_runs.labels(name, "error").inc()
+                log.exception("job %s failed", name)

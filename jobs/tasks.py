@@ -1,0 +1,59 @@
+"""The job functions. Each takes arq's `ctx` dict, whose "services" entry is the domain layer."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from app.services import Services
+
+log = logging.getLogger(__name__)
+
+
+def _services(ctx: dict[str, Any]) -> Services:
+    return ctx["services"]
+
+
+async def presence_cleanup(ctx: dict[str, Any]) -> int:
+    """Remove connections whose heartbeat is stale (their process died); announce UserLeft."""
+    removed = await _services(ctx).presence.cleanup_stale()
+    if removed:
+        log.info("presence cleanup removed %d stale connections", removed)
+    return removed
+
+
+async def typing_expiry(ctx: dict[str, Any]) -> int:
+    """End typing not refreshed within the timeout and send TypingStop for it."""
+    return await _services(ctx).typing.expire()
+
+
+async def backfill(
+    ctx: dict[str, Any],
+    sid: str,
+    room_ids: list[str],
+    last_seen: dict[str, int] | None = None,
+    last_seen_message_id: str | None = None,
+) -> int:
+    """Send one connection what it missed (PROTOCOL.md section 5), then SyncComplete."""
+    services = _services(ctx)
+    replay = await services.messages.missed(
+        room_ids, last_seen=last_seen, last_seen_message_id=last_seen_message_id
+    )
+    notifier = services.notifier
+    for message in replay.messages:
+        await notifier.to_connection(
+            sid,
+            "NewMessage",
+            {"message": message.model_dump(mode="json"), "room_id": message.room_id},
+        )
+    await notifier.to_connection(
+        sid,
+        "SyncComplete",
+        {
+            "rooms": replay.rooms,
+            "missed_count": len(replay.messages),
+            "truncated": replay.truncated,
+        },
+    )
+    services.metrics.replayed_messages.inc(len(replay.messages))
+    return len(replay.messages)
