@@ -681,7 +681,7 @@ export class CampfireClient extends Emitter {
   /** True when older messages than those loaded may exist on the server. */
   hasOlder(roomId) {
     const tl = this._timelines.get(roomId);
-    if (!tl || tl.minSeq == null) return this.getLastSeq(roomId) > 0 || !tl;
+    if (!tl || tl.minSeq == null) return true; // nothing loaded yet: unknown
     return tl.minSeq > 1;
   }
 
