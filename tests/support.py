@@ -70,8 +70,13 @@ class ServerProcess:
 
     def cli(self, *args: str) -> subprocess.CompletedProcess[str]:
         return subprocess.run(
-            [*CAMPFIRE, *args], cwd=ROOT, env=self.full_env(), capture_output=True, text=True,
-            timeout=60, check=True,
+            [*CAMPFIRE, *args],
+            cwd=ROOT,
+            env=self.full_env(),
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=True,
         )
 
     def start(self) -> None:
@@ -138,7 +143,8 @@ class Api:
     async def create_user(self, name: str, role: str = "member") -> dict[str, Any]:
         email = f"{name.lower()}-{uuid.uuid4().hex[:8]}@campfire.test"
         _, data = await self.call(
-            "POST", "/api/users",
+            "POST",
+            "/api/users",
             {"name": name, "email_address": email, "password": PASSWORD, "role": role},
             expect=201,
         )
@@ -148,7 +154,9 @@ class Api:
         self, name: str = "room", kind: str = "open", member_ids: list[str] | None = None
     ) -> dict[str, Any]:
         _, data = await self.call(
-            "POST", "/api/rooms", {"name": name, "kind": kind, "member_ids": member_ids or []},
+            "POST",
+            "/api/rooms",
+            {"name": name, "kind": kind, "member_ids": member_ids or []},
             expect=201,
         )
         return data["room"]
@@ -161,13 +169,13 @@ class Api:
         return data["message"]
 
     async def history(self, room_id: str, **query: Any) -> list[dict[str, Any]]:
-        _, data = await self.call(
-            "GET", f"/api/rooms/{room_id}/messages", params=query, expect=200
-        )
+        _, data = await self.call("GET", f"/api/rooms/{room_id}/messages", params=query, expect=200)
         return data["messages"]
 
 
-async def login(http: aiohttp.ClientSession, base: str, email: str, password: str = PASSWORD) -> Api:
+async def login(
+    http: aiohttp.ClientSession, base: str, email: str, password: str = PASSWORD
+) -> Api:
     async with http.post(
         base + "/api/session", json={"email_address": email, "password": password}
     ) as response:
@@ -186,7 +194,12 @@ class Client:
         self._changed = asyncio.Event()
         self.sio.on("*", self._record)
         self.sio.on("disconnect", self._on_disconnect)
+        self.sio.on("connect_error", self._on_refused)
         self.disconnected = asyncio.Event()
+        self.refusal: Any = None  # the server's `{message, data}` when it refused us
+
+    async def _on_refused(self, data: Any = None) -> None:
+        self.refusal = data
 
     async def _record(self, event: str, data: Any = None) -> None:
         self.events.append((event, data))
@@ -196,17 +209,32 @@ class Client:
         self.disconnected.set()
         self._changed.set()
 
-    async def connect(self, **kwargs: Any) -> Client:
+    async def connect(self, url_suffix: str = "", **kwargs: Any) -> Client:
         kwargs.setdefault("transports", ["websocket"])
         kwargs.setdefault("wait_timeout", WAIT)
-        await self.sio.connect(self.url, **kwargs)
+        await self.sio.connect(self.url + url_suffix, **kwargs)
         return self
 
+    async def refused(self, url_suffix: str = "", **kwargs: Any) -> dict[str, Any]:
+        """Connect expecting a refusal; return its data `{code, message, retry_after?}`."""
+        try:
+            await self.connect(url_suffix, **kwargs)
+        except socketio.exceptions.ConnectionError:
+            assert isinstance(self.refusal, dict), self.refusal
+            return self.refusal["data"] if "data" in self.refusal else self.refusal
+        await self.close()
+        raise AssertionError("the connection was accepted")
+
     async def wait_for(
-        self, event: str, predicate: Callable[[Any], bool] = lambda _: True, *,
-        timeout: float = WAIT, after: int = 0,
+        self,
+        event: str,
+        predicate: Callable[[Any], bool] = lambda _: True,
+        *,
+        timeout: float = WAIT,
+        after: int = 0,
     ) -> Any:
         """The first `event` (from index `after` on) whose data satisfies `predicate`."""
+
         async def scan() -> Any:
             while True:
                 for name, data in self.events[after:]:
@@ -237,6 +265,26 @@ async def wait_until(predicate: Callable[[], bool], timeout: float = WAIT) -> No
     while not predicate():
         if time.monotonic() > deadline:
             raise TimeoutError("condition not met in time")
+        await asyncio.sleep(0.02)
+
+
+async def metric(http: aiohttp.ClientSession, base: str, name: str) -> float:
+    async with http.get(base + "/metrics") as response:
+        text = await response.text()
+    for line in text.splitlines():
+        if line.startswith(name + " ") or line.startswith(name + "{"):
+            return float(line.rsplit(" ", 1)[1])
+    return 0.0
+
+
+async def wait_for_metric(
+    http: aiohttp.ClientSession, base: str, name: str, value: float, timeout: float = WAIT
+) -> None:
+    """Wait until the server's /metrics shows `name` at `value` (for effects no event shows)."""
+    deadline = time.monotonic() + timeout
+    while (current := await metric(http, base, name)) != value:
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"{name} is {current}, not {value}")
         await asyncio.sleep(0.02)
 
 

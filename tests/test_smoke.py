@@ -15,7 +15,8 @@ async def test_two_clients_exchange_a_message(server, user_factory) -> None:
         await b.synced()
         cmid = new_id()
         ack = await a.call(
-            "NewMessage", {"room_id": room["id"], "content": "Hello from user 1", "client_message_id": cmid}
+            "NewMessage",
+            {"room_id": room["id"], "content": "Hello from user 1", "client_message_id": cmid},
         )
         assert ack["type"] == "MessageDelivered"
         assert ack["data"]["client_message_id"] == cmid and ack["data"]["seq"] == 1
@@ -41,14 +42,18 @@ async def test_reconnect_gets_exactly_the_missed_messages(server, user_factory) 
     await alice.send(room["id"], "Message 1")
     await alice.send(room["id"], "Message 2")
 
-    again = await Client(server.url).connect(auth={"token": bob.token, "last_seen": {room["id"]: last_seq}})
+    again = await Client(server.url).connect(
+        auth={"token": bob.token, "last_seen": {room["id"]: last_seq}}
+    )
     try:
         sync = await again.synced()
         replayed = [d["message"]["content"] for d in again.named("NewMessage")]
         assert replayed == ["Message 1", "Message 2"]
         assert sync["missed_count"] == 2 and sync["truncated"] is False
         order = [name for name, _ in again.events]
-        assert order.index("AuthSuccess") < order.index("PresenceUpdate") < order.index("NewMessage")
+        assert (
+            order.index("AuthSuccess") < order.index("PresenceUpdate") < order.index("NewMessage")
+        )
         assert order.index("NewMessage") < order.index("SyncComplete")
     finally:
         await again.close()

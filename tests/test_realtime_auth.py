@@ -1,0 +1,181 @@
+"""PROTOCOL.md section 2: the four ways to authenticate, and every way to fail."""
+
+from __future__ import annotations
+
+import uuid
+
+import pytest
+
+from tests.support import ADMIN_EMAIL, Client, login, new_id, wait_for_metric
+
+
+def _is_uuid(value: str) -> bool:
+    return str(uuid.UUID(value)) == value
+
+
+async def _welcomed(client: Client, user_id: str) -> dict:
+    success = await client.wait_for("AuthSuccess")
+    assert success["user"]["id"] == user_id
+    assert _is_uuid(success["connection_id"])
+    await client.synced()
+    return success
+
+
+async def test_auth_payload(server, user_factory) -> None:
+    alice = await user_factory("alice")
+    room = await alice.create_room("mine", "closed")
+    client = await Client(server.url).connect(auth={"token": alice.token})
+    try:
+        success = await _welcomed(client, alice.id)
+        assert [r["id"] for r in success["rooms"]] == [room["id"]]
+        assert success["rooms"][0]["member_ids"] == [alice.id]
+    finally:
+        await client.close()
+
+
+async def test_authorization_header(server, user_factory) -> None:
+    alice = await user_factory("alice")
+    client = await Client(server.url).connect(headers={"Authorization": f"Bearer {alice.token}"})
+    try:
+        await _welcomed(client, alice.id)
+    finally:
+        await client.close()
+
+
+async def test_query_parameter(server, user_factory) -> None:
+    alice = await user_factory("alice")
+    client = await Client(server.url).connect(f"?token={alice.token}")
+    try:
+        await _welcomed(client, alice.id)
+    finally:
+        await client.close()
+
+
+async def test_auth_event_with_cursor(server, user_factory) -> None:
+    alice = await user_factory("alice")
+    room = await alice.create_room("mine", "closed")
+    for text in ("one", "two", "three"):
+        await alice.send(room["id"], text)
+    client = await Client(server.url).connect()
+    try:
+        answer = await client.call(
+            "Auth", {"session_token": alice.token, "last_seen": {room["id"]: 1}}
+        )
+        assert answer["type"] == "AuthSuccess"
+        await _welcomed(client, alice.id)
+        assert [d["message"]["seq"] for d in client.named("NewMessage")] == [2, 3]
+    finally:
+        await client.close()
+
+
+async def test_events_before_auth_are_refused(server) -> None:
+    client = await Client(server.url).connect()
+    try:
+        room_id = new_id()
+        ack = await client.call(
+            "NewMessage", {"room_id": room_id, "content": "hi", "client_message_id": new_id()}
+        )
+        assert ack["type"] == "MessageError" and ack["data"]["code"] == "auth_required"
+        ack = await client.call("GetPresence", {"room_id": room_id})
+        assert ack == {
+            "type": "Error",
+            "data": {"message": ack["data"]["message"], "code": "auth_required"},
+        }
+        await client.sio.emit("TypingStart", {"room_id": room_id})
+        error = await client.wait_for("Error")
+        assert error["code"] == "auth_required"
+    finally:
+        await client.close()
+
+
+async def test_wrong_token_in_auth_event(server) -> None:
+    client = await Client(server.url).connect()
+    await client.sio.emit("Auth", {"session_token": "not-a-token"})
+    error = await client.wait_for("AuthError")
+    assert error["code"] == "auth_failed" and error["error"]
+    await client.disconnected.wait()
+
+
+@pytest.mark.parametrize(
+    ("how", "code"),
+    [
+        ({"auth": {"token": ""}}, "auth_required"),
+        ({"auth": {"token": "wrong"}}, "auth_failed"),
+        ({"headers": {"Authorization": "Bearer wrong"}}, "auth_failed"),
+        ({"url_suffix": "?token=wrong"}, "auth_failed"),
+        ({"url_suffix": "?token="}, "auth_required"),
+    ],
+)
+async def test_refusals_carry_code_and_message(server, how, code) -> None:
+    refusal = await Client(server.url).refused(**how)
+    assert refusal["code"] == code
+    assert isinstance(refusal["message"], str) and refusal["message"]
+
+
+async def test_auth_timeout(make_server) -> None:
+    server = make_server(CAMPFIRE_AUTH_TIMEOUT_SECONDS="1")
+    client = await Client(server.url).connect()
+    goodbye = await client.wait_for("Disconnect")
+    assert goodbye == {"reason": "auth_timeout"}
+    await client.disconnected.wait()
+
+
+async def test_logout_disconnects_the_sessions_sockets(server, user_factory, http) -> None:
+    alice = await user_factory("alice")
+    client = await Client(server.url).connect(auth={"token": alice.token})
+    await client.synced()
+    await alice.call("DELETE", "/api/session", expect=204)
+    assert await client.wait_for("Disconnect") == {"reason": "session_revoked"}
+    await client.disconnected.wait()
+    refusal = await Client(server.url).refused(auth={"token": alice.token})
+    assert refusal["code"] == "auth_failed"
+
+
+async def test_connection_limits(make_server, http) -> None:
+    server = make_server(CAMPFIRE_MAX_CONNECTIONS_PER_USER="5")
+    admin = await login(http, server.url, ADMIN_EMAIL)
+    clients = [await Client(server.url).connect(auth={"token": admin.token}) for _ in range(5)]
+    try:
+        refusal = await Client(server.url).refused(auth={"token": admin.token})
+        assert refusal["code"] == "too_many_connections"
+        sixth = await Client(server.url).connect()
+        await sixth.sio.emit("Auth", {"session_token": admin.token})
+        assert (await sixth.wait_for("AuthError"))["code"] == "too_many_connections"
+        await clients.pop(0).close()
+        # After one tab closes (as the server sees it), a new one fits again.
+        await wait_for_metric(http, server.url, "campfire_active_connections", 4.0)
+        clients.append(await Client(server.url).connect(auth={"token": admin.token}))
+        await clients[-1].synced()
+    finally:
+        for client in clients:
+            await client.close()
+
+
+async def test_total_connection_limit(make_server, http) -> None:
+    server = make_server(CAMPFIRE_MAX_CONNECTIONS="2")
+    admin = await login(http, server.url, ADMIN_EMAIL)
+    clients = [await Client(server.url).connect(auth={"token": admin.token}) for _ in range(2)]
+    try:
+        refusal = await Client(server.url).refused(auth={"token": admin.token})
+        assert refusal["code"] == "server_overloaded"
+        assert 0 < refusal["retry_after"] <= 60
+    finally:
+        for client in clients:
+            await client.close()
+
+
+async def test_connection_attempts_per_ip(make_server, http) -> None:
+    server = make_server(CAMPFIRE_CONNECT_RATE="5")
+    admin = await login(http, server.url, ADMIN_EMAIL)
+    clients = []
+    try:
+        for _ in range(5):
+            clients.append(await Client(server.url).connect(auth={"token": admin.token}))
+        for client in clients:
+            await client.close()
+        refusal = await Client(server.url).refused(auth={"token": admin.token})
+        assert refusal["code"] == "rate_limit_exceeded"
+        assert 0 < refusal["retry_after"] <= 60
+    finally:
+        for client in clients:
+            await client.close()
