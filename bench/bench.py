@@ -40,7 +40,7 @@ SCENARIOS = ["idle", "fanout", "latency", "writes", "storm", "redis"]
 TARGETS = ["campfire", "bare", "node"]
 
 # Offered deliveries/s for the fan-out sweeps. A sweep stops at the first step that fails.
-FULL_STEPS = [5_000, 10_000, 15_000, 20_000, 30_000, 40_000, 50_000, 60_000, 80_000, 100_000]
+FULL_STEPS = [1_000, 2_500, 5_000, 10_000, 15_000, 20_000, 30_000, 40_000, 50_000, 60_000, 80_000]
 
 PROFILES: dict[str, dict[str, Any]] = {
     # The scenario of the issue: 10 rooms x 100 sockets, one sender per room.
@@ -56,6 +56,7 @@ PROFILES: dict[str, dict[str, Any]] = {
         "latency_s": 15,
         "idle_connections": 10_000,
         "idle_hold_s": 30,
+        "idle_connect_budget_s": 120,
         "writers": 200,
         "write_window": 4,
         "write_warmup_s": 2,
@@ -70,7 +71,7 @@ PROFILES: dict[str, dict[str, Any]] = {
         "users": 40,
         "tabs": 5,
         "rooms": 10,
-        "steps": [5_000, 10_000, 20_000, 40_000, 60_000],
+        "steps": [1_000, 2_500, 5_000, 10_000, 20_000, 40_000],
         "step_warmup_s": 0.5,
         "step_s": 2,
         "latency_rate": 20_000,
@@ -78,6 +79,7 @@ PROFILES: dict[str, dict[str, Any]] = {
         "latency_s": 4,
         "idle_connections": 1_000,
         "idle_hold_s": 3,
+        "idle_connect_budget_s": 60,
         "writers": 40,
         "write_window": 4,
         "write_warmup_s": 0.5,
@@ -101,6 +103,7 @@ PROFILES: dict[str, dict[str, Any]] = {
         "latency_s": 1,
         "idle_connections": 8,
         "idle_hold_s": 0.5,
+        "idle_connect_budget_s": 30,
         "writers": 4,
         "write_window": 2,
         "write_warmup_s": 0,
@@ -267,6 +270,7 @@ class Harness:
             "clk_tck": os.sysconf("SC_CLK_TCK"),
             "server_pids": server_pids,
             "client": self.args.client,
+            "deflate": self.args.deflate == "offer",
             "max_runtime_s": 600,
             **config,
         }
@@ -491,6 +495,7 @@ def run_idle(h: Harness, target: str, s: Seed | None) -> dict[str, Any]:
         "settle_s": 2 if total > 100 else 0.5,
         "connect_concurrency": p["connect_concurrency"],
         "connect_timeout_s": 120,
+        "connect_budget_s": p["idle_connect_budget_s"],
     }
     if target == "campfire":
         assert s is not None
@@ -726,6 +731,9 @@ def summarise(results: dict[str, Any], profile: str) -> list[dict[str, Any]]:
                 us = passing[-1].get("server_cpu_us_per_delivery")
                 add("fan-out sweep", t, "server CPU us/delivery at sustained", us, "", None)
         r = results.get(f"idle/{t}")
+        if r and r.get("connect"):
+            add("idle connections", t, "connections opened per second (authenticated, ready)",
+                r["connect"].get("per_second"), "", None)  # fmt: skip
         if r and "rss_per_connection_kb" in r:
             v = r["rss_per_connection_kb"]
             add("idle connections", t, f"RSS KB per idle connection ({r.get('connections')})",
@@ -840,6 +848,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     ap.add_argument("--targets", default=",".join(TARGETS), help="servers: " + ",".join(TARGETS))
     ap.add_argument("--client", choices=["lean", "socket.io-client"], default="lean",
                     help="load generator client implementation (default: lean)")  # fmt: skip
+    ap.add_argument(
+        "--deflate",
+        choices=["offer", "off"],
+        default="offer",
+        help="offer permessage-deflate like a browser (default) or not",
+    )
     ap.add_argument("--users", type=int, help="override the profile's user count")
     ap.add_argument("--steps", help="override the sweep, e.g. 5000,10000,20000")
     ap.add_argument("--no-pin", dest="pin", action="store_false", help="do not use taskset")

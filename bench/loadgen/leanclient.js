@@ -11,7 +11,94 @@
 // speaks the same wire protocol at ~10 us per event. bench/run --client socket.io-client
 // runs every scenario with the real socket.io-client instead, for cross-checking.
 
+const path = require('path');
+const zlib = require('zlib');
 const WebSocket = require('ws');
+
+// permessage-deflate, inflated synchronously. ws inflates every message through Node's zlib
+// thread pool (10 at a time per process); with 1,000 sockets on one core that round trip, not
+// the inflating, caps the receive rate near 2,000 messages/s while both CPUs idle. A browser
+// inflates natively and synchronously, so the load generator does the same: same zlib, same
+// per-socket context (context takeover), the result handed back on the next tick. Node has no
+// public synchronous streaming inflate (zlib.inflateRawSync() forgets the window, and the
+// private _processChunk() closes the stream), so this drives the zlib handle the way Node's
+// own processChunkSync() does, minus the close. If the private fields are not there, ws's own
+// asynchronous path is used.
+const PerMessageDeflate = require(path.join(path.dirname(require.resolve('ws')), 'lib', 'permessage-deflate.js'));
+const TRAILER = Buffer.from([0x00, 0x00, 0xff, 0xff]);
+const asyncDecompress = PerMessageDeflate.prototype.decompress;
+
+function inflateChunkSync(z, chunk) {
+  const handle = z._handle;
+  const state = z._writeState;
+  const chunkSize = z._chunkSize;
+  let availInBefore = chunk.byteLength;
+  let inOff = 0;
+  let buffer = z._outBuffer;
+  let offset = z._outOffset;
+  let availOutBefore = chunkSize - offset;
+  const buffers = [];
+  let nread = 0;
+  for (;;) {
+    handle.writeSync(zlib.constants.Z_SYNC_FLUSH, chunk, inOff, availInBefore, buffer, offset, availOutBefore);
+    if (z._syncError) throw z._syncError;
+    const availOutAfter = state[0];
+    const availInAfter = state[1];
+    const have = availOutBefore - availOutAfter;
+    if (have > 0) {
+      buffers.push(buffer.slice(offset, offset + have));
+      offset += have;
+      nread += have;
+    }
+    if (availOutAfter === 0 || offset >= chunkSize) {
+      availOutBefore = chunkSize;
+      offset = 0;
+      buffer = Buffer.allocUnsafe(chunkSize);
+    }
+    if (availOutAfter !== 0) break;
+    inOff += availInBefore - availInAfter;
+    availInBefore = availInAfter;
+  }
+  z._outBuffer = buffer;
+  z._outOffset = offset;
+  return buffers.length === 1 ? buffers[0] : Buffer.concat(buffers, nread);
+}
+
+PerMessageDeflate.prototype.decompress = function decompressSync(data, fin, callback) {
+  const endpoint = this._isServer ? 'client' : 'server';
+  let out;
+  try {
+    if (!this._syncInflate) {
+      const bits = this.params[`${endpoint}_max_window_bits`];
+      const z = zlib.createInflateRaw({
+        windowBits: typeof bits === 'number' ? bits : zlib.constants.Z_DEFAULT_WINDOWBITS,
+      });
+      if (!z._handle || typeof z._handle.writeSync !== 'function' || !z._writeState) {
+        z.close();
+        return asyncDecompress.call(this, data, fin, callback);
+      }
+      z.on('error', (err) => {
+        z._syncError = err;
+      });
+      this._syncInflate = z;
+    }
+    out = inflateChunkSync(this._syncInflate, fin ? Buffer.concat([data, TRAILER]) : data);
+    if (fin && this.params[`${endpoint}_no_context_takeover`]) this._syncInflate.reset();
+  } catch (err) {
+    process.nextTick(callback, err);
+    return undefined;
+  }
+  process.nextTick(callback, null, out);
+  return undefined;
+};
+const cleanup = PerMessageDeflate.prototype.cleanup;
+PerMessageDeflate.prototype.cleanup = function cleanupSync() {
+  if (this._syncInflate) {
+    this._syncInflate.close();
+    this._syncInflate = null;
+  }
+  return cleanup.call(this);
+};
 
 class ConnectError extends Error {
   constructor(message, data) {

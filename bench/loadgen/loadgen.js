@@ -59,6 +59,18 @@ function serverRssKb() {
   return out;
 }
 
+// Busy CPU of the whole machine in clock ticks (/proc/stat), to tell how much CPU processes
+// other than the server under test and this load generator took during a measurement.
+function machineBusyTicks() {
+  try {
+    const f = fs.readFileSync('/proc/stat', 'utf8').split('\n', 1)[0].trim().split(/\s+/).slice(1).map(Number);
+    // user nice system idle iowait irq softirq steal
+    return f[0] + f[1] + f[2] + f[5] + f[6] + f[7];
+  } catch {
+    return 0;
+  }
+}
+
 function serverAlive() {
   return (cfg.server_pids || []).every((pid) => fs.existsSync(`/proc/${pid}`));
 }
@@ -124,6 +136,7 @@ async function initWorkers(clients) {
     run_id: cfg.run_id,
     content_bytes: cfg.content_bytes || 64,
     tick_ms: cfg.tick_ms || 5,
+    deflate: cfg.deflate !== false,
   };
   await Promise.all(workers.map((w, i) => call(w, 'init', { cfg: wcfg, clients: slices[i] })));
 }
@@ -143,13 +156,14 @@ async function loadgenCpu() {
 }
 
 function mergeConnect(rs) {
-  const out = { attempted: 0, ready: 0, failed: {}, room_sockets: {}, deflate: 0, senders: 0 };
+  const out = { attempted: 0, ready: 0, failed: {}, room_sockets: {}, deflate: 0, senders: 0, not_attempted_over_budget: 0 };
   const h = new Hist();
   for (const r of rs) {
     out.attempted += r.attempted;
     out.ready += r.ready;
     out.deflate += r.deflate;
     out.senders += r.senders;
+    out.not_attempted_over_budget += r.not_attempted_over_budget || 0;
     for (const [k, v] of Object.entries(r.failed)) out.failed[k] = (out.failed[k] || 0) + v;
     for (const [k, v] of Object.entries(r.room_sockets)) out.room_sockets[k] = (out.room_sockets[k] || 0) + v;
     h.merge(r.hist);
@@ -165,6 +179,7 @@ async function connectAll(extra = {}) {
   const rs = await callAll('connect', {
     concurrency: conc,
     ready_timeout_ms: (cfg.connect_timeout_s || 60) * 1000,
+    budget_ms: cfg.connect_budget_s ? cfg.connect_budget_s * 1000 : 0,
     ...extra,
   });
   const out = mergeConnect(rs);
@@ -257,10 +272,12 @@ async function fanout() {
     if (step.warmup_s) await Promise.all(phaseArgs(warmTag, step.warmup_s));
     const cpu0 = await loadgenCpu();
     const srv0 = serverCpuTicks();
+    const busy0 = machineBusyTicks();
     const tStart = nowUs();
     await Promise.all(phaseArgs(tag, step.duration_s));
     const tEnd = nowUs();
     const srv1 = serverCpuTicks();
+    const busy1 = machineBusyTicks();
     const cpu1 = await loadgenCpu();
     const wallS = (tEnd - tStart) / 1e6;
     // drain: wait until every acked message reached every socket of its room, or no progress
@@ -320,6 +337,7 @@ async function fanout() {
       server_cpu_us_per_delivery: achieved > 0 ? r2((((srv1 - srv0) / CLK_TCK) * 1e6) / (achieved * wallS)) : null,
       loadgen_cpu_pct: r2(lgCpuPct),
       loadgen_sys_cpu_pct: r2(((cpu1.sys - cpu0.sys) / (wallS * 1e6)) * 100),
+      other_processes_cpu_pct: r2(Math.max(0, ((busy1 - busy0) / CLK_TCK / wallS) * 100 - srvCpuPct - lgCpuPct)),
       loadgen_bound: lgCpuPct > (cfg.loadgen_cpu_limit_pct || 90) * (cfg.loadgen_cores || 1),
       connected: st.connected,
       server_rss_kb: serverRssKb(),
@@ -407,8 +425,10 @@ async function writes() {
   if (cfg.warmup_s) await loop('wr_warm', cfg.warmup_s);
   const cpu0 = await loadgenCpu();
   const srv0 = serverCpuTicks();
+  const busy0 = machineBusyTicks();
   const rs = await loop('wr', cfg.duration_s || 5);
   const srv1 = serverCpuTicks();
+  const busy1 = machineBusyTicks();
   const cpu1 = await loadgenCpu();
   const start = Math.min(...rs.map((r) => r.start_us));
   const windowS = (cfg.duration_s || 5);
@@ -430,6 +450,9 @@ async function writes() {
     ack_seq_backwards: t.ack_seq_backwards,
     server_cpu_pct: r2((((srv1 - srv0) / CLK_TCK) / wallS) * 100),
     loadgen_cpu_pct: r2(((cpu1.us - cpu0.us) / (wallS * 1e6)) * 100),
+    other_processes_cpu_pct: r2(
+      Math.max(0, (((busy1 - busy0) / CLK_TCK - (srv1 - srv0) / CLK_TCK - (cpu1.us - cpu0.us) / 1e6) / wallS) * 100),
+    ),
     timed_out: rs.some((r) => r.timed_out),
     counters: st.counters,
   };
@@ -455,6 +478,8 @@ async function storm() {
   log(`sent ${st0.tags.missed.acked} messages while ${closed.reduce((a, r) => a + r.closed, 0)} sockets were away`);
   await sleep(500);
   const srv0 = serverCpuTicks();
+  const busy0 = machineBusyTicks();
+  const lg0 = await loadgenCpu();
   const t0 = nowUs();
   const rs = await callAll('storm', {
     t0_us: t0,
@@ -463,6 +488,9 @@ async function storm() {
     ready_timeout_ms: (cfg.storm_timeout_s || 30) * 1000,
   });
   const srv1 = serverCpuTicks();
+  const busy1 = machineBusyTicks();
+  const lg1 = await loadgenCpu();
+  const stormS = (nowUs() - t0) / 1e6;
   const h = new Hist();
   const out = {
     clients: 0,
@@ -497,6 +525,10 @@ async function storm() {
     deadline_s: cfg.deadline_s || 5,
     all_within_deadline: out.synced === out.clients && allS !== null && allS <= (cfg.deadline_s || 5),
     server_cpu_s: r2((srv1 - srv0) / CLK_TCK),
+    loadgen_cpu_s: r2((lg1.us - lg0.us) / 1e6),
+    other_processes_cpu_pct: r2(
+      Math.max(0, (((busy1 - busy0 - (srv1 - srv0)) / CLK_TCK - (lg1.us - lg0.us) / 1e6) / stormS) * 100),
+    ),
     counters: st.counters,
     burst_timed_out: burst.some((b) => b.timed_out),
   };

@@ -135,7 +135,7 @@ function connectClient(c, extraAuth, readyTimeoutMs) {
     const sock =
       cfg.client === 'socket.io-client'
         ? io(url, { transports: ['websocket'], forceNew: true, reconnection: false, timeout: readyTimeoutMs, auth })
-        : leanIo(url, { timeout: readyTimeoutMs, auth });
+        : leanIo(url, { timeout: readyTimeoutMs, auth, perMessageDeflate: cfg.deflate !== false });
     c.sock = sock;
     const finish = (ok, code) => {
       if (done) return;
@@ -248,11 +248,17 @@ const handlers = {
   async connect(args) {
     const which = clients.filter((c) => (args.role ? (c.spec.role || 'member') === args.role : true));
     const results = [];
+    const deadline = args.budget_ms ? Date.now() + args.budget_ms : Infinity;
+    let skipped = 0;
     await pool(which, args.concurrency, async (c) => {
+      if (Date.now() > deadline) {
+        skipped++;
+        return;
+      }
       const extra = cfg.mode === 'campfire' && c.spec.last_seen ? { last_seen: c.spec.last_seen } : {};
       results.push(await connectClient(c, extra, args.ready_timeout_ms));
     });
-    return summariseConnect(results);
+    return { ...summariseConnect(results), not_attempted_over_budget: skipped };
   },
 
   send(args) {
