@@ -80,6 +80,7 @@ def create_app(settings: Settings | None = None) -> web.Application:
                 await task
         await jobs.stop()
         await sio.shutdown()
+        await services.close()
         await state.close()
         await db.close()
 

@@ -27,6 +27,7 @@ Envelope = dict[str, Any]
 # Refreshing the shared heartbeat on every event would cost a state write per event.
 ACTIVITY_REFRESH_SECONDS = 15.0
 SHUTDOWN_GRACE_SECONDS = 5.0
+SLOW_CONSUMER_GRACE_SECONDS = 2.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -404,12 +405,20 @@ class RealtimeGateway:
     async def _drop_slow(self, sid: str) -> None:
         eio_sid = self.sio.manager.eio_sid_from_sid(sid, "/")
         socket = self.sio.eio.sockets.get(eio_sid) if eio_sid else None
+        request = self.sio.environ.get(eio_sid, {}).get("aiohttp.request") if eio_sid else None
         if socket is not None:
-            # Discard what it never read, so the goodbye is next in line.
+            # Discard what it never read, so that the goodbye is next in line.
             while not socket.queue.empty():
                 socket.queue.get_nowait()
                 socket.queue.task_done()
         await self.services.notifier.disconnect([sid], "slow_consumer")
+        # A client that reads nothing will not read the goodbye either: after a grace
+        # period, cut the TCP connection so its buffers are freed.
+        await asyncio.sleep(SLOW_CONSUMER_GRACE_SECONDS)
+        if socket is not None and not socket.closed:
+            await socket.close(wait=False, abort=True)
+        if request is not None and request.transport is not None:
+            request.transport.abort()
 
     def _count_sent(self, event: str, recipients: int) -> None:
         self.metrics.events_sent.labels(event).inc(recipients)

@@ -35,6 +35,9 @@ class Services:
     presence: PresenceService
     typing: TypingService
 
+    async def close(self) -> None:
+        await self.messages.close()
+
     @classmethod
     def build(
         cls,

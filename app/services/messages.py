@@ -2,24 +2,23 @@
 
 from __future__ import annotations
 
-import asyncio
 import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import desc, update
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import desc
 from sqlmodel import col, select
 
 from app import models
 from app.config import Settings
 from app.db import Database
-from app.errors import CampfireError, ErrorCode, invalid
+from app.errors import CampfireError, ErrorCode, invalid, room_access_denied
 from app.metrics import Metrics
-from app.models import new_id, utcnow
+from app.models import new_id
 from app.notifier import Notifier
 from app.schemas import MessageOut
 from app.services.auth import Principal
+from app.services.message_store import MessageStore
 from app.services.rooms import RoomService
 from app.services.typing import TypingService
 from app.state import RealtimeState
@@ -61,9 +60,10 @@ class MessageService:
         self._metrics = metrics
         self._rooms = rooms
         self._typing = typing
-        # SQLite has one writer at a time; queueing writers here instead of in SQLite's
-        # busy loop keeps commits fair and fast. PostgreSQL serialises on the room row.
-        self._write_lock: asyncio.Lock | None = asyncio.Lock() if db.is_sqlite else None
+        self._store = MessageStore(db)
+
+    async def close(self) -> None:
+        await self._store.close()
 
     # ---- sending ------------------------------------------------------------------
 
@@ -78,78 +78,42 @@ class MessageService:
     ) -> SendResult:
         """Store a message durably, then broadcast it. Idempotent on client_message_id."""
         client_message_id = client_message_id or new_id()
-        for _attempt in range(3):
+        rate_key = f"messages:{actor.user_id}"
+        decision = await self._state.acquire_rate(
+            rate_key, self._settings.message_rate, self._settings.rate_window_seconds
+        )
+        if not decision.allowed:
+            # A resend of a stored message is answered even over the limit.
             existing = await self._find_sent(actor.user_id, client_message_id)
             if existing is not None:
                 return self._resend(existing, room_id, content)
-            await self._rooms.require_member(actor, room_id)
-            decision = await self._state.acquire_rate(
-                f"messages:{actor.user_id}",
-                self._settings.message_rate,
-                self._settings.rate_window_seconds,
+            self._metrics.rate_limit_hits.labels("messages").inc()
+            raise CampfireError(
+                ErrorCode.rate_limit_exceeded,
+                "too many messages; slow down",
+                retry_after=decision.retry_after,
             )
-            if not decision.allowed:
-                self._metrics.rate_limit_hits.labels("messages").inc()
-                raise CampfireError(
-                    ErrorCode.rate_limit_exceeded,
-                    "too many messages; slow down",
-                    retry_after=decision.retry_after,
-                )
-            try:
-                stored = await self._store(actor.user_id, room_id, content, client_message_id)
-            except IntegrityError:
-                # The same client_message_id was committed concurrently: answer with it.
-                if decision.token:
-                    await self._state.release_rate(f"messages:{actor.user_id}", decision.token)
-                continue
-            except BaseException:
-                if decision.token:
-                    await self._state.release_rate(f"messages:{actor.user_id}", decision.token)
-                raise
-            message = MessageOut.of(stored)
-            self._metrics.messages_stored.labels(via).inc()
-            await self._publish(message)
-            return SendResult(message, created=True)
-        raise CampfireError(ErrorCode.internal_error, "could not store the message; retry")
-
-    async def _store(
-        self, creator_id: str, room_id: str, content: str, client_message_id: str
-    ) -> models.Message:
         started = time.perf_counter()
-        if self._write_lock is None:
-            stored = await self._insert(creator_id, room_id, content, client_message_id)
-        else:
-            async with self._write_lock:
-                stored = await self._insert(creator_id, room_id, content, client_message_id)
-        self._metrics.commit_latency.observe(time.perf_counter() - started)
-        return stored
-
-    async def _insert(
-        self, creator_id: str, room_id: str, content: str, client_message_id: str
-    ) -> models.Message:
-        now = utcnow()
-        async with self._db.session() as db:
-            # The UPDATE comes first so the transaction takes the room's write lock before
-            # reading anything: seq allocation and insert are one atomic step.
-            seq = (
-                await db.execute(
-                    update(models.Room)
-                    .where(col(models.Room.id) == room_id)
-                    .values(last_seq=models.Room.last_seq + 1, last_message_at=now)
-                    .returning(models.Room.last_seq)
-                )
-            ).scalar_one()
-            message = models.Message(
-                room_id=room_id,
-                creator_id=creator_id,
-                content=content,
-                client_message_id=client_message_id,
-                created_at=now,
-                seq=seq,
-            )
-            db.add(message)
-            await db.commit()
-        return message
+        stored = False
+        try:
+            outcome = await self._store.write(actor.user_id, room_id, content, client_message_id)
+            stored = outcome.kind == "stored"
+        finally:
+            self._metrics.commit_latency.observe(time.perf_counter() - started)
+            # Only stored messages count against the rate (PROTOCOL.md section 6).
+            if decision.token and not stored:
+                await self._state.release_rate(rate_key, decision.token)
+        if outcome.kind == "existing":
+            assert outcome.message is not None
+            return self._resend(outcome.message, room_id, content)
+        if outcome.kind == "not_member":
+            await self._rooms.require_member(actor, room_id)  # raises the precise error
+            raise room_access_denied()  # membership changed while we looked
+        assert outcome.message is not None
+        message = MessageOut.of(outcome.message)
+        self._metrics.messages_stored.labels(via).inc()
+        await self._publish(message)
+        return SendResult(message, created=True)
 
     async def _publish(self, message: MessageOut) -> None:
         started = time.perf_counter()
