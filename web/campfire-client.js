@@ -1021,9 +1021,8 @@ export class CampfireClient extends Emitter {
       this._setState(STATES.OFFLINE, { attempt: this._attempt, reason });
       return;
     }
-    // While polling, keep trying the socket in the background at the capped rate.
-    const attempt = this._polling ? Math.max(this._attempt, 5) : this._attempt;
-    const delay = Math.max(minDelayMs, backoffDelay(attempt, { ...this.backoff, random: this._random }));
+    // While polling, the socket is still tried in the background, on the same backoff (capped).
+    const delay = Math.max(minDelayMs, backoffDelay(this._attempt, { ...this.backoff, random: this._random }));
     this._attempt += 1;
     const retryAt = this._t.now() + delay;
     if (!this._polling) {

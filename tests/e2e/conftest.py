@@ -41,6 +41,9 @@ WAIT_MS = 15_000  # default timeout of every browser wait
 
 
 def pytest_configure(config: pytest.Config) -> None:
+    from playwright.sync_api import expect
+
+    expect.set_options(timeout=WAIT_MS)
     config.addinivalue_line(
         "markers", "e2e: end-to-end test in headless Chromium against a live server"
     )
@@ -209,7 +212,9 @@ class CampfireServer:
 
     def create_admin(self, name: str = "Admin") -> User:
         email = f"{name.lower()}-{uuid.uuid4().hex[:6]}@example.com"
-        self.cli("user", "create", "--name", name, "--email", email, "--password", PASSWORD, "--admin")
+        self.cli(
+            "user", "create", "--name", name, "--email", email, "--password", PASSWORD, "--admin"
+        )
         session = self.sign_in(email, PASSWORD)
         return User(session["user"]["id"], name, email, PASSWORD, session["token"])
 
@@ -224,7 +229,9 @@ class CampfireServer:
         session = self.sign_in(email, PASSWORD)
         return User(session["user"]["id"], name, email, PASSWORD, session["token"])
 
-    def create_room(self, owner: User, name: str, members: list[User], kind: str = "open") -> dict[str, Any]:
+    def create_room(
+        self, owner: User, name: str, members: list[User], kind: str = "open"
+    ) -> dict[str, Any]:
         room = self.api("POST", "/api/rooms", owner.token, {"name": name, "kind": kind})["room"]
         for m in members:
             self.api("POST", f"/api/rooms/{room['id']}/members", owner.token, {"user_id": m.id})
@@ -265,6 +272,27 @@ def browser() -> Iterator[Any]:
         browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
         yield browser
         browser.close()
+
+
+# An init script for browser contexts whose WebSockets cannot get through (a proxy that blocks
+# them): while sessionStorage.campfire_block_ws is "1", every socket.io WebSocket goes to a closed
+# 127.0.0.1 port instead, and fails at once like a refused upgrade. HTTP is not touched.
+BLOCK_WEBSOCKETS = """(() => {
+  const Real = window.WebSocket;
+  const refused = 'ws://127.0.0.1:%d/blocked';
+  class BlockableWebSocket extends Real {
+    constructor(url, protocols) {
+      const blocked = sessionStorage.getItem('campfire_block_ws') === '1';
+      super(blocked && String(url).includes('/socket.io/') ? refused : url, protocols);
+    }
+  }
+  window.WebSocket = BlockableWebSocket;
+})();"""
+
+
+def block_websockets(context: Any) -> None:
+    """Install BLOCK_WEBSOCKETS in a browser context (effective from its next page load)."""
+    context.add_init_script(BLOCK_WEBSOCKETS % _free_port())
 
 
 class ChatPage:

@@ -9,7 +9,9 @@ from playwright.sync_api import expect
 from tests.e2e.conftest import WAIT_MS, CampfireServer, User
 
 
-def test_two_users_chat_with_typing_and_presence(live_server: CampfireServer, admin: User, open_chat) -> None:
+def test_two_users_chat_with_typing_and_presence(
+    live_server: CampfireServer, admin: User, open_chat
+) -> None:
     bob = live_server.create_user(admin, "Bob")
     alice_page = open_chat(admin)
     bob_page = open_chat(bob)
@@ -51,7 +53,9 @@ def test_two_users_chat_with_typing_and_presence(live_server: CampfireServer, ad
     box.press_sequentially("second line")
     box.press("Enter")
     bob_page.send("how are you?")
-    expect(alice_page.messages()).to_have_text(["Hello Bob", "Hi Alice\nsecond line", "how are you?"])
+    expect(alice_page.messages()).to_have_text(
+        ["Hello Bob", "Hi Alice\nsecond line", "how are you?"]
+    )
     expect(a.locator("#message-list .message.grouped")).to_have_count(1)
 
     # When Bob leaves (closes his tab), Alice sees him go offline.
@@ -60,7 +64,9 @@ def test_two_users_chat_with_typing_and_presence(live_server: CampfireServer, ad
     assert not alice_page.errors and not bob_page.errors, alice_page.errors + bob_page.errors
 
 
-def test_content_is_rendered_as_text_never_html(live_server: CampfireServer, admin: User, open_chat) -> None:
+def test_content_is_rendered_as_text_never_html(
+    live_server: CampfireServer, admin: User, open_chat
+) -> None:
     room = live_server.create_room(admin, "xss", [])
     evil = '<img src=x onerror="window.__pwned=1"><script>window.__pwned=2</script><b>bold</b>'
     live_server.post_message(admin, room["id"], evil)
@@ -69,7 +75,12 @@ def test_content_is_rendered_as_text_never_html(live_server: CampfireServer, adm
     expect(page.messages()).to_have_text([evil])
     page.send("<i>mine</i> & more")
     expect(page.messages()).to_have_text([evil, "<i>mine</i> & more"])
-    assert page.page.locator("#message-list img, #message-list script, #message-list b, #message-list i").count() == 0
+    assert (
+        page.page.locator(
+            "#message-list img, #message-list script, #message-list b, #message-list i"
+        ).count()
+        == 0
+    )
     assert page.page.evaluate("window.__pwned") is None
 
 
@@ -116,7 +127,9 @@ def test_wrong_password_is_refused(live_server: CampfireServer, admin: User, bro
         page.fill("#signin-email", admin.email)
         page.fill("#signin-password", "not the password")
         page.click("#signin-submit")
-        expect(page.locator("#signin-error")).to_have_text("Wrong email or password.", timeout=WAIT_MS)
+        expect(page.locator("#signin-error")).to_have_text(
+            "Wrong email or password.", timeout=WAIT_MS
+        )
     finally:
         context.close()
 

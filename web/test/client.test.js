@@ -410,6 +410,7 @@ test("HTTP polling when the socket cannot connect but HTTP works", async () => {
   s.refuse(undefined, "websocket error");
   await flush(20);
   assert.equal(t.client.state, "polling");
+  const calls = s.connectCalls;
   assert.deepEqual(t.client.getMessages("r1").map((m) => m.seq), [1, 2]);
   const presence = t.of("presence").at(-1);
   assert.equal(presence.mode, "recent");
@@ -429,7 +430,6 @@ test("HTTP polling when the socket cannot connect but HTTP works", async () => {
   assert.deepEqual(t.client.getMessages("r1").map((m) => m.seq), [1, 2, 3, 4]);
 
   // The socket is tried again in the background; when it connects, polling stops.
-  const calls = s.connectCalls;
   await t.clock.advance(30000);
   assert.ok(s.connectCalls > calls);
   s.accept({ rooms: [ROOM] });

@@ -1,0 +1,103 @@
+"""When WebSockets cannot get through but HTTP works, the client polls over HTTP."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import subprocess
+
+from playwright.sync_api import expect
+
+from tests.e2e.conftest import ROOT, CampfireServer, User, block_websockets
+
+RECORD_TYPING = """() => {
+  window.__typing = [];
+  window.campfire.on('typingStart', (e) => window.__typing.push(e.user_id));
+}"""
+
+
+def test_http_polling_fallback(
+    live_server: CampfireServer, admin: User, browser, open_chat
+) -> None:
+    bob = live_server.create_user(admin, "Bob")
+    live_server.create_room(admin, "fallback", [bob])
+    alice_page = open_chat(admin)
+    a = alice_page.page
+    expect(a.locator("#banner")).to_have_attribute("data-state", "connected")
+    a.evaluate(RECORD_TYPING)
+
+    # Bob is behind something that blocks WebSockets; HTTP gets through.
+    context = browser.new_context()
+    try:
+        block_websockets(context)
+        page = context.new_page()
+        page.goto(live_server.url + "/")
+        page.evaluate("sessionStorage.setItem('campfire_block_ws', '1')")
+        page.fill("#signin-email", bob.email)
+        page.fill("#signin-password", bob.password)
+        page.click("#signin-submit")
+        expect(page.locator("#banner")).to_have_attribute("data-state", "polling")
+        expect(page.locator("#banner-text")).to_have_text(re.compile("checking for new messages"))
+        expect(page.locator("#room-name")).to_have_text("fallback")
+
+        # Messages both ways: Bob's over HTTP POST, Alice's reach him by polling.
+        alice_page.send("are you there?")
+        expect(page.locator("#message-list .message:not(.pending) .message-content")).to_have_text(
+            ["are you there?"]
+        )
+        box = page.locator("#composer-input")
+        box.press_sequentially("yes, polling")
+        box.press("Enter")
+        expect(alice_page.messages()).to_have_text(["are you there?", "yes, polling"])
+        expect(page.locator("#message-list .message:not(.pending) .message-content")).to_have_text(
+            ["are you there?", "yes, polling"]
+        )
+        # Typing indicators are off while polling: Bob's typing was never announced.
+        assert a.evaluate("window.__typing") == []
+
+        # Presence is shown as "recently active".
+        expect(page.locator("#members-title")).to_have_text("Recently active")
+        expect(page.locator(f'#member-list li[data-user-id="{admin.id}"].recent')).to_be_visible()
+
+        # WebSockets get through again: "Retry now" brings the live connection back.
+        page.evaluate("sessionStorage.removeItem('campfire_block_ws')")
+        page.click("#banner-retry")
+        expect(page.locator("#banner")).to_have_attribute("data-state", "connected")
+        expect(page.locator("#members-title")).to_have_text("Online")
+        alice_page.send("live again")
+        expect(page.locator("#message-list .message:not(.pending) .message-content")).to_have_text(
+            ["are you there?", "yes, polling", "live again"]
+        )
+    finally:
+        context.close()
+
+
+def test_client_library_in_plain_node(live_server: CampfireServer, admin: User) -> None:
+    """CampfireClient runs outside the browser with the real socket.io-client from npm."""
+    node = shutil.which("node")
+    assert node, "node is required for the web client tests"
+    assert (ROOT / "web" / "node_modules" / "socket.io-client").is_dir(), "run `npm ci` in web/"
+    room = live_server.create_room(admin, "bots", [])
+    env = {
+        **os.environ,
+        "CAMPFIRE_URL": live_server.url,
+        "CAMPFIRE_EMAIL": admin.email,
+        "CAMPFIRE_PASSWORD": admin.password,
+    }
+    done = subprocess.run(
+        [node, "examples/echo-bot.mjs", "--once"],
+        cwd=ROOT / "web",
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    lines = [json.loads(line) for line in done.stdout.splitlines() if line.startswith("{")]
+    assert lines[0] == {"event": "synced", "user": admin.id, "rooms": [room["id"]]}
+    assert lines[1]["event"] == "message"
+    assert lines[1]["content"] == "echo-bot ready"
+    assert lines[1]["seq"] == 1
+    assert [m["content"] for m in live_server.messages(admin, room["id"])] == ["echo-bot ready"]

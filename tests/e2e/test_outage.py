@@ -1,0 +1,138 @@
+"""The server goes away mid-conversation and comes back: the web client recovers on its own.
+
+- the connection banner shows the outage and the recovery;
+- messages typed during the outage are shown as pending, then delivered exactly once;
+- messages another user sends over HTTP while a client is cut off reach it, in order, from its
+  resume cursor.
+"""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from playwright.sync_api import expect
+
+from tests.e2e.conftest import CampfireServer, User
+
+RECOVERY_MS = 45_000  # the backoff may be waiting up to 16 s when the server comes back
+
+RECORD_SOURCES = """() => {
+  window.__sources = [];
+  window.campfire.on('message', (e) => window.__sources.push([e.message.content, e.source]));
+}"""
+
+
+@pytest.mark.timeout(180)
+def test_server_restart_mid_conversation(
+    live_server: CampfireServer, admin: User, open_chat
+) -> None:
+    bob = live_server.create_user(admin, "Bob")
+    carol = live_server.create_user(admin, "Carol")
+    room = live_server.create_room(admin, "ops", [bob, carol])
+    alice_page = open_chat(admin)
+    bob_page = open_chat(bob)
+    a, b = alice_page.page, bob_page.page
+    for p in (a, b):
+        expect(p.locator("#banner")).to_have_attribute("data-state", "connected")
+        expect(p.locator("#room-name")).to_have_text("ops")
+    b.evaluate(RECORD_SOURCES)
+
+    alice_page.send("before the outage")
+    expect(bob_page.messages()).to_have_text(["before the outage"])
+
+    # The server stops (SIGTERM): both banners say so and count down to the next attempt.
+    live_server.stop()
+    for p in (a, b):
+        expect(p.locator("#banner")).to_have_attribute(
+            "data-state", re.compile("reconnecting|connecting")
+        )
+        expect(p.locator("#banner-text")).to_have_text(
+            re.compile(r"Reconnecting in \d+ s|Connecting")
+        )
+    expect(a.locator("#banner-text")).to_have_text(re.compile(r"Reconnecting in \d+ s"))
+
+    # Bob's network is cut as well, so that he is still away when the server is back.
+    b.context.set_offline(True)
+
+    # Alice writes while the server is down: kept and shown as pending.
+    alice_page.send("written during the outage 1")
+    alice_page.send("written during the outage 2")
+    expect(alice_page.pending()).to_have_text(
+        ["written during the outage 1", "written during the outage 2"]
+    )
+    expect(a.locator("#banner-queue")).to_have_text("2 messages waiting to be sent.")
+    queued = a.evaluate("JSON.parse(localStorage.getItem(`campfire:${campfire.userId}:queue`))")
+    assert [q["content"] for q in queued] == [
+        "written during the outage 1",
+        "written during the outage 2",
+    ]
+
+    # The server comes back on the same port and database; Carol sends over HTTP while Bob is
+    # still cut off.
+    live_server.start()
+    live_server.post_message(carol, room["id"], "carol over http 1")
+    live_server.post_message(carol, room["id"], "carol over http 2")
+    expect(b.locator("#banner")).not_to_have_attribute("data-state", "connected")
+
+    # Alice reconnects by herself (backoff) and her queued messages go out.
+    expect(a.locator("#banner")).to_have_attribute("data-state", "connected", timeout=RECOVERY_MS)
+    expect(alice_page.pending()).to_have_count(0, timeout=RECOVERY_MS)
+
+    # Bob's network is back: he catches up from his cursor.
+    b.context.set_offline(False)
+    expect(b.locator("#banner")).to_have_attribute("data-state", "connected", timeout=RECOVERY_MS)
+
+    stored = [m["content"] for m in live_server.messages(admin, room["id"])]
+    assert sorted(stored) == sorted(
+        [
+            "before the outage",
+            "written during the outage 1",
+            "written during the outage 2",
+            "carol over http 1",
+            "carol over http 2",
+        ]
+    ), stored  # each exactly once on the server
+    assert stored.index("written during the outage 1") < stored.index("written during the outage 2")
+    assert stored.index("carol over http 1") < stored.index("carol over http 2")
+    # Both browsers show exactly the server's messages, each once, in seq order.
+    expect(alice_page.messages()).to_have_text(stored, timeout=RECOVERY_MS)
+    expect(bob_page.messages()).to_have_text(stored, timeout=RECOVERY_MS)
+    expect(a.locator("#banner-text")).to_have_text("Up to date")
+    assert a.evaluate("localStorage.getItem(`campfire:${campfire.userId}:queue`)") is None
+
+    # Bob got Carol's messages by resume cursor (replayed on reconnect), not live.
+    sources = dict(b.evaluate("window.__sources"))
+    assert sources["carol over http 1"] == "replay", sources
+    assert sources["carol over http 2"] == "replay", sources
+
+    # The conversation goes on.
+    bob_page.send("back again")
+    expect(alice_page.messages()).to_have_text([*stored, "back again"])
+    assert not alice_page.errors and not bob_page.errors, alice_page.errors + bob_page.errors
+
+
+def test_queued_message_survives_a_reload(
+    live_server: CampfireServer, admin: User, open_chat
+) -> None:
+    """A message written while disconnected is kept in localStorage across a reload."""
+    live_server.create_room(admin, "notes", [])
+    page = open_chat(admin)
+    p = page.page
+    expect(p.locator("#banner")).to_have_attribute("data-state", "connected")
+    # The client is shut (as by a tab being closed mid-send), the message is queued, the page
+    # is reloaded.
+    p.evaluate("campfire.close()")
+    expect(p.locator("#banner")).to_have_attribute("data-state", "closed")
+    page.send("kept across a reload")
+    expect(page.pending()).to_have_text(["kept across a reload"])
+    cmid = p.evaluate(
+        "JSON.parse(localStorage.getItem(`campfire:${campfire.userId}:queue`))[0].client_message_id"
+    )
+    p.reload()
+    expect(p.locator("#banner")).to_have_attribute("data-state", "connected")
+    expect(page.messages()).to_have_text(["kept across a reload"])
+    stored = live_server.messages(admin, p.evaluate("campfire.getRooms()[0].id"))
+    assert [(m["content"], m["client_message_id"]) for m in stored] == [
+        ("kept across a reload", cmid)
+    ]
