@@ -272,7 +272,10 @@ function startChat(session) {
     toast(`Message not sent (${error?.code || "error"}): ${error?.message || ""} — “${item.content.slice(0, 60)}”`);
   });
   client.on("error", (err) => {
-    if (err?.code === "rate_limit_exceeded") toast(`Slow down: ${err.message || "rate limit"}; retrying shortly.`);
+    // Typing over its rate is silently paused by the client; a message over the rate is retried.
+    if (err?.code === "rate_limit_exceeded" && err.client_message_id) {
+      toast(`Slow down: ${err.message || "rate limit"}; your message will be retried shortly.`);
+    }
   });
 
   renderBanner();

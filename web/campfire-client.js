@@ -730,7 +730,7 @@ export class CampfireClient extends Emitter {
       st = { lastStart: -Infinity, idleTimer: null };
       this._myTyping.set(roomId, st);
     }
-    if (now - st.lastStart >= this.typingThrottleMs) {
+    if (now - st.lastStart >= this.typingThrottleMs && now >= (this._typingPausedUntil || 0)) {
       st.lastStart = now;
       this._emitSocket("TypingStart", { room_id: roomId });
     }
@@ -933,7 +933,14 @@ export class CampfireClient extends Emitter {
     socket.on("RoomJoined", (d) => d?.room && this._addRoom(d.room, true));
     socket.on("RoomLeft", (d) => d?.room_id && this._removeRoom(d.room_id));
     socket.on("RoomUpdated", (d) => d?.room && this._updateRoom(d.room));
-    socket.on("Error", (d) => this.emit("error", { ...(d || {}) }));
+    socket.on("Error", (d) => {
+      // Only events sent without an ack (TypingStart/TypingStop) fail through `Error`: over the
+      // typing rate, stay quiet for retry_after.
+      if (d?.code === "rate_limit_exceeded") {
+        this._typingPausedUntil = this._t.now() + Math.ceil((d.retry_after || 10) * 1000);
+      }
+      this.emit("error", { ...(d || {}) });
+    });
     socket.on("Disconnect", (d) => {
       this._serverReason = d?.reason;
       if (d?.reason === "session_revoked") this._unauthorized("session_revoked");

@@ -336,6 +336,22 @@ test("typing: at most one TypingStart per 3 s, TypingStop after 5 s idle or on s
   assert.equal(s.sentOf("TypingStop").length, 2);
 });
 
+test("typing pauses when the server says its rate is exceeded", async () => {
+  const t = setup();
+  const s = await online(t);
+  t.client.typing("r1");
+  assert.equal(s.sentOf("TypingStart").length, 1);
+  s.serverEmit("Error", { code: "rate_limit_exceeded", message: "typing too fast", retry_after: 20 });
+  for (let i = 0; i < 38; i++) {
+    await t.clock.advance(500);
+    t.client.typing("r1");
+  }
+  assert.equal(s.sentOf("TypingStart").length, 1, "nothing during retry_after");
+  await t.clock.advance(1500);
+  t.client.typing("r1");
+  assert.equal(s.sentOf("TypingStart").length, 2);
+});
+
 test("typing from others comes out as events and expires", async () => {
   const t = setup();
   const s = await online(t);
