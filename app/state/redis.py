@@ -1,0 +1,344 @@
+"""Real-time state in Redis, shared by every web process and the arq worker.
+
+Same semantics as `MemoryState` (both pass tests/test_state_contract.py). Every key lives
+under `{prefix}:rt:`, so several deployments or test runs can share one Redis server.
+Operations that read and then write (connection limits, rate windows, typing expiry) are
+Lua scripts, which Redis runs atomically: two processes can never both take the last slot,
+and two sweepers can never both announce the same typing expiry.
+
+Times come from the injected clock (Unix seconds) and are passed into the scripts, so that
+tests can move time without sleeping. Processes sharing a Redis must share a clock (NTP).
+
+Layout (P = `{prefix}:rt`):
+  P:conn:{connection_id}   hash  sid, user_id, session_id, process_id
+  P:user:{user_id}         set   connection ids of the user
+  P:session:{session_id}   set   connection ids of the session
+  P:heartbeats             zset  connection id -> last heartbeat (also the total count)
+  P:typing                 zset  "{room_id}|{user_id}" -> last TypingStart
+  P:typing_user:{user_id}  set   room ids the user is typing in
+  P:rate:{key}             zset  token -> time of the hit (sliding window)
+  P:activity               zset  user id -> last authenticated activity
+
+The scripts build the per-user and per-session key names from the prefix they are given
+instead of receiving every key in KEYS, which is fine for one Redis server or a primary
+with replicas, not for Redis Cluster (documented in docs/deploy.md).
+"""
+
+from __future__ import annotations
+
+import math
+import time
+import uuid
+from collections.abc import Callable, Iterable
+from typing import Any
+
+from redis.asyncio import BlockingConnectionPool, Redis
+
+from app.state.base import AddConnectionResult, ConnectionInfo, RateDecision
+
+# Separates room and user in a typing member; ids are UUIDs, which never contain it.
+SEP = "|"
+
+# KEYS: heartbeats. ARGV: P, connection_id, sid, user_id, session_id, process_id, now,
+# max_per_user, max_total. Returns {accepted, refusal, user_connection_count}.
+ADD_CONNECTION = """
+local p = ARGV[1]
+local user_key = p .. ':user:' .. ARGV[4]
+local max_per_user = tonumber(ARGV[8])
+local max_total = tonumber(ARGV[9])
+local mine = redis.call('SCARD', user_key)
+if max_per_user > 0 and mine >= max_per_user then
+  return {0, 'user_limit', mine}
+end
+if max_total > 0 and redis.call('ZCARD', KEYS[1]) >= max_total then
+  return {0, 'total_limit', mine}
+end
+redis.call('HSET', p .. ':conn:' .. ARGV[2], 'sid', ARGV[3], 'user_id', ARGV[4],
+  'session_id', ARGV[5], 'process_id', ARGV[6])
+redis.call('SADD', user_key, ARGV[2])
+redis.call('SADD', p .. ':session:' .. ARGV[5], ARGV[2])
+redis.call('ZADD', KEYS[1], ARGV[7], ARGV[2])
+return {1, '', redis.call('SCARD', user_key)}
+"""
+
+# KEYS: heartbeats. ARGV: P, connection_id.
+# Returns {} when unknown, else {sid, user_id, session_id, process_id, remaining}.
+REMOVE_CONNECTION = """
+local p = ARGV[1]
+local conn_key = p .. ':conn:' .. ARGV[2]
+local f = redis.call('HMGET', conn_key, 'sid', 'user_id', 'session_id', 'process_id')
+if not f[1] then
+  return {}
+end
+redis.call('DEL', conn_key)
+redis.call('ZREM', KEYS[1], ARGV[2])
+redis.call('SREM', p .. ':session:' .. f[3], ARGV[2])
+local user_key = p .. ':user:' .. f[2]
+redis.call('SREM', user_key, ARGV[2])
+return {f[1], f[2], f[3], f[4], redis.call('SCARD', user_key)}
+"""
+
+# KEYS: typing. ARGV: P, room_id, user_id, now. Returns 1 when the user was not typing there.
+START_TYPING = """
+local fresh = redis.call('ZADD', KEYS[1], ARGV[4], ARGV[2] .. '|' .. ARGV[3])
+redis.call('SADD', ARGV[1] .. ':typing_user:' .. ARGV[3], ARGV[2])
+return fresh
+"""
+
+# KEYS: typing. ARGV: P, room_id, user_id. Returns 1 when the user was typing there.
+STOP_TYPING = """
+local removed = redis.call('ZREM', KEYS[1], ARGV[2] .. '|' .. ARGV[3])
+redis.call('SREM', ARGV[1] .. ':typing_user:' .. ARGV[3], ARGV[2])
+return removed
+"""
+
+# KEYS: typing. ARGV: P, user_id. Returns the rooms the user was typing in.
+STOP_TYPING_EVERYWHERE = """
+local index = ARGV[1] .. ':typing_user:' .. ARGV[2]
+local rooms = redis.call('SMEMBERS', index)
+local ended = {}
+for _, room in ipairs(rooms) do
+  if redis.call('ZREM', KEYS[1], room .. '|' .. ARGV[2]) == 1 then
+    table.insert(ended, room)
+  end
+end
+redis.call('DEL', index)
+return ended
+"""
+
+# KEYS: typing. ARGV: P, cutoff. Removes and returns members last refreshed before cutoff,
+# in one step, so that concurrent sweepers split the expiries instead of repeating them.
+EXPIRE_TYPING = """
+local expired = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', '(' .. ARGV[2])
+for _, member in ipairs(expired) do
+  redis.call('ZREM', KEYS[1], member)
+  local cut = string.find(member, '|', 1, true)
+  redis.call('SREM', ARGV[1] .. ':typing_user:' .. string.sub(member, cut + 1),
+    string.sub(member, 1, cut - 1))
+end
+return expired
+"""
+
+# KEYS: the rate window. ARGV: now, now - window, window in ms, limit, token.
+# Returns {1} when a slot was taken, {0, oldest hit's time as a string} when refused.
+# Times stay strings: Lua would format numbers with only 14 significant digits.
+ACQUIRE_RATE = """
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', ARGV[2])
+if redis.call('ZCARD', KEYS[1]) >= tonumber(ARGV[4]) then
+  local oldest = redis.call('ZRANGE', KEYS[1], 0, 0, 'WITHSCORES')
+  return {0, oldest[2]}
+end
+redis.call('ZADD', KEYS[1], ARGV[1], ARGV[5])
+-- An idle window disappears by itself once all its hits have aged out.
+redis.call('PEXPIRE', KEYS[1], ARGV[3])
+return {1}
+"""
+
+
+class RedisState:
+    def __init__(
+        self, redis: Redis, *, prefix: str = "campfire", clock: Callable[[], float] = time.time
+    ) -> None:
+        self._redis = redis
+        self._clock = clock
+        self._p = f"{prefix}:rt"
+        self._heartbeats = f"{self._p}:heartbeats"
+        self._typing = f"{self._p}:typing"
+        self._activity = f"{self._p}:activity"
+        self._add_connection = redis.register_script(ADD_CONNECTION)
+        self._remove_connection = redis.register_script(REMOVE_CONNECTION)
+        self._start_typing = redis.register_script(START_TYPING)
+        self._stop_typing = redis.register_script(STOP_TYPING)
+        self._stop_typing_everywhere = redis.register_script(STOP_TYPING_EVERYWHERE)
+        self._expire_typing = redis.register_script(EXPIRE_TYPING)
+        self._acquire_rate = redis.register_script(ACQUIRE_RATE)
+
+    @classmethod
+    def from_url(
+        cls,
+        url: str,
+        *,
+        prefix: str = "campfire",
+        clock: Callable[[], float] = time.time,
+        max_connections: int = 64,
+    ) -> RedisState:
+        # A bounded pool that makes a burst wait for a free connection, rather than open
+        # one Redis connection per concurrent request; health checks keep idle connections
+        # usable after a Redis restart.
+        pool = BlockingConnectionPool.from_url(
+            url,
+            max_connections=max_connections,
+            timeout=10,
+            decode_responses=True,
+            health_check_interval=30,
+            socket_connect_timeout=5,
+            socket_keepalive=True,
+        )
+        return cls(Redis.from_pool(pool), prefix=prefix, clock=clock)
+
+    @property
+    def redis(self) -> Redis:
+        return self._redis
+
+    # ---- connections --------------------------------------------------------------
+
+    async def add_connection(
+        self, info: ConnectionInfo, *, max_per_user: int, max_total: int
+    ) -> AddConnectionResult:
+        accepted, refusal, count = await self._add_connection(
+            keys=[self._heartbeats],
+            args=[
+                self._p,
+                info.connection_id,
+                info.sid,
+                info.user_id,
+                info.session_id,
+                info.process_id,
+                repr(self._clock()),
+                max_per_user,
+                max_total,
+            ],
+        )
+        if accepted:
+            return AddConnectionResult(True, None, int(count))
+        return AddConnectionResult(False, refusal, int(count))
+
+    async def remove_connection(self, connection_id: str) -> tuple[ConnectionInfo | None, int]:
+        found = await self._remove_connection(
+            keys=[self._heartbeats], args=[self._p, connection_id]
+        )
+        if not found:
+            return None, 0
+        sid, user_id, session_id, process_id, remaining = found
+        return ConnectionInfo(connection_id, sid, user_id, session_id, process_id), int(remaining)
+
+    async def heartbeat(self, connection_ids: Iterable[str]) -> None:
+        now = self._clock()
+        mapping = {connection_id: now for connection_id in connection_ids}
+        if mapping:
+            # XX: only refresh connections that still exist (a removed one stays removed).
+            await self._redis.zadd(self._heartbeats, mapping, xx=True)  # type: ignore[arg-type]
+
+    async def user_connections(self, user_id: str) -> list[ConnectionInfo]:
+        ids = await self._redis.smembers(f"{self._p}:user:{user_id}")  # type: ignore[misc]
+        return await self._connections(ids)
+
+    async def session_connections(self, session_id: str) -> list[ConnectionInfo]:
+        ids = await self._redis.smembers(f"{self._p}:session:{session_id}")  # type: ignore[misc]
+        return await self._connections(ids)
+
+    async def connection_count(self) -> int:
+        return int(await self._redis.zcard(self._heartbeats))
+
+    async def online_users(self, user_ids: Iterable[str]) -> set[str]:
+        users = list(dict.fromkeys(user_ids))
+        if not users:
+            return set()
+        # Redis deletes a set when its last member goes, so existence means online.
+        async with self._redis.pipeline(transaction=False) as pipe:
+            for user_id in users:
+                pipe.exists(f"{self._p}:user:{user_id}")
+            found = await pipe.execute()
+        return {user_id for user_id, exists in zip(users, found, strict=True) if exists}
+
+    async def stale_connections(self, older_than: float) -> list[ConnectionInfo]:
+        cutoff = self._clock() - older_than
+        ids = await self._redis.zrangebyscore(self._heartbeats, "-inf", f"({cutoff!r}")
+        return await self._connections(ids)
+
+    async def _connections(self, ids: Iterable[str]) -> list[ConnectionInfo]:
+        ids = list(ids)
+        if not ids:
+            return []
+        async with self._redis.pipeline(transaction=False) as pipe:
+            for connection_id in ids:
+                pipe.hmget(
+                    f"{self._p}:conn:{connection_id}", "sid", "user_id", "session_id", "process_id"
+                )
+            rows: list[list[Any]] = await pipe.execute()
+        # A connection removed between the two reads is simply not listed.
+        return [
+            ConnectionInfo(connection_id, *row)
+            for connection_id, row in zip(ids, rows, strict=True)
+            if row[0] is not None
+        ]
+
+    # ---- typing -------------------------------------------------------------------
+
+    async def start_typing(self, room_id: str, user_id: str) -> bool:
+        fresh = await self._start_typing(
+            keys=[self._typing], args=[self._p, room_id, user_id, repr(self._clock())]
+        )
+        return bool(fresh)
+
+    async def stop_typing(self, room_id: str, user_id: str) -> bool:
+        return bool(await self._stop_typing(keys=[self._typing], args=[self._p, room_id, user_id]))
+
+    async def stop_typing_everywhere(self, user_id: str) -> list[str]:
+        return list(
+            await self._stop_typing_everywhere(keys=[self._typing], args=[self._p, user_id])
+        )
+
+    async def expire_typing(self, older_than: float) -> list[tuple[str, str]]:
+        cutoff = self._clock() - older_than
+        expired = await self._expire_typing(keys=[self._typing], args=[self._p, repr(cutoff)])
+        pairs = []
+        for member in expired:
+            room_id, _, user_id = member.partition(SEP)
+            pairs.append((room_id, user_id))
+        return pairs
+
+    # ---- rate limits --------------------------------------------------------------
+
+    async def acquire_rate(self, key: str, limit: int, window: float) -> RateDecision:
+        if limit <= 0:
+            return RateDecision(True)
+        now = self._clock()
+        token = uuid.uuid4().hex
+        result = await self._acquire_rate(
+            keys=[f"{self._p}:rate:{key}"],
+            args=[repr(now), repr(now - window), math.ceil(window * 1000) + 1000, limit, token],
+        )
+        if int(result[0]) == 1:
+            return RateDecision(True, token=token)
+        oldest = float(result[1])
+        return RateDecision(False, retry_after=max(oldest + window - now, 0.001))
+
+    async def release_rate(self, key: str, token: str) -> None:
+        await self._redis.zrem(f"{self._p}:rate:{key}", token)
+
+    # ---- activity -----------------------------------------------------------------
+
+    async def touch_activity(self, user_id: str) -> None:
+        await self._redis.zadd(self._activity, {user_id: self._clock()})
+
+    async def recently_active(self, user_ids: Iterable[str], within: float) -> set[str]:
+        users = list(dict.fromkeys(user_ids))
+        if not users:
+            return set()
+        cutoff = self._clock() - within
+        scores = await self._redis.zmscore(self._activity, users)
+        return {
+            user_id
+            for user_id, seen in zip(users, scores, strict=True)
+            if seen is not None and seen >= cutoff
+        }
+
+    # ---- lifecycle ----------------------------------------------------------------
+
+    async def ping(self) -> bool:
+        """For /healthz: does Redis answer?"""
+        try:
+            return bool(await self._redis.ping())  # type: ignore[misc]
+        except Exception:
+            return False
+
+    async def delete_all(self) -> int:
+        """Remove every key of this prefix (tests and `campfire`-level resets); returns how many."""
+        removed = 0
+        async for key in self._redis.scan_iter(match=f"{self._p}:*", count=500):
+            removed += await self._redis.delete(key)
+        return removed
+
+    async def close(self) -> None:
+        await self._redis.aclose()
