@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import hashlib
 import json
 import math
 import os
@@ -177,6 +178,7 @@ class Harness:
     campfire: list[str]
     python: str
     started: list[Proc] = field(default_factory=list)
+    failed_logs: list[Path | None] = field(default_factory=list)
 
     def spawn(
         self, name: str, cmd: list[str], env: dict[str, str], port: int | None, cpu: str | None
@@ -201,7 +203,9 @@ class Harness:
         if proc in self.started:
             self.started.remove(proc)
         if code not in (0, -signal.SIGTERM, None):
-            log(f"{proc.name} (PID {proc.pid}) exited with {code}; log {proc.logfile}")
+            self.failed_logs.append(proc.logfile)
+            tail = proc.logfile.read_text(errors="replace")[-2000:] if proc.logfile else ""
+            log(f"{proc.name} (PID {proc.pid}) exited with {code}; log {proc.logfile}:\n{tail}")
 
     def stop_all(self) -> None:
         for proc in reversed(list(self.started)):
@@ -377,6 +381,58 @@ def seed(h: Harness, url: str) -> Seed:
         writer_rooms = list(pool.map(make_writer_room, range(min(n, p["writers"]))))
     log(f"seeded in {time.monotonic() - t0:.1f}s")
     return Seed(atok, users, fanout_rooms, writer_rooms)
+
+
+def schema_key() -> str:
+    digest = hashlib.sha1()
+    for path in sorted((ROOT / "migrations" / "versions").glob("*.py")):
+        digest.update(path.name.encode())
+        digest.update(path.read_bytes())
+    return digest.hexdigest()[:12]
+
+
+def seed_cached(h: Harness) -> Seed:
+    """Seed a fresh database, or copy one seeded earlier with the same profile and schema.
+
+    Seeding is argon2-bound (a hash per user created and another per login: about 0.35 s of
+    CPU per user here), so the seeded database and its session tokens are kept under
+    bench/results/seed-cache/ and copied into each run's own directory. Every run still
+    starts from the same just-seeded state; --fresh seeds anew.
+    """
+    p = h.profile
+    key = f"u{p['users']}-r{p['rooms']}-w{min(p['users'], p['writers'])}-{schema_key()}"
+    cache = BENCH / "results" / "seed-cache"
+    db = h.workdir / "db.sqlite3"
+    meta = cache / f"{key}.json"
+    if not h.args.fresh and meta.exists() and (cache / f"{key}.sqlite3").exists():
+        shutil.copyfile(cache / f"{key}.sqlite3", db)
+        if (cache / f"{key}.sqlite3-wal").exists():
+            shutil.copyfile(cache / f"{key}.sqlite3-wal", h.workdir / "db.sqlite3-wal")
+        cached = Seed(**json.loads(meta.read_text()))
+        proc = h.start_campfire(cpu=None, name="campfire-seed-check")
+        try:
+            api("GET", f"{proc.url}/api/me", token=cached.users[-1]["token"])
+            log(f"reusing seeded database {key} (--fresh to seed anew)")
+            return cached
+        except Exception as exc:
+            log(f"cached seed {key} unusable ({exc}); seeding anew")
+        finally:
+            h.stop(proc)
+        for f in h.workdir.glob("db.sqlite3*"):
+            f.unlink()
+    proc = h.start_campfire(cpu=None, name="campfire-setup")
+    try:
+        fresh = seed(h, proc.url)
+    finally:
+        h.stop(proc)
+    cache.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(db, cache / f"{key}.sqlite3")
+    wal = h.workdir / "db.sqlite3-wal"
+    (cache / f"{key}.sqlite3-wal").unlink(missing_ok=True)
+    if wal.exists():
+        shutil.copyfile(wal, cache / f"{key}.sqlite3-wal")
+    meta.write_text(json.dumps(fresh.__dict__))
+    return fresh
 
 
 def cursors(url: str, s: Seed) -> dict[str, int]:
@@ -858,6 +914,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     ap.add_argument("--steps", help="override the sweep, e.g. 5000,10000,20000")
     ap.add_argument("--no-pin", dest="pin", action="store_false", help="do not use taskset")
     ap.add_argument("--out", help="also write the JSON here (default bench/results/<time>.json)")
+    ap.add_argument("--fresh", action="store_true", help="seed a new database, not the cached one")
     ap.add_argument("--keep", action="store_true", help="keep the temporary directory")
     return ap.parse_args(argv)
 
@@ -909,11 +966,12 @@ def main(argv: list[str] | None = None) -> int:
         s = None
         if "campfire" in targets and any(x in only for x in SCENARIOS):
             # seeding is argon2-bound: let the setup server use both cores
-            setup = h.start_campfire(cpu=None, name="campfire-setup")
             try:
-                s = seed(h, setup.url)
-            finally:
-                h.stop(setup)
+                s = seed_cached(h)
+            except Exception as exc:
+                errors["seed"] = f"{type(exc).__name__}: {exc}"
+                log(f"seeding failed, skipping the campfire scenarios: {errors['seed']}")
+                targets = [t for t in targets if t != "campfire"]
         for target in targets:
             if "idle" in only:
                 attempt(f"idle/{target}", run_idle, h, target, s)
@@ -933,6 +991,9 @@ def main(argv: list[str] | None = None) -> int:
         log("interrupted; stopping servers")
     finally:
         h.stop_all()
+        if h.failed_logs and not args.keep:
+            args.keep = True
+            log("a server failed; keeping its logs")
         if not args.keep:
             shutil.rmtree(workdir, ignore_errors=True)
         else:
