@@ -1,0 +1,105 @@
+"""The web process's side of the arq queue (REDIS_URL set): enqueue jobs for the worker.
+
+`ArqJobs` offers the interface of `jobs.scheduler.InProcessScheduler` (start, stop, backfill),
+so `app.main` treats both runners alike. The periodic jobs are not started here: the arq
+worker runs them as cron jobs, unique across workers.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from typing import TYPE_CHECKING
+
+from arq import create_pool
+from arq.connections import ArqRedis, RedisSettings
+
+from app.config import Settings
+from jobs import tasks
+
+if TYPE_CHECKING:
+    from app.services import Services
+
+log = logging.getLogger(__name__)
+
+# A replay nobody ran for this long is dropped: its client has long given up waiting and
+# reconnected (the presence sweep removes dead connections on the same scale).
+BACKFILL_EXPIRES_SECONDS = 300.0
+
+
+def queue_name(settings: Settings) -> str:
+    """The arq queue of one deployment; the prefix keeps deployments (and test runs) that
+    share a Redis server from taking each other's jobs."""
+    return f"{settings.redis_prefix}:arq:queue"
+
+
+def redis_settings(settings: Settings) -> RedisSettings:
+    return RedisSettings.from_dsn(settings.redis_url or "redis://localhost:6379/0")
+
+
+class ArqJobs:
+    def __init__(self, settings: Settings, services: Services | None = None) -> None:
+        """`services`, when given, lets a web process replay missed messages itself when the
+        queue cannot be reached, instead of leaving its client without SyncComplete."""
+        self._settings = settings
+        self._services = services
+        self._queue = queue_name(settings)
+        self._pool_task: asyncio.Task[ArqRedis] | None = None
+
+    def start(self) -> None:
+        # Synchronous like InProcessScheduler.start (app.main calls it from on_startup);
+        # the pool connects in the background and the first enqueue waits for it.
+        self._pool_task = asyncio.ensure_future(self._connect())
+
+    async def stop(self) -> None:
+        task, self._pool_task = self._pool_task, None
+        if task is None:
+            return
+        if not task.done():
+            task.cancel()
+        with contextlib.suppress(BaseException):
+            pool = await task
+            await pool.aclose()
+
+    async def backfill(
+        self,
+        sid: str,
+        room_ids: list[str],
+        last_seen: dict[str, int] | None,
+        last_seen_message_id: str | None,
+    ) -> None:
+        try:
+            pool = await self._pool()
+            await pool.enqueue_job(
+                "backfill",
+                sid,
+                room_ids,
+                last_seen,
+                last_seen_message_id,
+                _queue_name=self._queue,
+                _expires=BACKFILL_EXPIRES_SECONDS,
+            )
+        except Exception:
+            if self._services is None:
+                raise
+            # The queue is unreachable: replay from here rather than not at all.
+            log.exception("could not enqueue the backfill of %s; replaying in-process", sid)
+            self._services.metrics.job_runs.labels("backfill_enqueue", "error").inc()
+            await tasks.backfill(
+                {"services": self._services}, sid, room_ids, last_seen, last_seen_message_id
+            )
+
+    async def _connect(self) -> ArqRedis:
+        return await create_pool(redis_settings(self._settings), default_queue_name=self._queue)
+
+    async def _pool(self) -> ArqRedis:
+        if self._pool_task is None:
+            self.start()
+        assert self._pool_task is not None
+        task = self._pool_task
+        if task.done() and (task.cancelled() or task.exception() is not None):
+            self.start()  # the last attempt failed (Redis was down): try again
+            assert self._pool_task is not None
+        # Shielded: one caller timing out or being cancelled must not cancel the shared pool.
+        return await asyncio.shield(self._pool_task)
