@@ -217,6 +217,9 @@ function startChat(session) {
   client.on("connectionState", () => {
     renderBanner();
     updateComposer();
+    renderTyping();
+    renderMembers();
+    scheduleRenderMessages(); // pending labels depend on the connection
     if (client.state === STATES.UNAUTHORIZED) {
       endChat("Your session has ended. Please sign in again.");
     }

@@ -402,7 +402,11 @@ export class OfflineQueue {
     }
   }
 
+  // Every change re-reads storage first, so that tabs of the same user do not overwrite each
+  // other's queued messages (a message queued in one tab may then be sent by another; the server
+  // is idempotent on client_message_id, so it is still stored once).
   add(item) {
+    this.load();
     this.items.push(item);
     this.save();
     return item;
@@ -413,6 +417,8 @@ export class OfflineQueue {
   }
 
   remove(clientMessageId) {
+    if (!this.items.some((i) => i.client_message_id === clientMessageId)) return false;
+    this.load();
     const before = this.items.length;
     this.items = this.items.filter((i) => i.client_message_id !== clientMessageId);
     if (this.items.length !== before) {
@@ -423,6 +429,7 @@ export class OfflineQueue {
   }
 
   removeRoom(roomId) {
+    this.load();
     const removed = this.items.filter((i) => i.room_id === roomId);
     if (removed.length) {
       this.items = this.items.filter((i) => i.room_id !== roomId);
@@ -885,7 +892,7 @@ export class CampfireClient extends Emitter {
   }
 
   _openSocket() {
-    if (!this._started) return;
+    if (!this._started || this._socket?.connected) return;
     if (!this._polling) {
       this._setState(STATES.CONNECTING, { attempt: this._attempt });
     }
@@ -908,6 +915,7 @@ export class CampfireClient extends Emitter {
     socket.onAny?.((event, ...args) => this._log("<-", event, ...args));
     socket.on("connect", () => {
       this._log("socket connected", socket.id);
+      this._clearReconnect();
       if (this._polling) this._stopPolling();
       this._setState(STATES.SYNCING);
     });
@@ -984,7 +992,8 @@ export class CampfireClient extends Emitter {
     // per-user connection limit)? Then poll over HTTP meanwhile.
     if (this.pollingEnabled && code !== "rate_limit_exceeded" && code !== "server_overloaded") {
       const ok = await this._probeHttp();
-      if (!this._started || this.state === STATES.UNAUTHORIZED) return;
+      // Meanwhile a retry() may have connected, or the client may have been closed.
+      if (!this._started || this.state === STATES.UNAUTHORIZED || this._socket?.connected) return;
       if (ok) {
         this._httpOkFailures += 1;
         if (!this._polling && this._httpOkFailures >= this.pollAfterFailures) this._startPolling();

@@ -82,6 +82,7 @@ class User:
     email: str
     password: str
     token: str
+    server: CampfireServer
 
 
 class CampfireServer:
@@ -95,6 +96,7 @@ class CampfireServer:
         self.log_path = workdir / "serve.log"
         self.extra_env = env or {}
         self.process: subprocess.Popen[bytes] | None = None
+        self.root: User | None = None  # the admin made with the CLI, who creates the others
 
     @property
     def url(self) -> str:
@@ -210,24 +212,28 @@ class CampfireServer:
     def sign_in(self, email: str, password: str) -> dict[str, Any]:
         return self.api("POST", "/api/session", body={"email_address": email, "password": password})
 
-    def create_admin(self, name: str = "Admin") -> User:
-        email = f"{name.lower()}-{uuid.uuid4().hex[:6]}@example.com"
+    def bootstrap(self) -> User:
+        """Create the first admin with `campfire user create --admin`."""
+        email = f"root-{uuid.uuid4().hex[:6]}@example.com"
         self.cli(
-            "user", "create", "--name", name, "--email", email, "--password", PASSWORD, "--admin"
+            "user", "create", "--name", "Root", "--email", email, "--password", PASSWORD, "--admin"
         )
         session = self.sign_in(email, PASSWORD)
-        return User(session["user"]["id"], name, email, PASSWORD, session["token"])
+        self.root = User(session["user"]["id"], "Root", email, PASSWORD, session["token"], self)
+        return self.root
 
-    def create_user(self, admin: User, name: str) -> User:
-        email = f"{name.lower()}-{uuid.uuid4().hex[:6]}@example.com"
+    def create_user(self, name: str) -> User:
+        """A new member (unique email), created by the root admin over POST /api/users."""
+        assert self.root is not None, "bootstrap() first"
+        email = f"{name.lower()}-{uuid.uuid4().hex[:8]}@example.com"
         self.api(
             "POST",
             "/api/users",
-            admin.token,
+            self.root.token,
             {"name": name, "email_address": email, "password": PASSWORD},
         )
         session = self.sign_in(email, PASSWORD)
-        return User(session["user"]["id"], name, email, PASSWORD, session["token"])
+        return User(session["user"]["id"], name, email, PASSWORD, session["token"], self)
 
     def create_room(
         self, owner: User, name: str, members: list[User], kind: str = "open"
@@ -245,18 +251,32 @@ class CampfireServer:
         return self.api("GET", f"/api/rooms/{room_id}/messages?limit=200", user.token)["messages"]
 
 
-@pytest.fixture
-def live_server(tmp_path: Path) -> Iterator[CampfireServer]:
-    server = CampfireServer(tmp_path / "campfire")
+def _run_server(workdir: Path) -> Iterator[CampfireServer]:
+    server = CampfireServer(workdir)
     server.start()
-    yield server
-    server.stop()
-    sys.stderr.write(f"--- campfire serve log (tail) ---\n{server.log_tail()}\n")
+    try:
+        server.bootstrap()
+        yield server
+    finally:
+        server.stop()
+        sys.stderr.write(f"--- campfire serve log (tail) ---\n{server.log_tail()}\n")
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[CampfireServer]:
+    """A live server shared by a test module; tests isolate themselves by their own users."""
+    yield from _run_server(tmp_path_factory.mktemp("campfire"))
 
 
 @pytest.fixture
-def admin(live_server: CampfireServer) -> User:
-    return live_server.create_admin("Alice")
+def own_server(tmp_path: Path) -> Iterator[CampfireServer]:
+    """A live server of the test's own, which the test may stop and start again."""
+    yield from _run_server(tmp_path / "campfire")
+
+
+@pytest.fixture
+def alice(server: CampfireServer) -> User:
+    return server.create_user("Alice")
 
 
 @pytest.fixture(scope="session")
@@ -298,9 +318,9 @@ def block_websockets(context: Any) -> None:
 class ChatPage:
     """One signed-in user's browser tab on the chat UI."""
 
-    def __init__(self, page: Any, server: CampfireServer, user: User) -> None:
+    def __init__(self, page: Any, user: User) -> None:
         self.page = page
-        self.server = server
+        self.server = user.server
         self.user = user
         self.errors: list[str] = []
         page.on("pageerror", lambda e: self.errors.append(str(e)))
@@ -338,14 +358,14 @@ class ChatPage:
 
 
 @pytest.fixture
-def open_chat(browser: Any, live_server: CampfireServer) -> Iterator[Any]:
+def open_chat(browser: Any) -> Iterator[Any]:
     """open_chat(user, **context_options) -> a signed-in ChatPage in its own browser context."""
     contexts: list[Any] = []
 
     def make(user: User, **options: Any) -> ChatPage:
         context = browser.new_context(**options)
         contexts.append(context)
-        return ChatPage(context.new_page(), live_server, user).sign_in()
+        return ChatPage(context.new_page(), user).sign_in()
 
     yield make
     for context in contexts:

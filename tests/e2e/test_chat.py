@@ -10,10 +10,10 @@ from tests.e2e.conftest import WAIT_MS, CampfireServer, User
 
 
 def test_two_users_chat_with_typing_and_presence(
-    live_server: CampfireServer, admin: User, open_chat
+    server: CampfireServer, alice: User, open_chat
 ) -> None:
-    bob = live_server.create_user(admin, "Bob")
-    alice_page = open_chat(admin)
+    bob = server.create_user("Bob")
+    alice_page = open_chat(alice)
     bob_page = open_chat(bob)
     a, b = alice_page.page, bob_page.page
     expect(a.locator("#banner")).to_have_attribute("data-state", "connected", timeout=WAIT_MS)
@@ -33,7 +33,7 @@ def test_two_users_chat_with_typing_and_presence(
 
     # Presence: each sees the other online in the member list.
     expect(a.locator(f'#member-list li[data-user-id="{bob.id}"].online')).to_be_visible()
-    expect(b.locator(f'#member-list li[data-user-id="{admin.id}"].online')).to_be_visible()
+    expect(b.locator(f'#member-list li[data-user-id="{alice.id}"].online')).to_be_visible()
     expect(b.locator("#members-title")).to_have_text("Online")
 
     # Typing shows up on the other side, and goes away when the message is sent.
@@ -65,12 +65,12 @@ def test_two_users_chat_with_typing_and_presence(
 
 
 def test_content_is_rendered_as_text_never_html(
-    live_server: CampfireServer, admin: User, open_chat
+    server: CampfireServer, alice: User, open_chat
 ) -> None:
-    room = live_server.create_room(admin, "xss", [])
+    room = server.create_room(alice, "xss", [])
     evil = '<img src=x onerror="window.__pwned=1"><script>window.__pwned=2</script><b>bold</b>'
-    live_server.post_message(admin, room["id"], evil)
-    page = open_chat(admin)
+    server.post_message(alice, room["id"], evil)
+    page = open_chat(alice)
     page.open_room("xss")
     expect(page.messages()).to_have_text([evil])
     page.send("<i>mine</i> & more")
@@ -84,14 +84,14 @@ def test_content_is_rendered_as_text_never_html(
     assert page.page.evaluate("window.__pwned") is None
 
 
-def test_unread_markers(live_server: CampfireServer, admin: User, open_chat) -> None:
-    bob = live_server.create_user(admin, "Bob")
-    live_server.create_room(admin, "alpha", [bob])
-    beta = live_server.create_room(admin, "beta", [bob])
+def test_unread_markers(server: CampfireServer, alice: User, open_chat) -> None:
+    bob = server.create_user("Bob")
+    server.create_room(alice, "alpha", [bob])
+    beta = server.create_room(alice, "beta", [bob])
     page = open_chat(bob)
     page.open_room("alpha")
-    live_server.post_message(admin, beta["id"], "one")
-    live_server.post_message(admin, beta["id"], "two")
+    server.post_message(alice, beta["id"], "one")
+    server.post_message(alice, beta["id"], "two")
     beta_item = page.page.locator("#room-list li", has_text="beta")
     expect(beta_item.locator(".unread")).to_have_text("2")
     page.open_room("beta")
@@ -104,27 +104,27 @@ def test_unread_markers(live_server: CampfireServer, admin: User, open_chat) -> 
     expect(page.messages()).to_have_text(["one", "two"])
 
 
-def test_sign_out_revokes_the_session(live_server: CampfireServer, admin: User, open_chat) -> None:
-    page = open_chat(admin)
+def test_sign_out_revokes_the_session(server: CampfireServer, alice: User, open_chat) -> None:
+    page = open_chat(alice)
     expect(page.page.locator("#banner")).to_have_attribute("data-state", "connected")
     token = page.page.evaluate("JSON.parse(localStorage.getItem('campfire:session')).token")
     page.page.click("#signout")
     expect(page.page.locator("#signin")).to_be_visible()
     assert page.page.evaluate("localStorage.getItem('campfire:session')") is None
     try:
-        live_server.api("GET", "/api/me", token)
+        server.api("GET", "/api/me", token)
     except Exception as err:  # HttpError
         assert getattr(err, "status", None) == 401
     else:
         raise AssertionError("the token still works after sign-out")
 
 
-def test_wrong_password_is_refused(live_server: CampfireServer, admin: User, browser) -> None:
+def test_wrong_password_is_refused(server: CampfireServer, alice: User, browser) -> None:
     context = browser.new_context()
     try:
         page = context.new_page()
-        page.goto(live_server.url + "/")
-        page.fill("#signin-email", admin.email)
+        page.goto(server.url + "/")
+        page.fill("#signin-email", alice.email)
         page.fill("#signin-password", "not the password")
         page.click("#signin-submit")
         expect(page.locator("#signin-error")).to_have_text(
@@ -134,9 +134,9 @@ def test_wrong_password_is_refused(live_server: CampfireServer, admin: User, bro
         context.close()
 
 
-def test_phone_sized_screen(live_server: CampfireServer, admin: User, open_chat) -> None:
-    bob = live_server.create_user(admin, "Bob")
-    live_server.create_room(admin, "mobile", [bob])
+def test_phone_sized_screen(server: CampfireServer, alice: User, open_chat) -> None:
+    bob = server.create_user("Bob")
+    server.create_room(alice, "mobile", [bob])
     page = open_chat(bob, viewport={"width": 375, "height": 700}, is_mobile=True, has_touch=True)
     p = page.page
     expect(p.locator("#sidebar")).not_to_be_in_viewport()

@@ -18,12 +18,10 @@ RECORD_TYPING = """() => {
 }"""
 
 
-def test_http_polling_fallback(
-    live_server: CampfireServer, admin: User, browser, open_chat
-) -> None:
-    bob = live_server.create_user(admin, "Bob")
-    live_server.create_room(admin, "fallback", [bob])
-    alice_page = open_chat(admin)
+def test_http_polling_fallback(server: CampfireServer, alice: User, browser, open_chat) -> None:
+    bob = server.create_user("Bob")
+    server.create_room(alice, "fallback", [bob])
+    alice_page = open_chat(alice)
     a = alice_page.page
     expect(a.locator("#banner")).to_have_attribute("data-state", "connected")
     a.evaluate(RECORD_TYPING)
@@ -33,7 +31,7 @@ def test_http_polling_fallback(
     try:
         block_websockets(context)
         page = context.new_page()
-        page.goto(live_server.url + "/")
+        page.goto(server.url + "/")
         page.evaluate("sessionStorage.setItem('campfire_block_ws', '1')")
         page.fill("#signin-email", bob.email)
         page.fill("#signin-password", bob.password)
@@ -59,7 +57,7 @@ def test_http_polling_fallback(
 
         # Presence is shown as "recently active".
         expect(page.locator("#members-title")).to_have_text("Recently active")
-        expect(page.locator(f'#member-list li[data-user-id="{admin.id}"].recent')).to_be_visible()
+        expect(page.locator(f'#member-list li[data-user-id="{alice.id}"].recent')).to_be_visible()
 
         # WebSockets get through again: "Retry now" brings the live connection back.
         page.evaluate("sessionStorage.removeItem('campfire_block_ws')")
@@ -74,17 +72,17 @@ def test_http_polling_fallback(
         context.close()
 
 
-def test_client_library_in_plain_node(live_server: CampfireServer, admin: User) -> None:
+def test_client_library_in_plain_node(server: CampfireServer, alice: User) -> None:
     """CampfireClient runs outside the browser with the real socket.io-client from npm."""
     node = shutil.which("node")
     assert node, "node is required for the web client tests"
     assert (ROOT / "web" / "node_modules" / "socket.io-client").is_dir(), "run `npm ci` in web/"
-    room = live_server.create_room(admin, "bots", [])
+    room = server.create_room(alice, "bots", [])
     env = {
         **os.environ,
-        "CAMPFIRE_URL": live_server.url,
-        "CAMPFIRE_EMAIL": admin.email,
-        "CAMPFIRE_PASSWORD": admin.password,
+        "CAMPFIRE_URL": server.url,
+        "CAMPFIRE_EMAIL": alice.email,
+        "CAMPFIRE_PASSWORD": alice.password,
     }
     done = subprocess.run(
         [node, "examples/echo-bot.mjs", "--once"],
@@ -96,8 +94,8 @@ def test_client_library_in_plain_node(live_server: CampfireServer, admin: User) 
     )
     assert done.returncode == 0, done.stdout + done.stderr
     lines = [json.loads(line) for line in done.stdout.splitlines() if line.startswith("{")]
-    assert lines[0] == {"event": "synced", "user": admin.id, "rooms": [room["id"]]}
+    assert lines[0] == {"event": "synced", "user": alice.id, "rooms": [room["id"]]}
     assert lines[1]["event"] == "message"
     assert lines[1]["content"] == "echo-bot ready"
     assert lines[1]["seq"] == 1
-    assert [m["content"] for m in live_server.messages(admin, room["id"])] == ["echo-bot ready"]
+    assert [m["content"] for m in server.messages(alice, room["id"])] == ["echo-bot ready"]

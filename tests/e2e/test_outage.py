@@ -24,13 +24,13 @@ RECORD_SOURCES = """() => {
 
 
 @pytest.mark.timeout(180)
-def test_server_restart_mid_conversation(
-    live_server: CampfireServer, admin: User, open_chat
-) -> None:
-    bob = live_server.create_user(admin, "Bob")
-    carol = live_server.create_user(admin, "Carol")
-    room = live_server.create_room(admin, "ops", [bob, carol])
-    alice_page = open_chat(admin)
+def test_server_restart_mid_conversation(own_server: CampfireServer, open_chat) -> None:
+    server = own_server  # stopped and started again below
+    alice = server.create_user("Alice")
+    bob = server.create_user("Bob")
+    carol = server.create_user("Carol")
+    room = server.create_room(alice, "ops", [bob, carol])
+    alice_page = open_chat(alice)
     bob_page = open_chat(bob)
     a, b = alice_page.page, bob_page.page
     for p in (a, b):
@@ -42,7 +42,7 @@ def test_server_restart_mid_conversation(
     expect(bob_page.messages()).to_have_text(["before the outage"])
 
     # The server stops (SIGTERM): both banners say so and count down to the next attempt.
-    live_server.stop()
+    server.stop()
     for p in (a, b):
         expect(p.locator("#banner")).to_have_attribute(
             "data-state", re.compile("reconnecting|connecting")
@@ -70,9 +70,9 @@ def test_server_restart_mid_conversation(
 
     # The server comes back on the same port and database; Carol sends over HTTP while Bob is
     # still cut off.
-    live_server.start()
-    live_server.post_message(carol, room["id"], "carol over http 1")
-    live_server.post_message(carol, room["id"], "carol over http 2")
+    server.start()
+    server.post_message(carol, room["id"], "carol over http 1")
+    server.post_message(carol, room["id"], "carol over http 2")
     expect(b.locator("#banner")).not_to_have_attribute("data-state", "connected")
 
     # Alice reconnects by herself (backoff) and her queued messages go out.
@@ -83,7 +83,7 @@ def test_server_restart_mid_conversation(
     b.context.set_offline(False)
     expect(b.locator("#banner")).to_have_attribute("data-state", "connected", timeout=RECOVERY_MS)
 
-    stored = [m["content"] for m in live_server.messages(admin, room["id"])]
+    stored = [m["content"] for m in server.messages(alice, room["id"])]
     assert sorted(stored) == sorted(
         [
             "before the outage",
@@ -112,12 +112,10 @@ def test_server_restart_mid_conversation(
     assert not alice_page.errors and not bob_page.errors, alice_page.errors + bob_page.errors
 
 
-def test_queued_message_survives_a_reload(
-    live_server: CampfireServer, admin: User, open_chat
-) -> None:
+def test_queued_message_survives_a_reload(server: CampfireServer, alice: User, open_chat) -> None:
     """A message written while disconnected is kept in localStorage across a reload."""
-    live_server.create_room(admin, "notes", [])
-    page = open_chat(admin)
+    server.create_room(alice, "notes", [])
+    page = open_chat(alice)
     p = page.page
     expect(p.locator("#banner")).to_have_attribute("data-state", "connected")
     # The client is shut (as by a tab being closed mid-send), the message is queued, the page
@@ -132,7 +130,7 @@ def test_queued_message_survives_a_reload(
     p.reload()
     expect(p.locator("#banner")).to_have_attribute("data-state", "connected")
     expect(page.messages()).to_have_text(["kept across a reload"])
-    stored = live_server.messages(admin, p.evaluate("campfire.getRooms()[0].id"))
+    stored = server.messages(alice, p.evaluate("campfire.getRooms()[0].id"))
     assert [(m["content"], m["client_message_id"]) for m in stored] == [
         ("kept across a reload", cmid)
     ]

@@ -91,6 +91,19 @@ test("offline queue survives a reload (a new instance on the same storage)", () 
   assert.equal(storage.getItem("k"), null);
 });
 
+test("two tabs sharing a queue do not erase each other's messages", () => {
+  const storage = new MemoryStorage();
+  const tabA = new OfflineQueue(storage, "k");
+  const tabB = new OfflineQueue(storage, "k");
+  tabA.add({ client_message_id: "a", room_id: "r1", content: "from A" });
+  tabB.add({ client_message_id: "b", room_id: "r1", content: "from B" });
+  assert.deepEqual(new OfflineQueue(storage, "k").items.map((i) => i.client_message_id), ["a", "b"]);
+  tabB.remove("b");
+  assert.deepEqual(new OfflineQueue(storage, "k").items.map((i) => i.client_message_id), ["a"]);
+  tabA.remove("a");
+  assert.equal(storage.getItem("k"), null);
+});
+
 test("offline queue ignores corrupt storage", () => {
   const storage = new MemoryStorage();
   storage.setItem("k", "{not json");
