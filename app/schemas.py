@@ -6,11 +6,19 @@ Inbound models forbid unknown fields and coerce nothing, so a wrong type is refu
 
 from __future__ import annotations
 
+import re
 import uuid
 from datetime import datetime
 from typing import Annotated, Any, Literal, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    field_validator,
+)
 
 from app import models
 from app.errors import invalid
@@ -18,21 +26,60 @@ from app.errors import invalid
 MAX_CONTENT_LENGTH = 10_000
 InboundT = TypeVar("InboundT", bound=BaseModel)
 
+# The published OpenAPI document is generated from these models, so each rule a validator
+# enforces in Python is also stated as a JSON Schema keyword (a `pattern`, a length) that
+# says exactly the same thing, evaluated by Python's `re` like every JSON Schema tool in Python.
+#
+# A canonical hyphenated UUID in either case. No `$`: Python's `$` also matches before a final
+# newline, so the length (36) anchors the end instead.
+UUID_PATTERN = r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}"
+_UUID_RE = re.compile(UUID_PATTERN)
+# No NUL anywhere (PostgreSQL text cannot hold one) and at least one character that
+# `str.strip()` keeps (Python's `\s` is exactly the set `str.strip()` removes).
+NON_BLANK_PATTERN = r"^[^\x00]*[^\s\x00][^\x00]*$"
+NO_NUL_PATTERN = r"^[^\x00]*$"
+
 
 class Inbound(BaseModel):
-    model_config = ConfigDict(extra="forbid", strict=True, str_max_length=100_000)
+    # python-re: patterns mean what they mean to Python JSON Schema validators (and fuzzers).
+    model_config = ConfigDict(
+        extra="forbid", strict=True, str_max_length=100_000, regex_engine="python-re"
+    )
+
+
+def is_uuid(value: object) -> bool:
+    return isinstance(value, str) and len(value) == 36 and _UUID_RE.match(value) is not None
 
 
 def _uuid_string(value: Any) -> str:
-    if not isinstance(value, str):
+    # Only the canonical form: uuid.UUID() alone would also take braces, `urn:uuid:` and
+    # bare hex, which the published schema (format uuid) does not allow.
+    if not is_uuid(value):
         raise ValueError("must be a UUID string")
-    try:
-        return str(uuid.UUID(value))
-    except ValueError:
-        raise ValueError("must be a UUID string") from None
+    return str(uuid.UUID(value))
 
 
-UUIDStr = Annotated[str, Field(min_length=32, max_length=45)]
+UUIDStr = Annotated[
+    str,
+    Field(
+        min_length=36,
+        max_length=36,
+        json_schema_extra={"format": "uuid", "pattern": UUID_PATTERN},
+    ),
+]
+
+
+def _no_nul(value: str) -> str:
+    if "\x00" in value:
+        raise ValueError("must not contain NUL characters")
+    return value
+
+
+def _non_blank(value: str) -> str:
+    _no_nul(value)
+    if not value.strip():
+        raise ValueError("must not be empty or blank")
+    return value
 
 
 class _HasRoom(Inbound):
@@ -45,6 +92,8 @@ class _HasRoom(Inbound):
 
 
 def _check_content(value: str) -> str:
+    if "\x00" in value:
+        raise ValueError("content must not contain NUL characters")
     if not value.strip():
         raise ValueError("content must not be empty or blank")
     if len(value) > MAX_CONTENT_LENGTH:
@@ -52,8 +101,22 @@ def _check_content(value: str) -> str:
     return value
 
 
+# The length check lives in _check_content (for its clearer message); these keywords only
+# publish it.
+Content = Annotated[
+    str,
+    Field(
+        json_schema_extra={
+            "minLength": 1,
+            "maxLength": MAX_CONTENT_LENGTH,
+            "pattern": NON_BLANK_PATTERN,
+        }
+    ),
+]
+
+
 class NewMessageIn(_HasRoom):
-    content: str
+    content: Content
     client_message_id: UUIDStr
 
     _content = field_validator("content")(classmethod(lambda cls, v: _check_content(v)))
@@ -75,7 +138,7 @@ class AuthIn(Inbound):
 
 
 class PostMessageIn(Inbound):
-    content: str
+    content: Content
     client_message_id: UUIDStr | None = None
 
     _content = field_validator("content")(classmethod(lambda cls, v: _check_content(v)))
@@ -86,11 +149,21 @@ class PostMessageIn(Inbound):
         return None if value is None else _uuid_string(value)
 
 
-Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
+# Lengths count the text as sent; surrounding whitespace is stripped only after the checks, so
+# that the published maxLength is exact.
+Name = Annotated[
+    str,
+    StringConstraints(min_length=1, max_length=200),
+    Field(json_schema_extra={"pattern": NON_BLANK_PATTERN}),
+    AfterValidator(_non_blank),
+    AfterValidator(str.strip),
+]
 
 
 class LoginIn(Inbound):
-    email_address: Annotated[str, StringConstraints(min_length=1, max_length=320)]
+    email_address: Annotated[
+        str, StringConstraints(min_length=1, max_length=320, pattern=NO_NUL_PATTERN)
+    ]
     password: Annotated[str, StringConstraints(min_length=1, max_length=1000)]
 
 
@@ -98,9 +171,7 @@ class CreateUserIn(Inbound):
     name: Name
     email_address: Annotated[
         str,
-        StringConstraints(
-            strip_whitespace=True, min_length=3, max_length=320, pattern=r"^[^@\s]+@[^@\s]+$"
-        ),
+        StringConstraints(min_length=3, max_length=320, pattern=r"^[^@\s\x00]+@[^@\s\x00]+$"),
     ]
     password: Annotated[str, StringConstraints(min_length=8, max_length=1000)]
     role: Literal["admin", "member", "bot"] = "member"

@@ -25,6 +25,17 @@ _STATUS_CODES: dict[int, ErrorCode] = {
 }
 
 
+class BadRequest(CampfireError):
+    """`invalid_message_format` for a request that cannot be read at all (400, not 422)."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(ErrorCode.invalid_message_format, message)
+
+    @property
+    def http_status(self) -> int:
+        return 400
+
+
 def error_response(exc: CampfireError) -> web.Response:
     headers = {}
     if exc.retry_after_header is not None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import uuid
 from typing import Any, TypeVar
 
@@ -10,7 +11,8 @@ from aiohttp import web
 from pydantic import BaseModel
 
 from app.errors import CampfireError, ErrorCode, invalid
-from app.http.errors import json_errors
+from app.http.errors import BadRequest, json_errors
+from app.http.openapi import openapi_json
 from app.http.static import setup_static
 from app.schemas import (
     AddMemberIn,
@@ -20,6 +22,7 @@ from app.schemas import (
     PostMessageIn,
     UpdateRoomIn,
     UserOut,
+    is_uuid,
     parse,
     wire,
 )
@@ -38,9 +41,8 @@ async def body(request: web.Request, model: type[ModelT]) -> ModelT:
     try:
         data = orjson.loads(raw) if raw else None
     except orjson.JSONDecodeError:
-        raise CampfireError(
-            ErrorCode.invalid_message_format, "the body is not valid JSON"
-        ) from None
+        # 400: the body cannot even be read; a readable body that breaks the rules is 422.
+        raise BadRequest("the body is not valid JSON") from None
     return parse(model, data)
 
 
@@ -55,27 +57,38 @@ def bearer_token(request: web.Request) -> str | None:
 
 
 async def principal(request: web.Request) -> Principal:
-    return await request.app[services_key].auth.authenticate(bearer_token(request))
+    token = bearer_token(request)
+    if token is not None and not token.isascii():
+        # Tokens are URL-safe base64; a header with other bytes (which aiohttp hands over as
+        # surrogate escapes that cannot be hashed) is simply a wrong token.
+        raise CampfireError(ErrorCode.auth_failed, "unknown session token")
+    return await request.app[services_key].auth.authenticate(token)
 
 
 def path_id(request: web.Request, name: str) -> str:
-    try:
-        return str(uuid.UUID(request.match_info[name]))
-    except ValueError:
-        raise invalid(f"{name} must be a UUID") from None
+    value = request.match_info[name]
+    if not is_uuid(value):
+        raise invalid(f"{name} must be a UUID")
+    return str(uuid.UUID(value))
+
+
+_INTEGER = re.compile(r"-?[0-9]+")
+# Seqs are 32-bit columns (PostgreSQL INTEGER); a cursor beyond them means "past the end",
+# so it is clamped rather than sent to the database, where it would not fit the parameter.
+SEQ_BOUND = 2**31 - 1
 
 
 def query_int(request: web.Request, name: str) -> int | None:
     value = request.query.get(name)
     if value is None:
         return None
-    try:
-        number = int(value)
-    except ValueError:
-        raise invalid(f"{name} must be an integer") from None
-    if not -(2**62) < number < 2**62:
-        raise invalid(f"{name} is out of range")
-    return number
+    # Only plain decimal integers, as the OpenAPI document says; int() would also take
+    # "1_000", " 5" and non-ASCII digits.
+    if _INTEGER.fullmatch(value) is None:
+        raise invalid(f"{name} must be an integer")
+    if len(value) > 12:  # beyond any seq or limit; also keeps int() away from huge strings
+        return -SEQ_BOUND if value.startswith("-") else SEQ_BOUND
+    return max(-SEQ_BOUND, min(SEQ_BOUND, int(value)))
 
 
 # ---- sessions and users -------------------------------------------------------------
@@ -242,4 +255,5 @@ def setup_routes(app: web.Application, services: Services) -> None:
     r.add_get("/api/rooms/{room_id}/presence", room_presence)
     r.add_get("/healthz", healthz)
     r.add_get("/metrics", metrics)
+    r.add_get("/api/openapi.json", openapi_json)
     setup_static(app)

@@ -10,7 +10,7 @@ from sqlmodel import col, select
 
 from app import models
 from app.db import Database
-from app.errors import forbidden, invalid, not_found, room_access_denied
+from app.errors import CampfireError, ErrorCode, forbidden, not_found, room_access_denied
 from app.models import RoomKind
 from app.notifier import Notifier
 from app.schemas import RoomOut, wire
@@ -104,15 +104,18 @@ class RoomService:
         self, actor: Principal, *, name: str, kind: str, member_ids: Iterable[str] = ()
     ) -> RoomOut:
         members = list(dict.fromkeys([actor.user_id, *member_ids]))
-        if kind == RoomKind.direct and len(members) < 2:
-            raise invalid("member_ids: a direct room needs at least one other member")
+        # A direct room of the creator alone is allowed: a private notes-to-self room, as in
+        # Slack. (Refusing it would also be a rule the OpenAPI document could not state.)
         room = models.Room(name=name, kind=kind, creator_id=actor.user_id)
         async with self._db.session() as db:
             found = (
                 await db.exec(select(models.User.id).where(col(models.User.id).in_(members)))
             ).all()
             if missing := set(members) - set(found):
-                raise invalid(f"member_ids: unknown user {sorted(missing)[0]}")
+                # 404 like adding an unknown user as a member: the request is well formed.
+                raise CampfireError(
+                    ErrorCode.not_found, f"member_ids: no user {sorted(missing)[0]}"
+                )
             db.add(room)
             await db.flush()
             for user_id in members:

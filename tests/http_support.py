@@ -1,0 +1,116 @@
+"""Helpers for the HTTP API tests: a migrated SQLite file with users, and the in-process app.
+
+Passwords are hashed with argon2 on purpose (tens of milliseconds each, more under load), so
+users and their tokens are made once per module and shared; tests isolate themselves by
+making their own rooms.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import orjson
+from aiohttp.test_utils import TestClient
+
+from app.config import Settings
+from app.db import Database
+from app.migrate import upgrade
+from app.notifier import NullNotifier
+from app.services import Services
+from app.state import MemoryState
+
+PASSWORD = "correct horse battery"
+
+
+@dataclass(frozen=True)
+class Account:
+    id: str
+    email: str
+    token: str
+    role: str
+
+    @property
+    def auth(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.token}"}
+
+
+@dataclass(frozen=True)
+class Seeded:
+    """A migrated database file and the accounts in it."""
+
+    url: str
+    path: Path
+    accounts: dict[str, Account]
+
+    def settings(self, **overrides: Any) -> Settings:
+        values: dict[str, Any] = {
+            "DATABASE_URL": self.url,
+            "message_rate": 0,
+            "typing_rate": 0,
+            "connect_rate": 0,
+            **overrides,
+        }
+        return Settings(**values)
+
+
+def seed(directory: Path, names: dict[str, str]) -> Seeded:
+    """Migrate a fresh SQLite file and create the users `names` (name -> role), logged in."""
+    path = directory / "campfire.sqlite3"
+    url = f"sqlite:///{path}"
+    upgrade(url)
+    accounts = asyncio.run(_create_accounts(url, names))
+    return Seeded(url=url, path=path, accounts=accounts)
+
+
+async def _create_accounts(url: str, names: dict[str, str]) -> dict[str, Account]:
+    settings = Settings(DATABASE_URL=url)
+    db = Database(settings.database_url)
+    services = Services.build(settings, db, MemoryState(), NullNotifier())
+    accounts = {}
+    try:
+        for name, role in names.items():
+            email = f"{name}-{uuid.uuid4().hex[:6]}@campfire.test"
+            user = await services.users.create(
+                None, name=name.title(), email_address=email, password=PASSWORD, role=role
+            )
+            token, _ = await services.auth.login(email, PASSWORD)
+            accounts[name] = Account(id=user.id, email=email, token=token, role=role)
+    finally:
+        await db.close()
+    return accounts
+
+
+async def call(
+    client: TestClient[Any, Any],
+    method: str,
+    path: str,
+    who: Account | None = None,
+    *,
+    json: Any = None,
+    data: bytes | str | None = None,
+    expect: int | None = None,
+    **kwargs: Any,
+) -> tuple[int, Any]:
+    """One request; returns (status, parsed JSON or None). Error answers must be `{error, code}`."""
+    headers = dict(kwargs.pop("headers", {}))
+    if who is not None:
+        headers.update(who.auth)
+    if json is not None:
+        data = orjson.dumps(json)
+        headers.setdefault("Content-Type", "application/json")
+    async with client.request(method, path, data=data, headers=headers, **kwargs) as response:
+        body = await response.read()
+        parsed = None
+        if response.content_type == "application/json":
+            parsed = orjson.loads(body)
+        if response.status >= 400:
+            assert response.content_type == "application/json", (response.status, body[:200])
+            assert isinstance(parsed, dict) and set(parsed) == {"error", "code"}, parsed
+            assert isinstance(parsed["error"], str) and parsed["error"], parsed
+        if expect is not None:
+            assert response.status == expect, (response.status, parsed or body[:300])
+        return response.status, parsed
