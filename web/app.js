@@ -210,7 +210,11 @@ function startChat(session) {
   ui.meName.textContent = session.user.name || session.user.email_address || "";
   ui.messageList.replaceChildren();
 
-  const client = new CampfireClient({ token: session.token, userId: session.user.id });
+  const client = new CampfireClient({
+    token: session.token,
+    userId: session.user.id,
+    ...tuning(),
+  });
   app.client = client;
   window.campfire = client; // for the console: campfire.state, campfire.getMessages(id), ...
 
@@ -284,6 +288,26 @@ function startChat(session) {
   renderBanner();
   updateComposer();
   client.connect().catch((err) => toast(`Could not load the connection library: ${errorText(err)}`));
+}
+
+// Connection tuning for operators and tests, e.g.
+//   localStorage.campfire_client_options = '{"maxReconnectAttempts": 3, "backoffBaseMs": 250}'
+// Only these numeric options are taken.
+const TUNABLE = [
+  "maxReconnectAttempts",
+  "backoffBaseMs",
+  "backoffMaxMs",
+  "connectTimeoutMs",
+  "ackTimeoutMs",
+  "pollIntervalMs",
+  "pollAfterFailures",
+];
+
+function tuning() {
+  const raw = load("campfire_client_options", {});
+  const out = {};
+  for (const k of TUNABLE) if (Number.isFinite(raw?.[k]) && raw[k] >= 0) out[k] = raw[k];
+  return out;
 }
 
 function saveRead() {

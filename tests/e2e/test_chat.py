@@ -39,7 +39,10 @@ def test_two_users_chat_with_typing_and_presence(
     # Typing shows up on the other side, and goes away when the message is sent.
     a.locator("#composer-input").press_sequentially("Hello Bo")
     expect(b.locator("#typing")).to_have_text("Alice is typing…")
+    # Alice pauses: after 5 s idle her typing ends.
+    expect(b.locator("#typing")).to_have_text("", timeout=15_000)
     a.locator("#composer-input").press_sequentially("b")
+    expect(b.locator("#typing")).to_have_text("Alice is typing…")
     a.locator("#composer-input").press("Enter")
     expect(b.locator("#typing")).to_have_text("")
     expect(bob_page.messages()).to_have_text(["Hello Bob"])

@@ -134,3 +134,44 @@ def test_queued_message_survives_a_reload(server: CampfireServer, alice: User, o
     assert [(m["content"], m["client_message_id"]) for m in stored] == [
         ("kept across a reload", cmid)
     ]
+
+
+def test_offline_state_and_retry(own_server: CampfireServer, open_chat) -> None:
+    """After the last reconnection attempt the banner says offline and offers Retry."""
+    server = own_server
+    alice = server.create_user("Alice")
+    server.create_room(alice, "later", [])
+    page = open_chat(alice)
+    p = page.page
+    # Fewer, faster attempts than the default 10 from 1 s (a tuning knob of the UI), and debug
+    # logging on.
+    p.evaluate(
+        """() => {
+        localStorage.setItem('campfire_client_options',
+          JSON.stringify({maxReconnectAttempts: 3, backoffBaseMs: 200}));
+        localStorage.setItem('campfire_debug', 'websocket');
+    }"""
+    )
+    logs: list[str] = []
+    p.on("console", lambda m: logs.append(m.text))
+    p.reload()
+    expect(p.locator("#banner")).to_have_attribute("data-state", "connected")
+    assert any(line.startswith("[campfire] state") for line in logs), logs[:20]
+    assert any("<- AuthSuccess" in line for line in logs), logs[:20]
+
+    server.stop()
+    expect(p.locator("#banner")).to_have_attribute("data-state", "offline")
+    expect(p.locator("#banner-text")).to_have_text(re.compile("^Offline"))
+    expect(p.locator("#banner-retry")).to_have_text("Retry")
+    page.send("sent after retry")
+    expect(p.locator("#message-list .message.pending .message-status")).to_have_text(
+        "Waiting for connection"
+    )
+    # Still offline: nothing retries by itself until the user asks.
+    expect(p.locator("#banner")).to_have_attribute("data-state", "offline")
+
+    server.start()
+    p.click("#banner-retry")
+    expect(p.locator("#banner")).to_have_attribute("data-state", "connected")
+    expect(page.messages()).to_have_text(["sent after retry"])
+    expect(page.pending()).to_have_count(0)
