@@ -981,6 +981,7 @@ export class CampfireClient extends Emitter {
     if (!this._started) return;
     const data = err?.data || {};
     const code = data.code;
+    this.lastConnectError = { message: err?.message, ...data };
     this._log("connect_error", err?.message, data);
     if (AUTH_CODES.has(code)) {
       this._unauthorized(code);

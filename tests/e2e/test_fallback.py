@@ -99,3 +99,28 @@ def test_client_library_in_plain_node(server: CampfireServer, alice: User) -> No
     assert lines[1]["content"] == "echo-bot ready"
     assert lines[1]["seq"] == 1
     assert [m["content"] for m in server.messages(alice, room["id"])] == ["echo-bot ready"]
+
+
+def test_over_the_connection_limit_a_tab_polls(tmp_path, open_chat) -> None:
+    """Refused with too_many_connections, a further tab still works, over HTTP polling."""
+    server = CampfireServer(tmp_path / "campfire", env={"CAMPFIRE_MAX_CONNECTIONS_PER_USER": "1"})
+    server.start()
+    try:
+        server.bootstrap()
+        alice = server.create_user("Alice")
+        bob = server.create_user("Bob")
+        room = server.create_room(alice, "limits", [bob])
+        first = open_chat(alice)
+        expect(first.page.locator("#banner")).to_have_attribute("data-state", "connected")
+        second = first.page.context.new_page()  # a second tab of the same user
+        second.goto(server.url + "/")
+        expect(second.locator("#banner")).to_have_attribute("data-state", "polling")
+        refusal = second.evaluate("window.campfire.lastConnectError")
+        assert refusal["code"] == "too_many_connections", refusal
+        server.post_message(bob, room["id"], "to both tabs")
+        for page in (first.page, second):
+            expect(
+                page.locator("#message-list .message:not(.pending) .message-content")
+            ).to_have_text(["to both tabs"])
+    finally:
+        server.stop()
