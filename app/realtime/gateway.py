@@ -386,11 +386,18 @@ class RealtimeGateway:
             await asyncio.wait_for(self._idle.wait(), SHUTDOWN_GRACE_SECONDS)
         sids = list(self.live)
         log.info("shutting down: closing %d sockets", len(sids))
+        transports = [t for t in map(self._transport, sids) if t is not None]
         for sid in sids:
             await self._emit(sid, "Disconnect", {"reason": "server_shutdown"})
         for sid in sids:
             with contextlib.suppress(Exception):
                 await self.sio.disconnect(sid)
+        # Flush every queue into its transport, then close the transports rather than wait
+        # for each client to hang up (a client that reads nothing cannot hold us up).
+        with contextlib.suppress(Exception, TimeoutError):
+            await asyncio.wait_for(self.sio.eio.disconnect(), SHUTDOWN_GRACE_SECONDS)
+        for transport in transports:
+            transport.close()
         for task in list(self._tasks):
             task.cancel()
 
@@ -405,7 +412,7 @@ class RealtimeGateway:
     async def _drop_slow(self, sid: str) -> None:
         eio_sid = self.sio.manager.eio_sid_from_sid(sid, "/")
         socket = self.sio.eio.sockets.get(eio_sid) if eio_sid else None
-        request = self.sio.environ.get(eio_sid, {}).get("aiohttp.request") if eio_sid else None
+        transport = self._transport(sid)
         if socket is not None:
             # Discard what it never read, so that the goodbye is next in line.
             while not socket.queue.empty():
@@ -417,8 +424,13 @@ class RealtimeGateway:
         await asyncio.sleep(SLOW_CONSUMER_GRACE_SECONDS)
         if socket is not None and not socket.closed:
             await socket.close(wait=False, abort=True)
-        if request is not None and request.transport is not None:
-            request.transport.abort()
+        if transport is not None:
+            transport.abort()
+
+    def _transport(self, sid: str) -> asyncio.BaseTransport | None:
+        eio_sid = self.sio.manager.eio_sid_from_sid(sid, "/")
+        request = self.sio.environ.get(eio_sid, {}).get("aiohttp.request") if eio_sid else None
+        return request.transport if request is not None else None
 
     def _count_sent(self, event: str, recipients: int) -> None:
         self.metrics.events_sent.labels(event).inc(recipients)
