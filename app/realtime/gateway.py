@@ -199,10 +199,13 @@ class RealtimeGateway:
         subscribed = [room.id for room in rooms[: self.settings.max_rooms_per_connection or None]]
         for room_id in subscribed:
             await self.sio.enter_room(conn.sid, room_channel(room_id))
+        # One state lookup for everyone the user shares a room with, not one per room.
+        everyone = {member for room in described for member in room.member_ids or ()}
+        online = await services.state.online_users(everyone)
         for room in described:
-            online = await services.presence.online_in(room.id)
+            online_here = [m for m in room.member_ids or () if m in online]
             await self._emit(
-                conn.sid, "PresenceUpdate", {"room_id": room.id, "online_users": online}
+                conn.sid, "PresenceUpdate", {"room_id": room.id, "online_users": online_here}
             )
         if cursors.present:
             self.metrics.reconnections.inc()
