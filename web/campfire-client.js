@@ -1022,6 +1022,11 @@ export class CampfireClient extends Emitter {
     this._syncing = false;
     this._clearRemoteTyping();
     for (const [roomId] of this._myTyping) this._clearMyTyping(roomId);
+    // Presence is unknown while cut off (PresenceUpdate refills it after the next AuthSuccess).
+    for (const roomId of [...this._online.keys()]) {
+      this._online.delete(roomId);
+      this._emitPresence(roomId);
+    }
     if (!this._started || this.state === STATES.UNAUTHORIZED) return;
     this._serverReason = undefined;
     if (wasAuthenticated) {

@@ -380,6 +380,9 @@ test("presence: PresenceUpdate, UserJoined, UserLeft", async () => {
   assert.deepEqual(t.client.getOnline("r1"), ["me"]);
   assert.equal(t.of("presence").length, 3);
   assert.equal(t.of("presence")[0].mode, "live");
+  s.drop();
+  assert.deepEqual(t.client.getOnline("r1"), [], "unknown while disconnected");
+  assert.deepEqual(t.of("presence").at(-1).online_users, []);
 });
 
 test("rooms: joined, updated and left come out as events", async () => {
