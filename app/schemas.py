@@ -27,21 +27,28 @@ MAX_CONTENT_LENGTH = 10_000
 InboundT = TypeVar("InboundT", bound=BaseModel)
 
 # The published OpenAPI document is generated from these models, so each rule a validator
-# enforces in Python is also stated as a JSON Schema keyword (a `pattern`, a length) that
-# says exactly the same thing, evaluated by Python's `re` like every JSON Schema tool in Python.
+# enforces is also stated as a JSON Schema keyword (a `pattern`, a length) that says exactly
+# the same thing. Patterns are read by tools in different regex dialects (Python's `re`,
+# ECMA-262, Rust's regex in jsonschema-rs, which schemathesis uses), so they avoid every
+# construct whose meaning differs between them: no `\s`/`\d`/`\w` (their sets differ), and
+# no `$` after a class that excludes a newline (Python's `$` also matches before a final one).
 #
-# A canonical hyphenated UUID in either case. No `$`: Python's `$` also matches before a final
-# newline, so the length (36) anchors the end instead.
+# A canonical hyphenated UUID in either case; the length (36) anchors the end.
 UUID_PATTERN = r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}"
 _UUID_RE = re.compile(UUID_PATTERN)
+# Exactly the characters `str.strip()` removes (str.isspace), spelled out for every dialect.
+WHITESPACE = r"\t\n\x0b\x0c\r\x1c-\x20\x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000"
 # No NUL anywhere (PostgreSQL text cannot hold one) and at least one character that
-# `str.strip()` keeps (Python's `\s` is exactly the set `str.strip()` removes).
-NON_BLANK_PATTERN = r"^[^\x00]*[^\s\x00][^\x00]*$"
+# `str.strip()` keeps.
+NON_BLANK_PATTERN = rf"^[^\x00]*[^\x00{WHITESPACE}][^\x00]*$"
 NO_NUL_PATTERN = r"^[^\x00]*$"
+# local@domain without whitespace, NUL or a second @; surrounding whitespace is allowed and
+# stripped (and a final class that takes a newline keeps `$` the same in every dialect).
+EMAIL_PATTERN = rf"^[{WHITESPACE}]*[^@\x00{WHITESPACE}]+@[^@\x00{WHITESPACE}]+[{WHITESPACE}]*$"
 
 
 class Inbound(BaseModel):
-    # python-re: patterns mean what they mean to Python JSON Schema validators (and fuzzers).
+    # python-re: the server reads the patterns above with Python's `re`, not Rust's regex.
     model_config = ConfigDict(
         extra="forbid", strict=True, str_max_length=100_000, regex_engine="python-re"
     )
@@ -171,7 +178,8 @@ class CreateUserIn(Inbound):
     name: Name
     email_address: Annotated[
         str,
-        StringConstraints(min_length=3, max_length=320, pattern=r"^[^@\s\x00]+@[^@\s\x00]+$"),
+        StringConstraints(min_length=3, max_length=320, pattern=EMAIL_PATTERN),
+        AfterValidator(str.strip),
     ]
     password: Annotated[str, StringConstraints(min_length=8, max_length=1000)]
     role: Literal["admin", "member", "bot"] = "member"

@@ -1,0 +1,134 @@
+"""Fuzz the live server against the OpenAPI document it serves (schemathesis 4, Python API).
+
+Each operation gets schema-valid requests and, where it has inputs, schema-invalid ones,
+authenticated as an admin who owns a room (half of the valid cases aim at that room, so that
+code past the 404 runs too). Every answer must: not be a 5xx; have a documented status,
+content type, headers and body; accept valid data (no 400/422 for it); refuse invalid data;
+and, where the operation needs a token, be 401 without one.
+"""
+
+from __future__ import annotations
+
+import itertools
+import uuid
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+import requests
+import schemathesis
+from hypothesis import HealthCheck, given, settings
+from schemathesis import GenerationMode
+from schemathesis.checks import load_all_checks
+
+from app.http.openapi import openapi_document
+from tests.support import ADMIN_EMAIL, PASSWORD, ServerProcess
+
+load_all_checks()
+from schemathesis.specs.openapi import checks as openapi_checks  # noqa: E402
+
+# Bounded: 25 examples per operation and mode, about a minute in all on a quiet machine.
+MAX_EXAMPLES = 25
+
+CHECKS = [
+    schemathesis.checks.not_a_server_error,
+    openapi_checks.status_code_conformance,
+    openapi_checks.content_type_conformance,
+    openapi_checks.response_headers_conformance,
+    openapi_checks.response_schema_conformance,
+    openapi_checks.negative_data_rejection,
+    openapi_checks.positive_data_acceptance,
+    openapi_checks.ignored_auth,
+]
+
+
+def _operations() -> list[tuple[str, str, bool]]:
+    """(operationId, label, whether it has inputs that can be made invalid), from the document."""
+    found = []
+    for path, item in openapi_document()["paths"].items():
+        for method, operation in item.items():
+            has_inputs = bool(operation.get("parameters") or operation.get("requestBody"))
+            found.append((operation["operationId"], f"{method.upper()} {path}", has_inputs))
+    return sorted(found)
+
+
+# Not fuzzed: logging out would revoke the token every other case uses (tests/test_http_api.py
+# covers it), and schemathesis leaves out the document's own operation.
+UNFUZZED = {"logout", "openapi"}
+CASES = [
+    pytest.param(operation_id, mode, id=f"{operation_id}-{mode.value}")
+    for operation_id, _, has_inputs in _operations()
+    if operation_id not in UNFUZZED
+    for mode in (GenerationMode.POSITIVE, GenerationMode.NEGATIVE)
+    if has_inputs or mode is GenerationMode.POSITIVE
+]
+
+
+@pytest.fixture(scope="module")
+def fuzz_session(server: ServerProcess) -> Iterator[dict[str, Any]]:
+    """An admin's token and a room of theirs with a message, on the shared live server."""
+    with requests.Session() as http:
+        answer = http.post(
+            server.url + "/api/session",
+            json={"email_address": ADMIN_EMAIL, "password": PASSWORD},
+            timeout=30,
+        )
+        assert answer.status_code == 201, answer.text
+        headers = {"Authorization": f"Bearer {answer.json()['token']}"}
+        answer = http.post(
+            server.url + "/api/rooms",
+            json={"name": "fuzzing", "kind": "open"},
+            headers=headers,
+            timeout=30,
+        )
+        assert answer.status_code == 201, answer.text
+        room_id = answer.json()["room"]["id"]
+        answer = http.post(
+            server.url + f"/api/rooms/{room_id}/messages",
+            json={"content": "seed", "client_message_id": str(uuid.uuid4())},
+            headers=headers,
+            timeout=30,
+        )
+        assert answer.status_code == 201, answer.text
+        yield {"headers": headers, "room_id": room_id}
+
+
+@pytest.fixture(scope="module")
+def api_schema(server: ServerProcess) -> Any:
+    # Loaded over HTTP from the server itself: the document under test is the one it serves.
+    return schemathesis.openapi.from_url(server.url + "/api/openapi.json", timeout=30)
+
+
+def test_the_document_loads_with_every_operation(api_schema: Any) -> None:
+    loaded = {result.ok().label for result in api_schema.get_all_operations()}
+    documented = {label for operation_id, label, _ in _operations() if operation_id != "openapi"}
+    assert loaded == documented
+
+
+@pytest.mark.parametrize("operation_id, mode", CASES)
+def test_the_server_keeps_its_openapi_document(
+    api_schema: Any, fuzz_session: dict[str, Any], operation_id: str, mode: GenerationMode
+) -> None:
+    operation = api_schema.find_operation_by_id(operation_id)
+    aims_at_room = "{room_id}" in operation.path and mode is GenerationMode.POSITIVE
+    turn = itertools.count()
+    seen: list[int] = []
+
+    @given(case=operation.as_strategy(generation_mode=mode))
+    @settings(
+        max_examples=MAX_EXAMPLES,
+        deadline=None,
+        database=None,
+        suppress_health_check=list(HealthCheck),
+    )
+    def run(case: schemathesis.Case) -> None:
+        if aims_at_room and next(turn) % 2 == 0:
+            case.path_parameters["room_id"] = fuzz_session["room_id"]
+        response = case.call_and_validate(
+            headers=fuzz_session["headers"], checks=CHECKS, timeout=30
+        )
+        seen.append(response.status_code)
+
+    run()
+    # The run really reached the server (a generator that gives up would pass vacuously).
+    assert seen, "no request was made"
