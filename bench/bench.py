@@ -57,7 +57,7 @@ PROFILES: dict[str, dict[str, Any]] = {
         "latency_s": 15,
         "idle_connections": 10_000,
         "idle_hold_s": 30,
-        "idle_connect_budget_s": 120,
+        "idle_connect_budget_s": 60,
         "writers": 200,
         "write_window": 4,
         "write_warmup_s": 2,
@@ -435,6 +435,40 @@ def seed_cached(h: Harness) -> Seed:
     return fresh
 
 
+def server_metrics(url: str) -> dict[str, Any]:
+    """Campfire's own view from GET /metrics: mean of each latency histogram, counters."""
+    try:
+        with urllib.request.urlopen(f"{url}/metrics", timeout=10) as resp:
+            text = resp.read().decode()
+    except (urllib.error.URLError, OSError) as exc:
+        return {"error": str(exc)}
+    sums: dict[str, float] = {}
+    out: dict[str, Any] = {}
+    for line in text.splitlines():
+        if line.startswith("#") or not line.startswith("campfire_"):
+            continue
+        name, _, value = line.rpartition(" ")
+        try:
+            number = float(value)
+        except ValueError:
+            continue
+        if "_bucket" in name or name.endswith("_created"):
+            continue
+        if name.endswith("_seconds_sum"):
+            sums[name[: -len("_sum")]] = number
+        elif name.endswith("_seconds_count"):
+            base = name[: -len("_count")]
+            out[f"{base}_count"] = number
+        elif number:
+            out[name] = number
+    for base, total in sums.items():
+        count = out.get(f"{base}_count") or 0
+        out[f"{base.removesuffix('_seconds')}_mean_ms"] = (
+            round(total / count * 1000, 2) if count else None
+        )
+    return out
+
+
 def cursors(url: str, s: Seed) -> dict[str, int]:
     """The latest seq of every room, so that clients connect without a replay."""
 
@@ -511,9 +545,11 @@ def run_fanout(h: Harness, target: str, s: Seed | None, label: str = "fanout") -
         proc = h.start_campfire()
         try:
             clients = campfire_fanout_clients(s, p["tabs"], cursors(proc.url, s))
-            return h.loadgen(
+            result = h.loadgen(
                 {**base, "mode": "campfire", "urls": [proc.url], "clients": clients}, [proc.pid]
             )
+            result["server_metrics"] = server_metrics(proc.url)
+            return result
         finally:
             h.stop(proc)
     proc = start_peer(h, target)
@@ -576,6 +612,7 @@ def run_idle(h: Harness, target: str, s: Seed | None) -> dict[str, Any]:
             )
             result["users"] = len(s.users)
             result["connections_per_user"] = per_user
+            result["server_metrics"] = server_metrics(proc.url)
             return result
         finally:
             h.stop(proc)
@@ -619,7 +656,9 @@ def run_writes(h: Harness, s: Seed) -> dict[str, Any]:
             "duration_s": p["write_s"],
             "connect_concurrency": p["connect_concurrency"],
         }
-        return h.loadgen(cfg, [proc.pid])
+        result = h.loadgen(cfg, [proc.pid])
+        result["server_metrics"] = server_metrics(proc.url)
+        return result
     finally:
         h.stop(proc)
 
@@ -659,7 +698,9 @@ def run_storm(h: Harness, s: Seed) -> dict[str, Any]:
             "deadline_s": p["storm_deadline_s"],
             "connect_concurrency": p["connect_concurrency"],
         }
-        return h.loadgen(cfg, [proc.pid])
+        result = h.loadgen(cfg, [proc.pid])
+        result["server_metrics"] = server_metrics(proc.url)
+        return result
     finally:
         h.stop(proc)
 
@@ -761,6 +802,8 @@ def summarise(results: dict[str, Any], profile: str) -> list[dict[str, Any]]:
     rows: list[dict[str, Any]] = []
     full = profile == "full"
 
+    other: dict[str, Any] = {"value": None}
+
     def add(scenario: str, target: str, figure: str, value: Any, goal: str, ok: bool | None):
         rows.append(
             {
@@ -770,11 +813,20 @@ def summarise(results: dict[str, Any], profile: str) -> list[dict[str, Any]]:
                 "value": value,
                 "goal": goal if full else "",
                 "meets": ok if full else None,
+                "other_cpu_pct": other["value"],
             }
         )
 
+    def busy(r: dict[str, Any] | None) -> None:
+        """CPU % that other processes on the machine took while `r` was measured (max)."""
+        vals = [st.get("other_processes_cpu_pct") for st in (r or {}).get("steps", [])]
+        vals.append((r or {}).get("other_processes_cpu_pct"))
+        vals = [v for v in vals if v is not None]
+        other["value"] = round(max(vals)) if vals else None
+
     for t in TARGETS:
         r = results.get(f"fanout/{t}")
+        busy(r)
         if r and "steps" in r:
             v = r.get("sustained_deliveries_per_s")
             lb = " (loadgen-bound: lower bound)" if r.get("loadgen_bound") else ""
@@ -787,6 +839,7 @@ def summarise(results: dict[str, Any], profile: str) -> list[dict[str, Any]]:
                 us = passing[-1].get("server_cpu_us_per_delivery")
                 add("fan-out sweep", t, "server CPU us/delivery at sustained", us, "", None)
         r = results.get(f"idle/{t}")
+        busy(r)
         if r and r.get("connect"):
             add("idle connections", t, "connections opened per second (authenticated, ready)",
                 r["connect"].get("per_second"), "", None)  # fmt: skip
@@ -797,6 +850,7 @@ def summarise(results: dict[str, Any], profile: str) -> list[dict[str, Any]]:
                 (v or 1e9) <= 30 and r.get("still_connected_after_hold", 0) >= 10_000
                 if t == "campfire" else None)  # fmt: skip
     r = results.get("latency/campfire")
+    busy(r)
     if r and r.get("steps"):
         st = r["steps"][0]
         lat = st["latency_ms"]["p99_ms"]
@@ -809,11 +863,13 @@ def summarise(results: dict[str, Any], profile: str) -> list[dict[str, Any]]:
         add("steady state", "campfire", "achieved deliveries/s", st["achieved_deliveries_per_s"],
             "", None)  # fmt: skip
     r = results.get("writes/campfire")
+    busy(r)
     if r and "persisted_messages_per_s" in r:
         v = r["persisted_messages_per_s"]
         add("persisted writes", "campfire", f"messages/s ({r.get('writers')} senders)", v,
             ">= 5,000", v >= 5_000)  # fmt: skip
     r = results.get("storm/campfire")
+    busy(r)
     if r and "clients" in r:
         add(
             "reconnect storm",
@@ -827,6 +883,7 @@ def summarise(results: dict[str, Any], profile: str) -> list[dict[str, Any]]:
             r.get("wrong_count_clients"), "0", r.get("wrong_count_clients") == 0)  # fmt: skip
     r = results.get("redis/campfire")
     if r and "1proc" in r:
+        busy({"steps": r["1proc"].get("steps", []) + r["2proc"].get("steps", [])})
         add("redis fan-out", "campfire", "sustained deliveries/s, 1 process",
             r["1proc"].get("sustained_deliveries_per_s"), "", None)  # fmt: skip
         add("redis fan-out", "campfire", "sustained deliveries/s, 2 processes",
@@ -838,7 +895,10 @@ def summarise(results: dict[str, Any], profile: str) -> list[dict[str, Any]]:
 
 
 def markdown(rows: list[dict[str, Any]]) -> str:
-    out = ["| scenario | server | figure | value | target | meets |", "|---|---|---|---|---|---|"]
+    out = [
+        "| scenario | server | figure | value | target | meets | other CPU % |",
+        "|---|---|---|---|---|---|---|",
+    ]
     for r in rows:
         v = r["value"]
         if isinstance(v, float):
@@ -847,7 +907,8 @@ def markdown(rows: list[dict[str, Any]]) -> str:
             v = f"{v:,}"
         meets = {True: "yes", False: "**no**", None: ""}[r["meets"]]
         out.append(
-            f"| {r['scenario']} | {r['target']} | {r['figure']} | {v} | {r['goal']} | {meets} |"
+            f"| {r['scenario']} | {r['target']} | {r['figure']} | {v} | {r['goal']} | {meets} "
+            f"| {'' if r['other_cpu_pct'] is None else r['other_cpu_pct']} |"
         )
     return "\n".join(out)
 
@@ -944,6 +1005,7 @@ def main(argv: list[str] | None = None) -> int:
     campfire = find_campfire() if "campfire" in targets else []
     h = Harness(args, profile, workdir, campfire, python)
     started = datetime.now(UTC)
+    load_start = os.getloadavg()
     t0 = time.monotonic()
     results: dict[str, Any] = {}
     errors: dict[str, str] = {}
@@ -999,12 +1061,15 @@ def main(argv: list[str] | None = None) -> int:
         else:
             log(f"kept {workdir}")
     rows = summarise(results, args.profile)
+    load_end = os.getloadavg()
     doc = {
         "started": started.isoformat().replace("+00:00", "Z"),
         "elapsed_s": round(time.monotonic() - t0, 1),
         "profile": args.profile,
         "client": args.client,
         "pinned": bool(args.pin and pin("0")),
+        "load_average_start": [round(x, 2) for x in load_start],
+        "load_average_end": [round(x, 2) for x in load_end],
         "machine": machine(),
         "settings": profile,
         "summary": rows,

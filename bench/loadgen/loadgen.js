@@ -380,7 +380,14 @@ async function idle() {
   await sleep((cfg.settle_s || 1) * 1000);
   const rss0 = serverRssKb();
   const lg0 = await loadgenCpu();
+  const busy0 = machineBusyTicks();
+  const srvC0 = serverCpuTicks();
+  const c0 = nowUs();
   const conn = await connectAll();
+  const connS = (nowUs() - c0) / 1e6;
+  const busy1 = machineBusyTicks();
+  const srvC1 = serverCpuTicks();
+  const lgC = await loadgenCpu();
   log(`connected ${conn.ready}/${conn.attempted} in ${conn.seconds}s (${JSON.stringify(conn.failed)})`);
   await sleep((cfg.settle_s || 2) * 1000);
   const rss1 = serverRssKb();
@@ -403,6 +410,11 @@ async function idle() {
     server_rss_kb_connected: rss1,
     server_rss_kb_after_hold: rss2,
     rss_per_connection_kb: conn.ready ? r2(grown / conn.ready) : null,
+    server_cpu_pct_while_connecting: r2((((srvC1 - srvC0) / CLK_TCK) / connS) * 100),
+    server_cpu_ms_per_connection: conn.ready ? r2((((srvC1 - srvC0) / CLK_TCK) * 1000) / conn.ready) : null,
+    other_processes_cpu_pct: r2(
+      Math.max(0, (((busy1 - busy0 - (srvC1 - srvC0)) / CLK_TCK - (lgC.us - lg0.us) / 1e6) / connS) * 100),
+    ),
     server_idle_cpu_pct: r2((((srv1 - srv0) / CLK_TCK) / holdS) * 100),
     loadgen_rss_mb: r2(lg1.rss / 1048576),
     loadgen_cpu_s: r2((lg1.us - lg0.us) / 1e6),

@@ -82,7 +82,7 @@ def main() -> None:
             asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())
         except ImportError:
             pass
-    web.run_app(app, host="127.0.0.1", port=port, print=None)
+    web.run_app(app, host="127.0.0.1", port=port, print=None, shutdown_timeout=2)
 
 
 if __name__ == "__main__":
