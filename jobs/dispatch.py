@@ -91,7 +91,12 @@ class ArqJobs:
             )
 
     async def _connect(self) -> ArqRedis:
-        return await create_pool(redis_settings(self._settings), default_queue_name=self._queue)
+        settings = redis_settings(self._settings)
+        # A client is waiting for its SyncComplete: fail fast (and fall back) rather than
+        # spend arq's default five seconds of reconnect attempts.
+        settings.conn_retries = 1
+        settings.conn_retry_delay = 0.2  # type: ignore[assignment]
+        return await create_pool(settings, default_queue_name=self._queue)
 
     async def _pool(self) -> ArqRedis:
         if self._pool_task is None:

@@ -1,10 +1,237 @@
-"""Helpers for the Redis and PostgreSQL tests: real servers on loopback, per-run isolation."""
+"""Helpers for the Redis and PostgreSQL tests: real servers on loopback, per-run isolation.
+
+A `Cluster` is one deployment: its own PostgreSQL database (created and dropped here), its
+own Redis key prefix (so its own Socket.IO channel and arq queue), any number of
+`campfire serve` processes and arq workers, all started and stopped by PID.
+"""
 
 from __future__ import annotations
 
-from tests.support import free_port
+import asyncio
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import asyncpg
+import redis
+
+from tests.support import ADMIN_EMAIL, PASSWORD, ROOT, ServerProcess, free_port
 
 REDIS_URL = "redis://127.0.0.1:6379/0"
 POSTGRES_ADMIN_DSN = "postgresql://postgres@127.0.0.1:5432/postgres"
+WORKER = [sys.executable, "-m", "arq", "jobs.worker.WorkerSettings"]
 
-__all__ = ["POSTGRES_ADMIN_DSN", "REDIS_URL", "free_port"]
+
+# ---- PostgreSQL ---------------------------------------------------------------------
+
+
+def create_database() -> str:
+    """A fresh, empty database; returns its name."""
+    name = f"campfire_test_{uuid.uuid4().hex[:16]}"
+
+    async def create() -> None:
+        connection = await asyncpg.connect(POSTGRES_ADMIN_DSN)
+        try:
+            await connection.execute(f'CREATE DATABASE "{name}"')
+        finally:
+            await connection.close()
+
+    asyncio.run(create())
+    return name
+
+
+def drop_database(name: str) -> None:
+    async def drop() -> None:
+        connection = await asyncpg.connect(POSTGRES_ADMIN_DSN)
+        try:
+            # FORCE: a process killed with -9 may leave its sessions behind for a moment.
+            await connection.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        finally:
+            await connection.close()
+
+    asyncio.run(drop())
+
+
+def database_url(name: str, driver: str = "postgresql") -> str:
+    return f"{driver}://postgres@127.0.0.1:5432/{name}"
+
+
+# ---- Redis --------------------------------------------------------------------------
+
+
+def delete_redis_keys(prefix: str) -> int:
+    """Every key of one prefix: the state, the Socket.IO channel has none, the arq queue,
+    and arq's job and result keys, whose ids carry the prefix for cron jobs."""
+    client = redis.Redis.from_url(REDIS_URL)
+    try:
+        keys = list(client.scan_iter(match=f"{prefix}:*", count=1000))
+        keys += list(client.scan_iter(match=f"arq:*:cron:{prefix}:*", count=1000))
+        for start in range(0, len(keys), 500):
+            client.delete(*keys[start : start + 500])
+        return len(keys)
+    finally:
+        client.close()
+
+
+# ---- processes ----------------------------------------------------------------------
+
+
+@dataclass
+class WorkerProcess:
+    """One `python -m arq jobs.worker.WorkerSettings`, with its metrics on its own port."""
+
+    workdir: Path
+    env: dict[str, str]
+    metrics_port: int = field(default_factory=free_port)
+    process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def metrics_url(self) -> str:
+        return f"http://127.0.0.1:{self.metrics_port}/metrics"
+
+    @property
+    def log_path(self) -> Path:
+        return self.workdir / f"worker-{self.metrics_port}.log"
+
+    def full_env(self) -> dict[str, str]:
+        env = {k: v for k, v in os.environ.items() if not k.startswith("CAMPFIRE_")}
+        env.update(self.env)
+        env["CAMPFIRE_WORKER_METRICS_PORT"] = str(self.metrics_port)
+        return env
+
+    def start(self) -> None:
+        log = self.log_path.open("ab")
+        self.process = subprocess.Popen(
+            WORKER, cwd=ROOT, env=self.full_env(), stdout=log, stderr=log
+        )
+        # The metrics port opens at the end of the worker's startup, once its services
+        # are built; arq starts polling the queue right after.
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"worker exited: {self.log_path.read_text()[-3000:]}")
+            try:
+                with socket.create_connection(("127.0.0.1", self.metrics_port), timeout=0.2):
+                    return
+            except OSError:
+                time.sleep(0.05)  # polling a port that is not yet open, not synchronising
+        raise RuntimeError(f"worker did not start: {self.log_path.read_text()[-3000:]}")
+
+    def stop(self, sig: int = signal.SIGTERM, timeout: float = 15) -> int | None:
+        if self.process is None:
+            return None
+        if self.process.poll() is None:
+            self.process.send_signal(sig)
+        try:
+            code = self.process.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            code = self.process.wait(5)
+        self.process = None
+        return code
+
+
+@dataclass
+class Cluster:
+    """Web processes and workers sharing one PostgreSQL database and one Redis prefix."""
+
+    workdir: Path
+    env: dict[str, str]
+    prefix: str = field(default_factory=lambda: f"test-{uuid.uuid4().hex}")
+    database: str = ""
+    servers: list[ServerProcess] = field(default_factory=list)
+    workers: list[WorkerProcess] = field(default_factory=list)
+
+    def base_env(self) -> dict[str, str]:
+        return {
+            **self.env,
+            "DATABASE_URL": database_url(self.database),
+            "REDIS_URL": REDIS_URL,
+            "CAMPFIRE_REDIS_PREFIX": self.prefix,
+        }
+
+    def setup(self) -> None:
+        """Create the database, migrate it (`campfire migrate`) and create the admin."""
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        self.database = create_database()
+        tool = ServerProcess(workdir=self.workdir, env=self.base_env())
+        tool.cli("migrate")
+        tool.cli(
+            "user",
+            "create",
+            "--name",
+            "Admin",
+            "--email",
+            ADMIN_EMAIL,
+            "--password",
+            PASSWORD,
+            "--admin",
+        )
+
+    def start(self, servers: int, workers: int) -> None:
+        """Start several processes at once: each spends seconds importing before it listens."""
+        made: list[ServerProcess | WorkerProcess] = []
+        for _ in range(servers):
+            made.append(ServerProcess(workdir=self.workdir, env=self.base_env()))
+            self.servers.append(made[-1])  # type: ignore[arg-type]
+        for _ in range(workers):
+            made.append(WorkerProcess(workdir=self.workdir, env=self.base_env()))
+            self.workers.append(made[-1])  # type: ignore[arg-type]
+        with ThreadPoolExecutor(len(made)) as pool:
+            for future in [pool.submit(process.start) for process in made]:
+                future.result()
+
+    def add_server(self, **env: str) -> ServerProcess:
+        server = ServerProcess(workdir=self.workdir, env={**self.base_env(), **env})
+        self.servers.append(server)
+        server.start()
+        return server
+
+    def add_worker(self, **env: str) -> WorkerProcess:
+        worker = WorkerProcess(workdir=self.workdir, env={**self.base_env(), **env})
+        self.workers.append(worker)
+        worker.start()
+        return worker
+
+    def check(self, prefix: str | None = None) -> subprocess.CompletedProcess[str]:
+        """`arq --check` for this cluster's queue (or another prefix's): exit 0 while a
+        worker is alive."""
+        env = {k: v for k, v in os.environ.items() if not k.startswith("CAMPFIRE_")}
+        env.update(self.base_env())
+        if prefix is not None:
+            env["CAMPFIRE_REDIS_PREFIX"] = prefix
+        return subprocess.run(
+            [sys.executable, "-m", "arq", "--check", "jobs.worker.WorkerSettings"],
+            cwd=ROOT,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+
+    def teardown(self) -> None:
+        for process in [*self.servers, *self.workers]:
+            process.stop()
+        if self.database:
+            drop_database(self.database)
+        delete_redis_keys(self.prefix)
+
+
+__all__ = [
+    "POSTGRES_ADMIN_DSN",
+    "REDIS_URL",
+    "Cluster",
+    "WorkerProcess",
+    "create_database",
+    "database_url",
+    "delete_redis_keys",
+    "drop_database",
+    "free_port",
+]
