@@ -116,6 +116,8 @@ async def _explain_first_run(settings: Settings) -> None:
 
 
 async def create_user(settings: Settings, args: argparse.Namespace) -> int:
+    from sqlalchemy.exc import DBAPIError
+
     from app.db import Database
     from app.errors import CampfireError
     from app.models import Role
@@ -142,6 +144,15 @@ async def create_user(settings: Settings, args: argparse.Namespace) -> int:
         )
     except CampfireError as exc:
         print(f"campfire: {exc.message}", file=sys.stderr)
+        return 1
+    except (DBAPIError, OSError) as exc:
+        # Typically PostgreSQL before `campfire migrate` (only SQLite is migrated here), or a
+        # database that does not answer: say what to do instead of printing a traceback.
+        print(
+            f"campfire: the database refused the user ({type(exc).__name__}); is it reachable "
+            "and migrated? Run `campfire migrate` first.",
+            file=sys.stderr,
+        )
         return 1
     finally:
         await db.close()

@@ -74,6 +74,14 @@ async def _pg_fetch(url: str, query: str) -> list[tuple[object, ...]]:
 
 
 def test_migrate_then_user_create_on_postgresql(postgres_url: str) -> None:
+    # Before `migrate` (which only SQLite gets implicitly) the command says what to do.
+    result = campfire(
+        postgres_url, "user", "create", "--name", "Pat", "--email", "pat@campfire.test",
+        "--password", PASSWORD,
+    )  # fmt: skip
+    assert result.returncode == 1
+    assert "campfire migrate" in result.stderr and "Traceback" not in result.stderr
+
     result = campfire(postgres_url, "migrate")
     assert result.returncode == 0, result.stderr
     result = campfire(

@@ -456,6 +456,29 @@ async def test_presence_lists_recently_active_members(
     assert set(data["recently_active"]) <= {alice.id, bob.id}
 
 
+async def test_over_the_message_rate_is_429_with_retry_after(
+    aiohttp_client: AiohttpClient, seeded: Seeded, alice: Account
+) -> None:
+    client = await aiohttp_client(create_app(seeded.settings(message_rate=2)))
+    room = await make_room(client, alice)
+    first_cmid = str(uuid.uuid4())
+    assert (await send(client, alice, room["id"], "one", first_cmid))[0] == 201
+    assert (await send(client, alice, room["id"], "two"))[0] == 201
+
+    async with client.post(
+        f"/api/rooms/{room['id']}/messages", json={"content": "three"}, headers=alice.auth
+    ) as response:
+        assert response.status == 429
+        body = await response.json()
+        retry_after = response.headers["Retry-After"]
+    assert body["code"] == "rate_limit_exceeded"
+    assert retry_after.isdigit() and 1 <= int(retry_after) <= 60
+    # A resend is answered even over the limit, and creates nothing.
+    status, again = await send(client, alice, room["id"], "one", first_cmid)
+    assert status == 200 and again["message"]["seq"] == 1
+    assert [m["content"] for m in await history(client, alice, room["id"])] == ["one", "two"]
+
+
 # ---- bad input ----------------------------------------------------------------------
 
 BAD_REQUESTS: list[tuple[str, str, str, Any, int]] = [
