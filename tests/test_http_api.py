@@ -435,6 +435,8 @@ async def test_history_pages_by_seq(client: Client, alice: Account) -> None:
     assert seqs(await history(client, alice, rid, after_seq=10**30)) == []
     assert seqs(await history(client, alice, rid, before_seq=10**30, limit=1)) == [12]
     assert seqs(await history(client, alice, rid, limit=10**30)) == list(range(1, 13))
+    assert seqs(await history(client, alice, rid, limit="0" * 20 + "2")) == [11, 12]
+    assert seqs(await history(client, alice, rid, after_seq="9" * 5000, limit=1)) == []
 
     # Paging forward by after_seq reassembles the whole room without gaps or repeats.
     collected: list[int] = []

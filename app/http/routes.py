@@ -86,7 +86,8 @@ def query_int(request: web.Request, name: str) -> int | None:
     # "1_000", " 5" and non-ASCII digits.
     if _INTEGER.fullmatch(value) is None:
         raise invalid(f"{name} must be an integer")
-    if len(value) > 12:  # beyond any seq or limit; also keeps int() away from huge strings
+    if len(value.lstrip("-").lstrip("0")) > 12:
+        # Beyond any seq or limit; also keeps int() away from strings of thousands of digits.
         return -SEQ_BOUND if value.startswith("-") else SEQ_BOUND
     return max(-SEQ_BOUND, min(SEQ_BOUND, int(value)))
 
