@@ -279,8 +279,10 @@ def alice(server: CampfireServer) -> User:
     return server.create_user("Alice")
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
+    # Module scope, not session: Playwright's sync API marks an asyncio loop as running in this
+    # thread while it is active, which the async tests of other modules must not inherit.
     if not Path(CHROMIUM).exists():
         pytest.fail(
             f"{CHROMIUM} is missing: install Debian's chromium (apt-get install -y chromium)",
