@@ -86,7 +86,7 @@ class MessageService:
             # A resend of a stored message is answered even over the limit.
             existing = await self._find_sent(actor.user_id, client_message_id)
             if existing is not None:
-                return self._resend(existing, room_id, content)
+                return self._resend(MessageOut.of(existing), room_id, content)
             self._metrics.rate_limit_hits.labels("messages").inc()
             raise CampfireError(
                 ErrorCode.rate_limit_exceeded,
@@ -110,7 +110,7 @@ class MessageService:
             await self._rooms.require_member(actor, room_id)  # raises the precise error
             raise room_access_denied()  # membership changed while we looked
         assert outcome.message is not None
-        message = MessageOut.of(outcome.message)
+        message = outcome.message
         self._metrics.messages_stored.labels(via).inc()
         await self._publish(message)
         return SendResult(message, created=True)
@@ -136,14 +136,14 @@ class MessageService:
                 )
             ).first()
 
-    def _resend(self, existing: models.Message, room_id: str, content: str) -> SendResult:
+    def _resend(self, existing: MessageOut, room_id: str, content: str) -> SendResult:
         if existing.room_id != room_id or existing.content != content:
             raise CampfireError(
                 ErrorCode.conflict,
                 "client_message_id was already used for a different message",
             )
         self._metrics.duplicate_sends.inc()
-        return SendResult(MessageOut.of(existing), created=False)
+        return SendResult(existing, created=False)
 
     # ---- reading ------------------------------------------------------------------
 
