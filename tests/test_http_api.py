@@ -232,12 +232,15 @@ async def test_rooms_are_listed_for_their_members_only(
     assert (status, err["code"]) == (403, "room_access_denied")
 
 
-async def test_creating_a_room_with_an_unknown_member_is_404(
-    client: Client, alice: Account
+async def test_creating_a_room_with_an_unknown_member_is_409(
+    client: Client, alice: Account, bob: Account
 ) -> None:
-    body = {"name": "r", "kind": "closed", "member_ids": [str(uuid.uuid4())]}
+    # 404 is kept for the resource the path names; a broken reference in the body is a conflict.
+    body = {"name": "r", "kind": "closed", "member_ids": [bob.id, str(uuid.uuid4())]}
     status, err = await call(client, "POST", "/api/rooms", alice, json=body)
-    assert (status, err["code"]) == (404, "not_found")
+    assert (status, err["code"]) == (409, "conflict")
+    _, data = await call(client, "GET", "/api/rooms", bob, expect=200)
+    assert "r" not in {room["name"] for room in data["rooms"]}  # nothing was created
 
 
 async def test_a_direct_room_of_one_is_a_notes_to_self_room(client: Client, alice: Account) -> None:
@@ -281,7 +284,7 @@ async def test_adding_and_removing_members(
     status, err = await call(client, "POST", members, carol, json={"user_id": carol.id})
     assert (status, err["code"]) == (403, "room_access_denied")
     status, err = await call(client, "POST", members, alice, json={"user_id": str(uuid.uuid4())})
-    assert (status, err["code"]) == (404, "not_found")
+    assert (status, err["code"]) == (409, "conflict")
 
     # Removing someone else needs the creator; leaving needs only membership.
     status, err = await call(client, "DELETE", f"{members}/{alice.id}", bob)

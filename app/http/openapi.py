@@ -317,7 +317,7 @@ def _paths() -> dict[str, Any]:
                     "201": _json("RoomEnvelope", "created"),
                     **WITH_BODY,
                     **UNAUTHORIZED,
-                    "404": _error("not_found: a member_ids entry is not a user"),
+                    "409": _error("conflict: a member_ids entry is not a user"),
                 },
                 body="CreateRoomIn",
                 description="The creator is always a member; a direct room's members are "
@@ -370,7 +370,8 @@ def _paths() -> dict[str, Any]:
                         "room_access_denied (not a member of a closed or direct room) or "
                         "forbidden (not the creator or an admin; a direct room's members)"
                     ),
-                    "404": _error("not_found: no such room or user"),
+                    **ROOM_MISSING,
+                    "409": _error("conflict: user_id is not a user"),
                 },
                 parameters=[ROOM_ID],
                 body="AddMemberIn",

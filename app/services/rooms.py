@@ -19,6 +19,13 @@ from app.services.typing import TypingService
 from app.state import RealtimeState
 
 
+def _no_such_user(field: str, user_id: str) -> CampfireError:
+    # 409, not 404: 404 is for the resource the path names (the room); a body that refers to a
+    # user who does not exist is a broken reference, a conflict with the stored state (as a
+    # foreign-key violation is in PostgREST). Not 422 either: the request is well formed.
+    return CampfireError(ErrorCode.conflict, f"{field}: there is no user {user_id}")
+
+
 class RoomService:
     def __init__(
         self, db: Database, state: RealtimeState, notifier: Notifier, typing: TypingService
@@ -112,10 +119,7 @@ class RoomService:
                 await db.exec(select(models.User.id).where(col(models.User.id).in_(members)))
             ).all()
             if missing := set(members) - set(found):
-                # 404 like adding an unknown user as a member: the request is well formed.
-                raise CampfireError(
-                    ErrorCode.not_found, f"member_ids: no user {sorted(missing)[0]}"
-                )
+                raise _no_such_user("member_ids", sorted(missing)[0])
             db.add(room)
             await db.flush()
             for user_id in members:
@@ -152,7 +156,7 @@ class RoomService:
             await self._require_manager(actor, room_id, room)
         async with self._db.session() as db:
             if await db.get(models.User, user_id) is None:
-                raise not_found("user")
+                raise _no_such_user("user_id", user_id)
             if await db.get(models.Membership, (room_id, user_id)) is not None:
                 return await self.describe(room), False
             db.add(models.Membership(room_id=room_id, user_id=user_id))
