@@ -452,7 +452,7 @@ def server_metrics(url: str) -> dict[str, Any]:
             number = float(value)
         except ValueError:
             continue
-        if "_bucket" in name or name.endswith("_created"):
+        if "_bucket" in name or "_created" in name:
             continue
         if name.endswith("_seconds_sum"):
             sums[name[: -len("_sum")]] = number

@@ -292,8 +292,10 @@ async function fanout() {
       const expected = t.acked * roomsPer;
       const settled = st.inflight === 0 && t.delivered >= expected && st.tags[warmTag].delivered >= st.tags[warmTag].acked * roomsPer;
       if (settled) break;
-      if (t.delivered !== lastDelivered) {
-        lastDelivered = t.delivered;
+      // progress on either tag: a saturated server may still be working off the warm-up
+      const progress = t.delivered + st.tags[warmTag].delivered;
+      if (progress !== lastDelivered) {
+        lastDelivered = progress;
         lastProgress = nowUs();
       }
       if (nowUs() - lastProgress > 2e6 || nowUs() - drainStart > (cfg.drain_timeout_s || 10) * 1e6) break;
