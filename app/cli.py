@@ -90,7 +90,7 @@ def serve_command(settings: Settings) -> int:
         create_app(settings),
         host=settings.host,
         port=settings.port,
-        shutdown_timeout=5.0,
+        shutdown_timeout=2.0,
         access_log=logging.getLogger("aiohttp.access") if settings.access_log else None,
         print=lambda text: log.info("listening on http://%s:%s", settings.host, settings.port),
     )

@@ -26,7 +26,9 @@ log = logging.getLogger(__name__)
 Envelope = dict[str, Any]
 # Refreshing the shared heartbeat on every event would cost a state write per event.
 ACTIVITY_REFRESH_SECONDS = 15.0
-SHUTDOWN_GRACE_SECONDS = 5.0
+# SIGTERM must end the process within 10 s (PROTOCOL.md section 8): up to 3 s for in-flight
+# events, 3 s to flush goodbyes, and aiohttp's own shutdown timeout (app.cli) after that.
+SHUTDOWN_GRACE_SECONDS = 3.0
 SLOW_CONSUMER_GRACE_SECONDS = 2.0
 
 

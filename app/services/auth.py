@@ -16,8 +16,10 @@ from app.notifier import Notifier
 from app.security import new_token, token_hash, verify_password
 from app.state import RealtimeState
 
-# Writing last_active_at on every request would turn every read into a write.
-TOUCH_INTERVAL = timedelta(seconds=60)
+# Writing last_active_at on every request would turn every read into a write (and on SQLite
+# compete with message commits for the one write lock); an hour is precise enough for a
+# 30-day expiry.
+TOUCH_INTERVAL = timedelta(hours=1)
 
 
 @dataclass(frozen=True, slots=True)
