@@ -342,6 +342,38 @@ async def test_reconnect_on_the_other_process_gets_backfill_from_the_worker(
     assert web == 0
 
 
+async def test_replays_wait_in_the_queue_while_no_worker_runs(
+    http: aiohttp.ClientSession,
+    admin: Api,
+    cluster: Cluster,
+    p1: ServerProcess,
+    p2: ServerProcess,
+    clients: list,
+) -> None:
+    a = await new_user(admin, http, p1)
+    room = await admin.create_room("outage", "closed", [a.id])
+    sent = await a.send(room["id"], "queued for later")
+    for worker in cluster.workers:
+        worker.stop()
+    try:
+        client = Client(p2.url)
+        clients.append(client)
+        await client.connect(auth={"token": a.token, "last_seen": {room["id"]: 0}})
+        await client.wait_for("PresenceUpdate")
+        # Live events still flow without a worker...
+        live = await on(a, p1).send(room["id"], "live")
+        await client.wait_for("NewMessage", lambda d: d["message"]["id"] == live["id"])
+        # ...but the replay is the worker's job: nobody has answered it yet.
+        assert client.named("SyncComplete") == []
+    finally:
+        for worker in cluster.workers:
+            worker.start()
+    sync = await client.synced(timeout=30)
+    assert sync["missed_count"] == 2
+    replayed = [d["message"]["id"] for d in client.named("NewMessage")]
+    assert sent["id"] in replayed
+
+
 # ---- a web process dies ---------------------------------------------------------------
 
 
