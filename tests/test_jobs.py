@@ -27,7 +27,7 @@ from app.services import Principal, Services
 from app.state.redis import RedisState
 from jobs import tasks
 from jobs import worker as arq_worker
-from jobs.dispatch import ArqJobs, queue_name
+from jobs.dispatch import BACKFILL_EXPIRES_SECONDS, ArqJobs, queue_name
 from jobs.worker import WorkerConfig, build_context, close_context, schedule
 from tests.scaleout_support import REDIS_URL, delete_redis_keys, free_port
 from tests.test_state_contract import Clock
@@ -281,7 +281,12 @@ async def test_arq_jobs_enqueue_backfill_on_the_deployments_queue(
         ]
         # Not on arq's shared default queue, where another deployment's worker would take it.
         assert all(j.args[:1] != ("sid-1",) for j in await pool.queued_jobs())
+        # Unrun, it would expire by itself (BACKFILL_EXPIRES_SECONDS); a replay nobody runs
+        # must not stay in Redis forever.
+        assert 0 < await pool.ttl(f"arq:job:{queued[0].job_id}") <= BACKFILL_EXPIRES_SECONDS
     finally:
+        for job in await pool.queued_jobs(queue_name=queue_name(deployment.settings)):
+            await pool.delete(f"arq:job:{job.job_id}")
         await pool.delete(queue_name(deployment.settings))
         await pool.aclose()
 
