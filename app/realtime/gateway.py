@@ -340,7 +340,7 @@ class RealtimeGateway:
         # A member past the per-connection cap asks for this room explicitly: make room
         # for it by giving up this connection's least recently subscribed room.
         channel = room_channel(room.id)
-        if channel not in self.sio.manager.chat_rooms.get(conn.sid, {}):
+        if channel not in self.sio.manager.chat_rooms(conn.sid):
             oldest = self.sio.manager.oldest_chat_room(conn.sid)
             if oldest is not None:
                 await self.sio.leave_room(conn.sid, oldest)
