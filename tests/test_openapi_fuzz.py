@@ -107,7 +107,11 @@ def test_the_document_loads_with_every_operation(api_schema: Any) -> None:
 
 @pytest.mark.parametrize("operation_id, mode", CASES)
 def test_the_server_keeps_its_openapi_document(
-    api_schema: Any, fuzz_session: dict[str, Any], operation_id: str, mode: GenerationMode
+    api_schema: Any,
+    fuzz_session: dict[str, Any],
+    server: ServerProcess,
+    operation_id: str,
+    mode: GenerationMode,
 ) -> None:
     operation = api_schema.find_operation_by_id(operation_id)
     aims_at_room = "{room_id}" in operation.path and mode is GenerationMode.POSITIVE
@@ -129,6 +133,12 @@ def test_the_server_keeps_its_openapi_document(
         )
         seen.append(response.status_code)
 
-    run()
+    log_start = server.log_path.stat().st_size
+    try:
+        run()
+    except BaseException:
+        # The server's side of a failure (a traceback behind a 500, say), for the report.
+        print(server.log_path.read_text(errors="replace")[log_start:][-4000:])
+        raise
     # The run really reached the server (a generator that gives up would pass vacuously).
     assert seen, "no request was made"
