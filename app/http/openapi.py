@@ -127,7 +127,22 @@ def _components() -> dict[str, Any]:
         schema = schemas[model.__name__]
         schema["additionalProperties"] = False
         schema["required"] = list(schema["properties"])
+    for model in OUTBOUND:
+        _mark_ids(schemas[model.__name__])
     return schemas
+
+
+UUID_LISTS = {"online_users", "recently_active"}
+
+
+def _mark_ids(schema: dict[str, Any]) -> None:
+    """Every id in an answer is a UUID (PROTOCOL.md section 1); say so, field by field."""
+    for name, field in schema.get("properties", {}).items():
+        for branch in field.get("anyOf", [field]):
+            if branch.get("type") == "string" and (name == "id" or name.endswith("_id")):
+                branch["format"] = "uuid"
+            if branch.get("type") == "array" and (name.endswith("_ids") or name in UUID_LISTS):
+                branch["items"]["format"] = "uuid"
 
 
 # ---- building blocks of operations --------------------------------------------------
