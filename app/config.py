@@ -68,6 +68,8 @@ class Settings(BaseSettings):
     max_content_length: int = 10_000
     # Engine.IO packets queued for one socket before it counts as a slow consumer.
     max_outgoing_packets: int = 2_000
+    # Bytes written to a socket but not yet taken by the kernel before it counts as slow.
+    max_outgoing_bytes: int = 4 * 1024 * 1024
     # permessage-deflate costs ~90 KB and much CPU per socket; opt in for slow links.
     websocket_compression: bool = False
     ping_interval: float = 25.0

@@ -47,7 +47,7 @@ def create_app(settings: Settings | None = None) -> web.Application:
     if settings.redis_url:
         from jobs.dispatch import ArqJobs
 
-        jobs = ArqJobs(settings)
+        jobs = ArqJobs(settings, services)
     else:
         from jobs.scheduler import InProcessScheduler
 

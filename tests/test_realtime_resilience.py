@@ -12,7 +12,7 @@ from tests.support import ADMIN_EMAIL, Client, login, metric, new_id, wait_for_m
 
 
 async def test_slow_consumer_is_disconnected_and_others_are_unharmed(make_server, http) -> None:
-    server = make_server(CAMPFIRE_MAX_OUTGOING_PACKETS="20")
+    server = make_server(CAMPFIRE_MAX_OUTGOING_PACKETS="20", CAMPFIRE_MAX_OUTGOING_BYTES="200000")
     admin = await login(http, server.url, ADMIN_EMAIL)
     stuck_user = await login(http, server.url, (await admin.create_user("stuck"))["email_address"])
     room = await admin.create_room("firehose", "open")

@@ -423,7 +423,12 @@ class RealtimeGateway:
             while not socket.queue.empty():
                 socket.queue.get_nowait()
                 socket.queue.task_done()
-        await self.services.notifier.disconnect([sid], "slow_consumer")
+        goodbye = {"reason": "slow_consumer"}
+        if transport is not None and not transport.is_closing():
+            # Past the fan-out's slow check, straight behind what the kernel already holds.
+            transport.write(self.sio.event_frame("Disconnect", goodbye))
+        with contextlib.suppress(Exception):
+            await self.sio.disconnect(sid)
         # A client that reads nothing will not read the goodbye either: after a grace
         # period, cut the TCP connection so its buffers are freed.
         await asyncio.sleep(SLOW_CONSUMER_GRACE_SECONDS)

@@ -6,9 +6,16 @@ import contextvars
 from typing import Any
 
 import socketio
+from socketio import packet as sio_packet
 
 from app.config import Settings
-from app.realtime.transport import FanoutManager, FanoutRedisManager, websocket_class
+from app.realtime.transport import (
+    FanoutManager,
+    FanoutRedisManager,
+    engineio_frame,
+    websocket_class,
+    write_direct,
+)
 
 # Whether the client event being handled asked for an ack: a failure then goes into the
 # ack envelope, otherwise it is sent as an `Error` event (PROTOCOL.md section 4).
@@ -23,6 +30,20 @@ class CampfireSocketServer(socketio.AsyncServer):
         finally:
             ack_requested.reset(token)
 
+    async def _send_packet(self, eio_sid: str, pkt: Any) -> None:
+        # Acks and control packets take the same direct path as fan-out when order allows.
+        encoded = pkt.encode()
+        socket = self.eio.sockets.get(eio_sid)
+        if isinstance(encoded, str) and socket is not None:
+            if write_direct(socket, engineio_frame(encoded)):
+                return
+        await super()._send_packet(eio_sid, pkt)
+
+    def event_frame(self, event: str, data: Any) -> bytes:
+        return engineio_frame(
+            self.packet_class(sio_packet.EVENT, namespace="/", data=[event, data]).encode()
+        )
+
 
 def create_socket_server(settings: Settings) -> CampfireSocketServer:
     manager: FanoutManager
@@ -33,6 +54,7 @@ def create_socket_server(settings: Settings) -> CampfireSocketServer:
     else:
         manager = FanoutManager()
     manager.max_queued_packets = settings.max_outgoing_packets
+    manager.max_buffered_bytes = settings.max_outgoing_bytes
     manager.max_rooms_per_connection = settings.max_rooms_per_connection
     sio = CampfireSocketServer(
         async_mode="aiohttp",

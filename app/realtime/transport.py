@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import struct
 from collections.abc import Callable
 from typing import Any
 
@@ -29,10 +30,55 @@ def websocket_class(compress: bool) -> type[EngineIOWebSocket]:
             )
             await self._sock.prepare(request)
             self.environ = environ
+            if not compress:
+                # Let fan-out write whole frames straight to this socket's transport.
+                engineio_socket = getattr(self.handler, "__self__", None)
+                if engineio_socket is not None:
+                    engineio_socket.campfire_transport = request.transport
             await self.handler(self)
             return self._sock
 
     return CampfireWebSocket
+
+
+def text_frame(text: str) -> bytes:
+    """An unmasked, uncompressed websocket text frame: what a server sends (RFC 6455 5.2)."""
+    payload = text.encode()
+    size = len(payload)
+    if size < 126:
+        header = struct.pack("!BB", 0x81, size)
+    elif size < 65536:
+        header = struct.pack("!BBH", 0x81, 126, size)
+    else:
+        header = struct.pack("!BBQ", 0x81, 127, size)
+    return header + payload
+
+
+def engineio_frame(socketio_packet: str) -> bytes:
+    """The websocket frame that carries one encoded Socket.IO packet."""
+    return text_frame(eio_packet.Packet(eio_packet.MESSAGE, socketio_packet).encode())
+
+
+def write_direct(socket: Any, frame: bytes) -> bool:
+    """Write a frame to an Engine.IO socket's websocket at once, if order allows it.
+
+    python-engineio queues every packet and a writer task per socket sends it: a task switch
+    and a frame built per recipient. When that writer is parked on an empty queue it holds
+    nothing unsent, so writing the (shared, prebuilt) frame directly keeps the order and
+    skips both. Otherwise the packet takes the queue like any other.
+    """
+    transport = getattr(socket, "campfire_transport", None)
+    if (
+        transport is None
+        or not socket.upgraded
+        or socket.closed
+        or not socket.queue.empty()
+        or not socket.queue._getters  # the writer is busy with packets it already took
+        or transport.is_closing()
+    ):
+        return False
+    transport.write(frame)
+    return True
 
 
 class FanoutManager(socketio.AsyncManager):
@@ -44,6 +90,8 @@ class FanoutManager(socketio.AsyncManager):
     """
 
     max_queued_packets: int = 2_000
+    # Bytes written but not yet taken by the kernel, per socket, before it is a slow consumer.
+    max_buffered_bytes: int = 4 * 1024 * 1024
     max_rooms_per_connection: int = 100
     on_slow_consumer: Callable[[str], None] | None = None
     on_delivered: Callable[[str, int], None] | None = None
@@ -92,6 +140,14 @@ class FanoutManager(socketio.AsyncManager):
                     del pending[namespace]
         return None
 
+    def is_slow(self, socket: Any) -> bool:
+        if socket.queue.qsize() >= self.max_queued_packets:
+            return True
+        transport = getattr(socket, "campfire_transport", None)
+        return transport is not None and (
+            transport.get_write_buffer_size() > self.max_buffered_bytes
+        )
+
     def oldest_chat_room(self, sid: str) -> str | None:
         """The subscription to give up when a client explicitly asks for one more room."""
         rooms = self.chat_rooms(sid)
@@ -123,6 +179,8 @@ class FanoutManager(socketio.AsyncManager):
         ).encode()
         frames = encoded if isinstance(encoded, list) else [encoded]
         packets = [eio_packet.Packet(eio_packet.MESSAGE, frame) for frame in frames]
+        # Text packets (all of Campfire's) can be framed once for every recipient.
+        ws_frame = engineio_frame(encoded) if isinstance(encoded, str) else None
         sockets = self.server.eio.sockets
         delivered = 0
         for sid, eio_sid in list(self.get_participants(namespace, room)):
@@ -131,12 +189,13 @@ class FanoutManager(socketio.AsyncManager):
             socket = sockets.get(eio_sid)
             if socket is None or socket.closed:
                 continue
-            if socket.queue.qsize() >= self.max_queued_packets:
+            if self.is_slow(socket):
                 if self.on_slow_consumer is not None:
                     self.on_slow_consumer(sid)
                 continue
-            for pkt in packets:
-                socket.queue.put_nowait(pkt)
+            if ws_frame is None or not write_direct(socket, ws_frame):
+                for pkt in packets:
+                    socket.queue.put_nowait(pkt)
             delivered += 1
         if self.on_delivered is not None:
             self.on_delivered(event, delivered)
