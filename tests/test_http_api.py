@@ -765,7 +765,7 @@ def test_the_published_schema_accepts_exactly_what_the_server_does(
         assert python_ok is server, (value, server)
 
 
-def test_tmp_files_are_real(seeded: Seeded) -> None:
+def test_the_api_database_is_a_migrated_wal_file(seeded: Seeded) -> None:
     # The module's database is a real SQLite file in WAL mode with the schema applied.
     assert Path(seeded.path).stat().st_size > 0
     with sqlite3.connect(seeded.path) as db:
