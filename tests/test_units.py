@@ -155,3 +155,10 @@ async def test_sliding_window_rate_limit() -> None:
     clock.now += 31  # the first hit leaves the window
     assert (await state.acquire_rate("k", 3, 60)).allowed
     assert (await state.acquire_rate("k", 0, 60)).allowed  # 0 turns the limit off
+
+
+async def test_non_ascii_socket_token_is_refused_cleanly(server) -> None:
+    from tests.support import Client
+
+    refusal = await Client(server.url).refused(auth={"token": "t\u00f6ken \u2603"})
+    assert refusal["code"] == "auth_failed"

@@ -79,6 +79,8 @@ class AuthService:
         """Check a bearer token; counts as use of the session (PROTOCOL.md section 2)."""
         if not token:
             raise CampfireError(ErrorCode.auth_required, "a session token is required")
+        if not token.isascii():  # tokens are URL-safe base64; anything else cannot match
+            raise CampfireError(ErrorCode.auth_failed, "unknown session token")
         now = utcnow()
         async with self._db.session() as db:
             row = (
