@@ -6,8 +6,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import desc
-from sqlmodel import col, select
+from sqlalchemy import Row, select
 
 from app import models
 from app.config import Settings
@@ -86,7 +85,7 @@ class MessageService:
             # A resend of a stored message is answered even over the limit.
             existing = await self._find_sent(actor.user_id, client_message_id)
             if existing is not None:
-                return self._resend(MessageOut.of(existing), room_id, content)
+                return self._resend(existing, room_id, content)
             self._metrics.rate_limit_hits.labels("messages").inc()
             raise CampfireError(
                 ErrorCode.rate_limit_exceeded,
@@ -125,16 +124,14 @@ class MessageService:
         )
         self._metrics.delivery_latency.observe(time.perf_counter() - started)
 
-    async def _find_sent(self, creator_id: str, client_message_id: str) -> models.Message | None:
-        async with self._db.session() as db:
-            return (
-                await db.exec(
-                    select(models.Message).where(
-                        models.Message.creator_id == creator_id,
-                        models.Message.client_message_id == client_message_id,
-                    )
-                )
-            ).first()
+    async def _find_sent(self, creator_id: str, client_message_id: str) -> MessageOut | None:
+        query = SELECT_MESSAGE.where(
+            MESSAGES.c.creator_id == creator_id,
+            MESSAGES.c.client_message_id == client_message_id,
+        )
+        async with self._db.engine.connect() as connection:
+            row = (await connection.execute(query)).first()
+        return None if row is None else _message_out(row)
 
     def _resend(self, existing: MessageOut, room_id: str, content: str) -> SendResult:
         if existing.room_id != room_id or existing.content != content:
@@ -161,20 +158,18 @@ class MessageService:
             raise invalid("limit must be at least 1")
         limit = min(limit, HISTORY_MAX_LIMIT)
         await self._rooms.require_readable(actor, room_id)
-        query = select(models.Message).where(models.Message.room_id == room_id)
+        query = SELECT_MESSAGE.where(MESSAGES.c.room_id == room_id)
         if after_seq is not None:
-            query = query.where(models.Message.seq > after_seq)
+            query = query.where(MESSAGES.c.seq > after_seq)
         if before_seq is not None:
-            query = query.where(models.Message.seq < before_seq)
+            query = query.where(MESSAGES.c.seq < before_seq)
         newest_first = after_seq is None
-        query = query.order_by(
-            desc(models.Message.seq) if newest_first else models.Message.seq
-        ).limit(limit)
-        async with self._db.session() as db:
-            rows = list((await db.exec(query)).all())
+        query = query.order_by(MESSAGES.c.seq.desc() if newest_first else MESSAGES.c.seq)
+        async with self._db.engine.connect() as connection:
+            rows = list(await connection.execute(query.limit(limit)))
         if newest_first:
             rows.reverse()
-        return [MessageOut.of(row) for row in rows]
+        return [_message_out(row) for row in rows]
 
     async def missed(
         self,
@@ -186,49 +181,54 @@ class MessageService:
         """The replay of PROTOCOL.md section 5 for a connection subscribed to `room_ids`."""
         cap = self._settings.replay_max_per_room
         replay = Replay()
-        rows: list[models.Message] = []
-        async with self._db.session() as db:
+        rows: list[Row[Any]] = []
+        async with self._db.engine.connect() as connection:
             position = None
             if last_seen is None and last_seen_message_id:
                 position = (
-                    await db.exec(
-                        select(models.Message.position).where(
-                            models.Message.id == last_seen_message_id
-                        )
+                    await connection.execute(
+                        select(MESSAGES.c.position).where(MESSAGES.c.id == last_seen_message_id)
                     )
-                ).first()
+                ).scalar()
             for room_id in room_ids:
-                query = select(models.Message).where(models.Message.room_id == room_id)
+                query = SELECT_MESSAGE.where(MESSAGES.c.room_id == room_id)
                 if last_seen is not None and room_id in last_seen:
-                    query = query.where(models.Message.seq > last_seen[room_id])
+                    query = query.where(MESSAGES.c.seq > last_seen[room_id])
                 elif position is not None:
-                    query = query.where(col(models.Message.position) > position)
+                    query = query.where(MESSAGES.c.position > position)
                 else:
-                    recent = await db.exec(
-                        query.order_by(desc(models.Message.seq)).limit(
-                            self._settings.replay_default
-                        )
+                    recent = await connection.execute(
+                        query.order_by(MESSAGES.c.seq.desc()).limit(self._settings.replay_default)
                     )
-                    rows.extend(reversed(recent.all()))
+                    rows.extend(reversed(list(recent)))
                     continue
                 after = list(
-                    (await db.exec(query.order_by(models.Message.seq).limit(cap + 1))).all()
+                    await connection.execute(query.order_by(MESSAGES.c.seq).limit(cap + 1))
                 )
                 if len(after) > cap:
                     replay.truncated = True
                 rows.extend(after[:cap])
             if position is not None:
                 # The single cursor replays in insertion order across rooms.
-                rows.sort(key=lambda m: m.position or 0)
-            replay.messages = [MessageOut.of(m) for m in rows]
+                rows.sort(key=lambda row: row.position)
+            replay.messages = [_message_out(row) for row in rows]
             if room_ids:
-                last_seqs = await db.exec(
-                    select(models.Room.id, models.Room.last_seq).where(
-                        col(models.Room.id).in_(room_ids)
-                    )
+                last_seqs = await connection.execute(
+                    select(ROOMS.c.id, ROOMS.c.last_seq).where(ROOMS.c.id.in_(room_ids))
                 )
-                by_id = dict(last_seqs.all())
+                by_id = {row.id: row.last_seq for row in last_seqs}
                 replay.rooms = [
                     {"room_id": room_id, "last_seq": by_id.get(room_id, 0)} for room_id in room_ids
                 ]
         return replay
+
+
+MESSAGES = models.Message.__table__  # type: ignore[attr-defined]
+ROOMS = models.Room.__table__  # type: ignore[attr-defined]
+# Plain rows, not ORM objects: replays and history pages are read-only and hot.
+SELECT_MESSAGE = select(*(MESSAGES.c[name] for name in (*MessageOut.model_fields, "position")))
+
+
+def _message_out(row: Row[Any]) -> MessageOut:
+    fields = row._mapping
+    return MessageOut.model_construct(**{name: fields[name] for name in MessageOut.model_fields})
