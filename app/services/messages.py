@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import logging
 import time
 from dataclasses import dataclass, field
 from typing import Any
@@ -21,6 +23,8 @@ from app.services.message_store import MessageStore
 from app.services.rooms import RoomService
 from app.services.typing import TypingService
 from app.state import RealtimeState
+
+log = logging.getLogger(__name__)
 
 HISTORY_DEFAULT_LIMIT = 50
 HISTORY_MAX_LIMIT = 200
@@ -60,8 +64,12 @@ class MessageService:
         self._rooms = rooms
         self._typing = typing
         self._store = MessageStore(db)
+        self._publishing: set[asyncio.Task[None]] = set()
 
     async def close(self) -> None:
+        # Broadcasts of already acknowledged messages go out before the process stops.
+        if self._publishing:
+            await asyncio.wait(self._publishing, timeout=5)
         await self._store.close()
 
     # ---- sending ------------------------------------------------------------------
@@ -111,17 +119,26 @@ class MessageService:
         assert outcome.message is not None
         message = outcome.message
         self._metrics.messages_stored.labels(via).inc()
-        await self._publish(message)
+        # The sender's ack follows the commit, not the fan-out: the broadcast runs right after
+        # this returns. Tasks start in creation order, so one room's broadcasts keep seq order.
+        task = asyncio.create_task(self._publish(message))
+        self._publishing.add(task)
+        task.add_done_callback(self._publishing.discard)
         return SendResult(message, created=True)
 
     async def _publish(self, message: MessageOut) -> None:
         started = time.perf_counter()
-        await self._typing.stop(message.creator_id, message.room_id)
-        await self._notifier.to_room(
-            message.room_id,
-            "NewMessage",
-            {"message": message.model_dump(mode="json"), "room_id": message.room_id},
-        )
+        try:
+            await self._typing.stop(message.creator_id, message.room_id)
+            await self._notifier.to_room(
+                message.room_id,
+                "NewMessage",
+                {"message": message.model_dump(mode="json"), "room_id": message.room_id},
+            )
+        except Exception:
+            # Stored and acknowledged already: clients recover it by cursor or seq gap.
+            log.exception("broadcast of message %s failed", message.id)
+            self._metrics.emit_failures.inc()
         self._metrics.delivery_latency.observe(time.perf_counter() - started)
 
     async def _find_sent(self, creator_id: str, client_message_id: str) -> MessageOut | None:
