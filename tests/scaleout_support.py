@@ -10,10 +10,8 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
-import socket
 import subprocess
 import sys
-import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -22,7 +20,15 @@ from pathlib import Path
 import asyncpg
 import redis
 
-from tests.support import ADMIN_EMAIL, PASSWORD, ROOT, ServerProcess, free_port
+from tests.support import (
+    ADMIN_EMAIL,
+    PASSWORD,
+    ROOT,
+    ServerProcess,
+    free_port,
+    spawn,
+    stop_process,
+)
 
 REDIS_URL = "redis://127.0.0.1:6379/0"
 POSTGRES_ADMIN_DSN = "postgresql://postgres@127.0.0.1:5432/postgres"
@@ -107,33 +113,14 @@ class WorkerProcess:
         return env
 
     def start(self) -> None:
-        log = self.log_path.open("ab")
-        self.process = subprocess.Popen(
-            WORKER, cwd=ROOT, env=self.full_env(), stdout=log, stderr=log
-        )
         # The metrics port opens at the end of the worker's startup, once its services
         # are built; arq starts polling the queue right after.
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise RuntimeError(f"worker exited: {self.log_path.read_text()[-3000:]}")
-            try:
-                with socket.create_connection(("127.0.0.1", self.metrics_port), timeout=0.2):
-                    return
-            except OSError:
-                time.sleep(0.05)  # polling a port that is not yet open, not synchronising
-        raise RuntimeError(f"worker did not start: {self.log_path.read_text()[-3000:]}")
+        self.process = spawn(WORKER, self.full_env(), self.log_path, self.metrics_port)
 
     def stop(self, sig: int = signal.SIGTERM, timeout: float = 15) -> int | None:
         if self.process is None:
             return None
-        if self.process.poll() is None:
-            self.process.send_signal(sig)
-        try:
-            code = self.process.wait(timeout)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            code = self.process.wait(5)
+        code = stop_process(self.process, sig, timeout)
         self.process = None
         return code
 

@@ -43,6 +43,36 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+def spawn(
+    command: list[str], env: dict[str, str], log_path: Path, port: int
+) -> subprocess.Popen[bytes]:
+    """Start a child process and wait until it listens on `port` on 127.0.0.1."""
+    log = log_path.open("ab")
+    process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=log, stderr=log)
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"{command} exited: {log_path.read_text()[-3000:]}")
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.2):
+                return process
+        except OSError:
+            time.sleep(0.05)  # polling a port that is not yet open, not synchronising
+    stop_process(process, signal.SIGKILL, 5)
+    raise RuntimeError(f"{command} did not start: {log_path.read_text()[-3000:]}")
+
+
+def stop_process(process: subprocess.Popen[Any], sig: int, timeout: float) -> int:
+    """Signal a child we started (by its PID) and reap it, killing it if it lingers."""
+    if process.poll() is None:
+        process.send_signal(sig)
+    try:
+        return process.wait(timeout)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        return process.wait(5)
+
+
 @dataclass
 class ServerProcess:
     """One `campfire serve` child process with its own working directory and database."""
@@ -80,31 +110,12 @@ class ServerProcess:
         )
 
     def start(self) -> None:
-        log = self.log_path.open("ab")
-        self.process = subprocess.Popen(
-            [*CAMPFIRE, "serve"], cwd=ROOT, env=self.full_env(), stdout=log, stderr=log
-        )
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise RuntimeError(f"server exited: {self.log_path.read_text()[-3000:]}")
-            try:
-                with socket.create_connection(("127.0.0.1", self.port), timeout=0.2):
-                    return
-            except OSError:
-                time.sleep(0.05)  # polling a port that is not yet open, not synchronising
-        raise RuntimeError(f"server did not start: {self.log_path.read_text()[-3000:]}")
+        self.process = spawn([*CAMPFIRE, "serve"], self.full_env(), self.log_path, self.port)
 
     def stop(self, sig: int = signal.SIGTERM, timeout: float = 15) -> int | None:
         if self.process is None:
             return None
-        if self.process.poll() is None:
-            self.process.send_signal(sig)
-        try:
-            code = self.process.wait(timeout)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            code = self.process.wait(5)
+        code = stop_process(self.process, sig, timeout)
         self.process = None
         return code
 
@@ -293,10 +304,4 @@ def new_id() -> str:
 
 
 def terminate(process: subprocess.Popen[Any]) -> None:
-    if process.poll() is None:
-        process.send_signal(signal.SIGTERM)
-        try:
-            process.wait(10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(5)
+    stop_process(process, signal.SIGTERM, 10)

@@ -70,11 +70,6 @@ class PresenceService:
     async def heartbeat(self, connection_ids: list[str]) -> None:
         await self._state.heartbeat(connection_ids)
 
-    async def online_in(self, room_id: str) -> list[str]:
-        members = await self._rooms.member_ids(room_id)
-        online = await self._state.online_users(members)
-        return [user_id for user_id in members if user_id in online]
-
     async def room_presence(self, actor: Principal, room_id: str) -> tuple[list[str], list[str]]:
         """(online, recently active) members of a room the actor may read."""
         await self._rooms.require_readable(actor, room_id)
