@@ -184,8 +184,7 @@ class RealtimeGateway:
         assert conn.principal is not None and conn.info is not None
         user_id = conn.principal.user_id
         services = self.services
-        rooms = await services.rooms.rooms_of(user_id)
-        described = await services.rooms.describe_many(rooms)
+        described = await services.rooms.overview(user_id)
         await self._emit(
             conn.sid,
             "AuthSuccess",
@@ -198,7 +197,9 @@ class RealtimeGateway:
         # Subscribe before reading presence and missed messages, so that anything newer
         # arrives live and nothing falls between the replay and the subscription.
         await self.sio.enter_room(conn.sid, user_channel(user_id))
-        subscribed = [room.id for room in rooms[: self.settings.max_rooms_per_connection or None]]
+        subscribed = [
+            room.id for room in described[: self.settings.max_rooms_per_connection or None]
+        ]
         for room_id in subscribed:
             await self.sio.enter_room(conn.sid, room_channel(room_id))
         # One state lookup for everyone the user shares a room with, not one per room.

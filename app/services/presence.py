@@ -92,5 +92,5 @@ class PresenceService:
         return len(stale)
 
     async def _announce(self, user_id: str, event: str) -> None:
-        for room in await self._rooms.rooms_of(user_id):
-            await self._notifier.to_room(room.id, event, {"user_id": user_id, "room_id": room.id})
+        for room_id in await self._rooms.room_ids_of(user_id):
+            await self._notifier.to_room(room_id, event, {"user_id": user_id, "room_id": room_id})

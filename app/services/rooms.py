@@ -26,6 +26,10 @@ def _no_such_user(field: str, user_id: str) -> CampfireError:
     return CampfireError(ErrorCode.conflict, f"{field}: there is no user {user_id}")
 
 
+ROOMS = models.Room.__table__  # type: ignore[attr-defined]
+MEMBERSHIPS = models.Membership.__table__  # type: ignore[attr-defined]
+
+
 class RoomService:
     def __init__(
         self, db: Database, state: RealtimeState, notifier: Notifier, typing: TypingService
@@ -57,39 +61,56 @@ class RoomService:
             )
             return list(result.all())
 
-    async def rooms_of(self, user_id: str) -> list[models.Room]:
-        """A user's rooms, the most recently active first."""
-        async with self._db.session() as db:
-            result = await db.exec(
-                select(models.Room)
-                .join(models.Membership, models.Membership.room_id == models.Room.id)
-                .where(models.Membership.user_id == user_id)
-                .order_by(
-                    desc(func.coalesce(models.Room.last_message_at, models.Room.created_at)),
-                    models.Room.id,
-                )
+    async def room_ids_of(self, user_id: str) -> list[str]:
+        async with self._db.engine.connect() as connection:
+            result = await connection.execute(
+                select(MEMBERSHIPS.c.room_id).where(MEMBERSHIPS.c.user_id == user_id)
             )
-            return list(result.all())
+            return list(result.scalars())
 
     async def describe(self, room: models.Room) -> RoomOut:
         return RoomOut.of(room, await self.member_ids(room.id))
 
-    async def describe_many(self, rooms: list[models.Room]) -> list[RoomOut]:
-        """Describe rooms with their member lists in one query instead of one per room."""
-        members: dict[str, list[str]] = {room.id: [] for room in rooms}
-        if rooms:
-            async with self._db.session() as db:
-                result = await db.exec(
-                    select(models.Membership.room_id, models.Membership.user_id)
-                    .where(col(models.Membership.room_id).in_(list(members)))
-                    .order_by(models.Membership.created_at)
+    async def overview(self, user_id: str) -> list[RoomOut]:
+        """A user's rooms with their members, the most recently active first.
+
+        Two plain reads on one connection: this runs for every socket that authenticates.
+        """
+        async with self._db.engine.connect() as connection:
+            rooms = list(
+                await connection.execute(
+                    select(ROOMS)
+                    .join(MEMBERSHIPS, MEMBERSHIPS.c.room_id == ROOMS.c.id)
+                    .where(MEMBERSHIPS.c.user_id == user_id)
+                    .order_by(
+                        desc(func.coalesce(ROOMS.c.last_message_at, ROOMS.c.created_at)),
+                        ROOMS.c.id,
+                    )
                 )
-                for room_id, user_id in result.all():
-                    members[room_id].append(user_id)
-        return [RoomOut.of(room, members[room.id]) for room in rooms]
+            )
+            members: dict[str, list[str]] = {room.id: [] for room in rooms}
+            if rooms:
+                result = await connection.execute(
+                    select(MEMBERSHIPS.c.room_id, MEMBERSHIPS.c.user_id)
+                    .where(MEMBERSHIPS.c.room_id.in_(list(members)))
+                    .order_by(MEMBERSHIPS.c.created_at)
+                )
+                for row in result:
+                    members[row.room_id].append(row.user_id)
+        return [
+            RoomOut(
+                id=room.id,
+                name=room.name,
+                kind=room.kind,
+                created_at=room.created_at,
+                creator_id=room.creator_id,
+                member_ids=members[room.id],
+            )
+            for room in rooms
+        ]
 
     async def list_for(self, actor: Principal) -> list[RoomOut]:
-        return await self.describe_many(await self.rooms_of(actor.user_id))
+        return await self.overview(actor.user_id)
 
     async def require_readable(self, actor: Principal, room_id: str) -> models.Room:
         """Open rooms may be read by anyone signed in; others only by their members."""
