@@ -11,6 +11,7 @@ import sys
 from app.config import Settings
 
 log = logging.getLogger("app.cli")
+LISTEN_BACKLOG = 4096
 
 # `campfire serve` options that override the environment, as PROTOCOL.md section 8 asks.
 LIMIT_OPTIONS = [
@@ -91,6 +92,9 @@ def serve_command(settings: Settings) -> int:
         host=settings.host,
         port=settings.port,
         shutdown_timeout=2.0,
+        # aiohttp listens with a backlog of 128; after a restart thousands of clients come
+        # back at once, and an overflowing backlog makes them wait out SYN retransmits.
+        backlog=LISTEN_BACKLOG,
         access_log=logging.getLogger("aiohttp.access") if settings.access_log else None,
         print=lambda text: log.info("listening on http://%s:%s", settings.host, settings.port),
     )
