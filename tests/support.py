@@ -14,12 +14,13 @@ import subprocess
 import sys
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import aiohttp
+import asyncpg
 import socketio
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -297,6 +298,29 @@ async def wait_for_metric(
         if time.monotonic() > deadline:
             raise TimeoutError(f"{name} is {current}, not {value}")
         await asyncio.sleep(0.02)
+
+
+POSTGRES_ADMIN_DSN = "postgresql://postgres@127.0.0.1:5432/postgres"
+
+
+@contextlib.contextmanager
+def scratch_postgres(prefix: str = "campfire_test") -> Iterator[str]:
+    """A fresh, empty PostgreSQL database of this run's own, dropped afterwards; yields its URL."""
+    name = f"{prefix}_{uuid.uuid4().hex[:12]}"
+    asyncio.run(_postgres_admin(f'CREATE DATABASE "{name}"'))
+    try:
+        yield f"postgresql://postgres@127.0.0.1:5432/{name}"
+    finally:
+        # FORCE: a server killed by a test may leave its sessions behind for a moment.
+        asyncio.run(_postgres_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+
+async def _postgres_admin(statement: str) -> None:
+    connection = await asyncpg.connect(POSTGRES_ADMIN_DSN)
+    try:
+        await connection.execute(statement)
+    finally:
+        await connection.close()
 
 
 def new_id() -> str:

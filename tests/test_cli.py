@@ -10,7 +10,6 @@ import asyncio
 import os
 import sqlite3
 import subprocess
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -18,9 +17,16 @@ import aiohttp
 import asyncpg
 import pytest
 
-from tests.support import ADMIN_EMAIL, CAMPFIRE, PASSWORD, ROOT, ServerProcess, login
+from tests.support import (
+    ADMIN_EMAIL,
+    CAMPFIRE,
+    PASSWORD,
+    ROOT,
+    ServerProcess,
+    login,
+    scratch_postgres,
+)
 
-PG_ADMIN_DSN = "postgresql://postgres@127.0.0.1:5432/postgres"
 TABLES = {"alembic_version", "users", "sessions", "rooms", "memberships", "messages"}
 
 
@@ -49,20 +55,8 @@ def test_migrate_creates_the_schema_on_sqlite(tmp_path: Path) -> None:
 
 @pytest.fixture
 def postgres_url() -> Iterator[str]:
-    name = f"campfire_cli_{uuid.uuid4().hex[:12]}"
-    asyncio.run(_admin_sql(f'CREATE DATABASE "{name}"'))
-    try:
-        yield f"postgresql://postgres@127.0.0.1:5432/{name}"
-    finally:
-        asyncio.run(_admin_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-
-
-async def _admin_sql(statement: str) -> None:
-    connection = await asyncpg.connect(PG_ADMIN_DSN)
-    try:
-        await connection.execute(statement)
-    finally:
-        await connection.close()
+    with scratch_postgres("campfire_cli") as url:
+        yield url
 
 
 async def _pg_fetch(url: str, query: str) -> list[tuple[object, ...]]:

@@ -14,7 +14,6 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
-import asyncpg
 import pytest
 
 from tests.support import (
@@ -24,11 +23,11 @@ from tests.support import (
     Api,
     ServerProcess,
     login,
+    scratch_postgres,
 )
 
 SENDS = 200
 SENDERS = 4
-PG_ADMIN_DSN = "postgresql://postgres@127.0.0.1:5432/postgres"
 
 
 async def _run_sends(http: aiohttp.ClientSession, base: str, admin: Api) -> None:
@@ -108,30 +107,19 @@ async def test_concurrent_resends_on_sqlite(
 @pytest.fixture(scope="module")
 def postgres_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
     """`campfire migrate`, `user create` and `serve` on a fresh PostgreSQL database."""
-    name = f"campfire_test_{uuid.uuid4().hex[:12]}"
-    asyncio.run(_admin_sql(f'CREATE DATABASE "{name}"'))
-    workdir: Path = tmp_path_factory.mktemp("postgres-server")
-    env = {**UNLIMITED, "DATABASE_URL": f"postgresql://postgres@127.0.0.1:5432/{name}"}
-    process = ServerProcess(workdir=workdir, env=env)
-    try:
-        process.cli("migrate")
-        process.cli(
-            "user", "create", "--name", "Admin", "--email", ADMIN_EMAIL,
-            "--password", PASSWORD, "--admin",
-        )  # fmt: skip
-        process.start()
-        yield process
-    finally:
-        process.stop()
-        asyncio.run(_admin_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-
-
-async def _admin_sql(statement: str) -> None:
-    connection = await asyncpg.connect(PG_ADMIN_DSN)
-    try:
-        await connection.execute(statement)
-    finally:
-        await connection.close()
+    with scratch_postgres() as database_url:
+        workdir: Path = tmp_path_factory.mktemp("postgres-server")
+        process = ServerProcess(workdir=workdir, env={**UNLIMITED, "DATABASE_URL": database_url})
+        try:
+            process.cli("migrate")
+            process.cli(
+                "user", "create", "--name", "Admin", "--email", ADMIN_EMAIL,
+                "--password", PASSWORD, "--admin",
+            )  # fmt: skip
+            process.start()
+            yield process
+        finally:
+            process.stop()
 
 
 async def test_200_concurrent_sends_on_postgresql(

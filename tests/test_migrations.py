@@ -9,12 +9,10 @@ database and drops it afterwards.
 from __future__ import annotations
 
 import asyncio
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import asyncpg
 import pytest
 from alembic import command
 from alembic.autogenerate import compare_metadata
@@ -29,8 +27,8 @@ import app.models  # noqa: F401  (registers the tables on SQLModel.metadata)
 from app.config import async_database_url
 from app.db import SQLITE_BUSY_TIMEOUT_MS, Database, create_engine
 from app.migrate import alembic_config, upgrade
+from tests.support import scratch_postgres
 
-PG_ADMIN_DSN = "postgresql://postgres@127.0.0.1:5432/postgres"
 TABLES = {"users", "sessions", "rooms", "memberships", "messages"}
 
 
@@ -45,20 +43,8 @@ def sqlite_url(tmp_path: Path) -> str:
 
 @pytest.fixture(scope="module")
 def postgres_url() -> Iterator[str]:
-    name = f"campfire_migrations_{uuid.uuid4().hex[:12]}"
-    asyncio.run(_admin_sql(f'CREATE DATABASE "{name}"'))
-    try:
-        yield f"postgresql://postgres@127.0.0.1:5432/{name}"
-    finally:
-        asyncio.run(_admin_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-
-
-async def _admin_sql(statement: str) -> None:
-    connection = await asyncpg.connect(PG_ADMIN_DSN)
-    try:
-        await connection.execute(statement)
-    finally:
-        await connection.close()
+    with scratch_postgres("campfire_migrations") as url:
+        yield url
 
 
 def _inspect(url: str, look: Any) -> Any:
