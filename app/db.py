@@ -6,15 +6,14 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
-from sqlalchemy import Engine, event, text
-from sqlalchemy import create_engine as sa_create_engine
+from sqlalchemy import event, text
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 SQLITE_BUSY_TIMEOUT_MS = 10_000
 
 
-def _configure_sqlite(dbapi_connection: Any, _record: Any) -> None:
+def configure_sqlite(dbapi_connection: Any, _record: Any) -> None:
     # WAL lets readers run beside the single writer; the busy timeout makes a second
     # writer wait instead of failing; SQLite leaves foreign keys off unless asked.
     cursor = dbapi_connection.cursor()
@@ -32,21 +31,11 @@ def create_engine(database_url: str, *, pool_size: int = 10) -> AsyncEngine:
         engine = create_async_engine(
             database_url, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000}
         )
-        event.listen(engine.sync_engine, "connect", _configure_sqlite)
+        event.listen(engine.sync_engine, "connect", configure_sqlite)
         return engine
     return create_async_engine(
         database_url, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True
     )
-
-
-def create_sync_engine(database_url: str) -> Engine:
-    """A blocking SQLite engine (plain sqlite3 driver) for work done whole on one thread."""
-    engine = sa_create_engine(
-        database_url.replace("sqlite+aiosqlite://", "sqlite://", 1),
-        connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000, "check_same_thread": False},
-    )
-    event.listen(engine, "connect", _configure_sqlite)
-    return engine
 
 
 class Database:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 
 LATENCY_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5)
@@ -10,6 +12,7 @@ LATENCY_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0
 class Metrics:
     def __init__(self) -> None:
         self.registry = CollectorRegistry()
+        self._children: dict[tuple[int, str], Any] = {}
         r = self.registry
         self.active_connections = Gauge(
             "campfire_active_connections", "Authenticated sockets on this process", registry=r
@@ -78,6 +81,16 @@ class Metrics:
             buckets=LATENCY_BUCKETS,
             registry=r,
         )
+
+    def child(self, metric: Any, label: str) -> Any:
+        """`metric.labels(label)`, looked up once: `labels()` takes a lock and builds a key on
+        every call, which shows in profiles of the per-event paths. Labels here come from
+        small fixed sets (event names, error codes), so the cache stays small."""
+        key = (id(metric), label)
+        found = self._children.get(key)
+        if found is None:
+            found = self._children[key] = metric.labels(label)
+        return found
 
     def render(self) -> bytes:
         return generate_latest(self.registry)

@@ -17,6 +17,7 @@ from app.errors import CampfireError, ErrorCode, invalid
 from app.net import client_ip
 from app.notifier import room_channel, user_channel
 from app.realtime.server import ack_requested
+from app.realtime.transport import write_direct
 from app.schemas import AuthIn, NewMessageIn, RoomRef, UserOut, parse, wire
 from app.services import Principal, Services
 from app.state import ConnectionInfo
@@ -228,7 +229,7 @@ class RealtimeGateway:
         if conn is None:
             return None
         known = event in self._handlers or event == "Auth"
-        self.metrics.events_received.labels(event if known else "unknown").inc()
+        self.metrics.child(self.metrics.events_received, event if known else "unknown").inc()
         self._in_flight += 1
         self._idle.clear()
         try:
@@ -402,6 +403,7 @@ class RealtimeGateway:
         # for each client to hang up (a client that reads nothing cannot hold us up).
         with contextlib.suppress(Exception, TimeoutError):
             await asyncio.wait_for(self.sio.eio.disconnect(), SHUTDOWN_GRACE_SECONDS)
+        self.sio.eio.write_coalescer.flush()
         for transport in transports:
             transport.close()
         for task in list(self._tasks):
@@ -424,10 +426,11 @@ class RealtimeGateway:
             while not socket.queue.empty():
                 socket.queue.get_nowait()
                 socket.queue.task_done()
-        goodbye = {"reason": "slow_consumer"}
-        if transport is not None and not transport.is_closing():
-            # Past the fan-out's slow check, straight behind what the kernel already holds.
-            transport.write(self.sio.event_frame("Disconnect", goodbye))
+        goodbye = self.sio.event_frame("Disconnect", {"reason": "slow_consumer"})
+        # Past the fan-out's slow check, straight behind what the kernel already holds.
+        if not (socket is not None and write_direct(socket, goodbye)):
+            if transport is not None and not transport.is_closing():
+                transport.write(goodbye)
         with contextlib.suppress(Exception):
             await self.sio.disconnect(sid)
         # A client that reads nothing will not read the goodbye either: after a grace
@@ -444,7 +447,7 @@ class RealtimeGateway:
         return request.transport if request is not None else None
 
     def _count_sent(self, event: str, recipients: int) -> None:
-        self.metrics.events_sent.labels(event).inc(recipients)
+        self.metrics.child(self.metrics.events_sent, event).inc(recipients)
 
     async def _emit(self, sid: str, event: str, data: dict[str, Any]) -> None:
         await self.sio.emit(event, data, to=sid)

@@ -6,13 +6,14 @@ import contextvars
 from typing import Any
 
 import socketio
-from socketio import packet as sio_packet
+from engineio.async_socket import AsyncSocket
 
 from app.config import Settings
+from app.realtime.engine import DirectSocket, WriteCoalescer, engineio_frame
 from app.realtime.transport import (
     FanoutManager,
     FanoutRedisManager,
-    engineio_frame,
+    encode_event,
     websocket_class,
     write_direct,
 )
@@ -30,6 +31,12 @@ class CampfireSocketServer(socketio.AsyncServer):
         finally:
             ack_requested.reset(token)
 
+    async def _handle_eio_connect(self, eio_sid: str, environ: dict[str, Any]) -> None:
+        socket = self.eio.sockets.get(eio_sid)
+        if type(socket) is AsyncSocket:
+            socket.__class__ = DirectSocket  # see app.realtime.engine
+        await super()._handle_eio_connect(eio_sid, environ)
+
     async def _send_packet(self, eio_sid: str, pkt: Any) -> None:
         # Acks and control packets take the same direct path as fan-out when order allows.
         encoded = pkt.encode()
@@ -40,9 +47,9 @@ class CampfireSocketServer(socketio.AsyncServer):
         await super()._send_packet(eio_sid, pkt)
 
     def event_frame(self, event: str, data: Any) -> bytes:
-        return engineio_frame(
-            self.packet_class(sio_packet.EVENT, namespace="/", data=[event, data]).encode()
-        )
+        encoded = encode_event(event, data)
+        assert encoded is not None
+        return engineio_frame(encoded)
 
 
 def create_socket_server(settings: Settings) -> CampfireSocketServer:
@@ -71,6 +78,7 @@ def create_socket_server(settings: Settings) -> CampfireSocketServer:
         engineio_logger=False,
         json=_OrjsonCodec,
     )
+    sio.eio.write_coalescer = WriteCoalescer()
     sio.eio._async = dict(sio.eio._async, websocket=websocket_class(settings.websocket_compression))
     return sio
 

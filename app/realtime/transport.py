@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import logging
-import struct
 from collections.abc import Callable
 from typing import Any
 
+import orjson
 import socketio
 from aiohttp.web import WebSocketResponse
 from engineio import packet as eio_packet
@@ -14,6 +14,7 @@ from engineio.async_drivers.aiohttp import WebSocket as EngineIOWebSocket
 from socketio import packet as sio_packet
 
 from app.notifier import ROOM_PREFIX as CHAT_ROOM_PREFIX
+from app.realtime.engine import engineio_frame
 
 log = logging.getLogger(__name__)
 
@@ -23,6 +24,8 @@ def websocket_class(compress: bool) -> type[EngineIOWebSocket]:
     90 KB and a lot of CPU per socket; this variant makes it a setting."""
 
     class CampfireWebSocket(EngineIOWebSocket):
+        transport: Any = None
+
         async def __call__(self, environ: dict[str, Any]) -> WebSocketResponse:
             request = environ["aiohttp.request"]
             self._sock = WebSocketResponse(
@@ -31,53 +34,32 @@ def websocket_class(compress: bool) -> type[EngineIOWebSocket]:
             await self._sock.prepare(request)
             self.environ = environ
             if not compress:
-                # Let fan-out write whole frames straight to this socket's transport.
-                engineio_socket = getattr(self.handler, "__self__", None)
-                if engineio_socket is not None:
-                    engineio_socket.campfire_transport = request.transport
+                # Whole frames may be written straight to the transport (`DirectSocket`).
+                self.transport = request.transport
             await self.handler(self)
             return self._sock
 
     return CampfireWebSocket
 
 
-def text_frame(text: str) -> bytes:
-    """An unmasked, uncompressed websocket text frame: what a server sends (RFC 6455 5.2)."""
-    payload = text.encode()
-    size = len(payload)
-    if size < 126:
-        header = struct.pack("!BB", 0x81, size)
-    elif size < 65536:
-        header = struct.pack("!BBH", 0x81, 126, size)
-    else:
-        header = struct.pack("!BBQ", 0x81, 127, size)
-    return header + payload
+def encode_event(event: str, data: Any, namespace: str = "/") -> str | None:
+    """A Socket.IO EVENT packet as text, straight through orjson: what python-socketio's
+    Packet would produce, without its recursive scan for binary attachments. None when the
+    data holds something orjson cannot encode (bytes), for python-socketio to handle."""
+    try:
+        body = orjson.dumps([event, data]).decode()
+    except TypeError:
+        return None
+    return f"2{body}" if namespace == "/" else f"2{namespace},{body}"
 
 
-def engineio_frame(socketio_packet: str) -> bytes:
-    """The websocket frame that carries one encoded Socket.IO packet."""
-    return text_frame(eio_packet.Packet(eio_packet.MESSAGE, socketio_packet).encode())
-
-
-def write_direct(socket: Any, frame: bytes) -> bool:
-    """Write a frame to an Engine.IO socket's websocket at once, if order allows it.
-
-    python-engineio queues every packet and a writer task per socket sends it: a task switch
-    and a frame built per recipient. When that writer is parked on an empty queue it holds
-    nothing unsent, so writing the (shared, prebuilt) frame directly keeps the order and
-    skips both. Otherwise the packet takes the queue like any other.
-    """
-    transport = getattr(socket, "campfire_transport", None)
-    if (
-        transport is None
-        or not socket.upgraded
-        or socket.closed
-        or not socket.queue.empty()
-        or not socket.queue._getters  # the writer is busy with packets it already took
-        or transport.is_closing()
-    ):
+def write_direct(socket: Any, data: bytes) -> bool:
+    """Write a prebuilt frame to a socket that writes directly (`DirectSocket`); False if it
+    does not (long-polling, compression) or is closed, and the packet must take its queue."""
+    writer = getattr(socket, "writer", None)
+    if writer is None or socket.closed or writer.closing:
         return False
-    transport.write(frame)
+    writer.write(data)
     return True
 
 
@@ -143,10 +125,8 @@ class FanoutManager(socketio.AsyncManager):
     def is_slow(self, socket: Any) -> bool:
         if socket.queue.qsize() >= self.max_queued_packets:
             return True
-        transport = getattr(socket, "campfire_transport", None)
-        return transport is not None and (
-            transport.get_write_buffer_size() > self.max_buffered_bytes
-        )
+        writer = getattr(socket, "writer", None)
+        return writer is not None and writer.buffered_bytes() > self.max_buffered_bytes
 
     def oldest_chat_room(self, sid: str) -> str | None:
         """The subscription to give up when a client explicitly asks for one more room."""
@@ -174,9 +154,12 @@ class FanoutManager(socketio.AsyncManager):
         if namespace not in self.rooms:
             return None
         skip = set(skip_sid) if isinstance(skip_sid, list | tuple | set) else {skip_sid}
-        encoded = self.server.packet_class(
-            sio_packet.EVENT, namespace=namespace, data=[event, data]
-        ).encode()
+        encoded = (
+            encode_event(event, data, namespace)
+            or self.server.packet_class(
+                sio_packet.EVENT, namespace=namespace, data=[event, data]
+            ).encode()
+        )
         frames = encoded if isinstance(encoded, list) else [encoded]
         packets = [eio_packet.Packet(eio_packet.MESSAGE, frame) for frame in frames]
         # Text packets (all of Campfire's) can be framed once for every recipient.

@@ -10,26 +10,30 @@ inside the batch's transaction, so they stay gapless and unique across processes
 the row lock orders concurrent writers (rooms are locked in id order, so batches never
 deadlock); on SQLite there is one writer at a time anyway.
 
-The batch itself is one synchronous function over a SQLAlchemy Connection. PostgreSQL runs it
-through the async engine (`run_sync`); SQLite runs it whole on a dedicated writer thread with the
-plain sqlite3 driver, because aiosqlite would cost a thread hand-off for every statement.
+The batch itself is one synchronous function (`write_batch`) over four small operations.
+PostgreSQL runs it through the async engine (`run_sync`) with SQLAlchemy Core statements;
+SQLite runs it whole on a dedicated writer thread with plain sqlite3 statements, because
+aiosqlite would cost a thread hand-off per statement and SQLAlchemy's per-statement overhead
+is larger than SQLite's own work for these one-row lookups.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import sqlite3
 from collections import defaultdict
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from datetime import datetime
-from typing import Any, Literal
+from datetime import UTC, datetime
+from typing import Any, Literal, Protocol
 
-from sqlalchemy import Connection, Row, Select, bindparam, insert, select, tuple_, update
+from sqlalchemy import Connection, bindparam, insert, select, tuple_, update
+from sqlalchemy.engine import make_url
 from sqlalchemy.exc import IntegrityError
 
 from app import models
-from app.db import Database, create_sync_engine
+from app.db import Database, configure_sqlite
 from app.models import new_id, utcnow
 from app.schemas import MessageOut
 
@@ -92,9 +96,10 @@ class MessageStore:
         self._db = db
         self._queue: asyncio.Queue[_Pending] = asyncio.Queue()
         self._worker: asyncio.Task[None] | None = None
-        self._sqlite = create_sync_engine(db.url) if db.is_sqlite else None
+        self._sqlite_path = make_url(db.url).database if db.is_sqlite else None
+        self._sqlite: sqlite3.Connection | None = None  # opened on the writer thread
         self._thread = (
-            ThreadPoolExecutor(1, thread_name_prefix="campfire-writer") if self._sqlite else None
+            ThreadPoolExecutor(1, thread_name_prefix="campfire-writer") if db.is_sqlite else None
         )
 
     async def write(self, creator_id: str, room_id: str, content: str, cmid: str) -> Outcome:
@@ -113,9 +118,8 @@ class MessageStore:
             except asyncio.CancelledError:
                 pass
         if self._thread is not None:
+            self._thread.submit(self._close_sqlite)
             self._thread.shutdown(wait=True)
-        if self._sqlite is not None:
-            self._sqlite.dispose()
 
     async def _run(self) -> None:
         while True:
@@ -124,7 +128,7 @@ class MessageStore:
                 batch.append(self._queue.get_nowait())
             try:
                 outcomes = await self._commit([p.draft for p in batch])
-            except IntegrityError:
+            except (IntegrityError, sqlite3.IntegrityError):
                 # Another process stored one of these client_message_ids between our check
                 # and our insert; redo them one at a time so only that one is affected (and
                 # on the second try it is found as existing).
@@ -141,7 +145,7 @@ class MessageStore:
         for attempt in range(2):
             try:
                 [outcome] = await self._commit([pending.draft])
-            except IntegrityError as exc:
+            except (IntegrityError, sqlite3.IntegrityError) as exc:
                 if attempt:
                     _resolve(pending, exc)
                 continue
@@ -153,16 +157,35 @@ class MessageStore:
 
     async def _commit(self, drafts: list[Draft]) -> list[Outcome]:
         now = utcnow()
-        if self._sqlite is not None:
+        if self._thread is not None:
             loop = asyncio.get_running_loop()
             return await loop.run_in_executor(self._thread, self._commit_sqlite, drafts, now)
         async with self._db.engine.begin() as connection:
-            return await connection.run_sync(write_batch, drafts, now)
+            return await connection.run_sync(lambda sync: write_batch(CoreBatch(sync), drafts, now))
 
     def _commit_sqlite(self, drafts: list[Draft], now: datetime) -> list[Outcome]:
-        assert self._sqlite is not None
-        with self._sqlite.begin() as connection:
-            return write_batch(connection, drafts, now)
+        if self._sqlite is None:
+            assert self._sqlite_path is not None
+            self._sqlite = sqlite3.connect(
+                self._sqlite_path, isolation_level=None, check_same_thread=False
+            )
+            configure_sqlite(self._sqlite, None)
+        connection = self._sqlite
+        # IMMEDIATE takes the write lock up front, so the batch cannot fail half-way for
+        # want of it (other writers wait through the busy timeout instead).
+        connection.execute("BEGIN IMMEDIATE")
+        try:
+            outcomes = write_batch(SqliteBatch(connection), drafts, now)
+            connection.execute("COMMIT")
+        except BaseException:
+            connection.execute("ROLLBACK")
+            raise
+        return outcomes
+
+    def _close_sqlite(self) -> None:
+        if self._sqlite is not None:
+            self._sqlite.close()
+            self._sqlite = None
 
 
 def _resolve(pending: _Pending, outcome: Outcome | BaseException) -> None:
@@ -174,10 +197,20 @@ def _resolve(pending: _Pending, outcome: Outcome | BaseException) -> None:
         pending.outcome.set_result(outcome)
 
 
-def write_batch(connection: Connection, drafts: list[Draft], now: datetime) -> list[Outcome]:
+class BatchOps(Protocol):
+    """The four statements a batch needs, for one open transaction."""
+
+    def existing(self, keys: list[tuple[str, str]]) -> list[MessageOut]: ...
+    def memberships(self, pairs: list[tuple[str, str]]) -> set[tuple[str, str]]: ...
+    def allocate_seqs(self, room_id: str, count: int, now: datetime) -> int: ...
+    def insert(self, rows: list[dict[str, Any]]) -> None: ...
+
+
+def write_batch(ops: BatchOps, drafts: list[Draft], now: datetime) -> list[Outcome]:
     """Store a batch in the caller's transaction; one outcome per draft, in order."""
-    existing = _existing(connection, drafts)
-    members = _memberships(connection, drafts)
+    found = ops.existing(list({draft.key for draft in drafts}))
+    existing = {(m.creator_id, m.client_message_id): m for m in found}
+    members = ops.memberships(list({(d.room_id, d.creator_id) for d in drafts}))
     by_key: dict[tuple[str, str], Outcome] = {}
     fresh: dict[str, list[Draft]] = defaultdict(list)
     for draft in drafts:
@@ -191,9 +224,7 @@ def write_batch(connection: Connection, drafts: list[Draft], now: datetime) -> l
     rows = []
     for room_id in sorted(fresh):  # a fixed lock order: concurrent batches never deadlock
         room_drafts = fresh[room_id]
-        last = connection.execute(
-            ALLOCATE_SEQS, {"room": room_id, "count": len(room_drafts), "now": now}
-        ).scalar_one()
+        last = ops.allocate_seqs(room_id, len(room_drafts), now)
         first_seq = last - len(room_drafts) + 1
         for offset, draft in enumerate(room_drafts):
             row = {
@@ -208,7 +239,7 @@ def write_batch(connection: Connection, drafts: list[Draft], now: datetime) -> l
             rows.append(row)
             by_key[draft.key] = Outcome("stored", MessageOut.model_construct(**row))
     if rows:
-        connection.execute(INSERT_MESSAGES, rows)
+        ops.insert(rows)
     outcomes = []
     answered: set[tuple[str, str]] = set()
     for draft in drafts:
@@ -223,43 +254,92 @@ def write_batch(connection: Connection, drafts: list[Draft], now: datetime) -> l
     return outcomes
 
 
-def _existing(connection: Connection, drafts: list[Draft]) -> dict[tuple[str, str], MessageOut]:
-    keys = list({draft.key for draft in drafts})
-    columns = (MESSAGES.c.creator_id, MESSAGES.c.client_message_id)
-    rows = _lookup(connection, SELECT_MESSAGES, columns, keys)
-    found = (MessageOut.model_construct(**row._mapping) for row in rows)
-    return {(m.creator_id, m.client_message_id): m for m in found}
+class CoreBatch:
+    """PostgreSQL (and any SQLAlchemy dialect): row-value IN lookups, one round trip each."""
+
+    def __init__(self, connection: Connection) -> None:
+        self._connection = connection
+
+    def existing(self, keys: list[tuple[str, str]]) -> list[MessageOut]:
+        columns = tuple_(MESSAGES.c.creator_id, MESSAGES.c.client_message_id)
+        rows = self._connection.execute(SELECT_MESSAGES.where(columns.in_(keys)))
+        return [MessageOut.model_construct(**row._mapping) for row in rows]
+
+    def memberships(self, pairs: list[tuple[str, str]]) -> set[tuple[str, str]]:
+        columns = tuple_(MEMBERSHIPS.c.room_id, MEMBERSHIPS.c.user_id)
+        rows = self._connection.execute(SELECT_MEMBERSHIPS.where(columns.in_(pairs)))
+        return {(row.room_id, row.user_id) for row in rows}
+
+    def allocate_seqs(self, room_id: str, count: int, now: datetime) -> int:
+        return int(
+            self._connection.execute(
+                ALLOCATE_SEQS, {"room": room_id, "count": count, "now": now}
+            ).scalar_one()
+        )
+
+    def insert(self, rows: list[dict[str, Any]]) -> None:
+        self._connection.execute(INSERT_MESSAGES, rows)
 
 
-def _memberships(connection: Connection, drafts: list[Draft]) -> set[tuple[str, str]]:
-    pairs = list({(draft.room_id, draft.creator_id) for draft in drafts})
-    columns = (MEMBERSHIPS.c.room_id, MEMBERSHIPS.c.user_id)
-    rows = _lookup(connection, SELECT_MEMBERSHIPS, columns, pairs)
-    return {(row.room_id, row.user_id) for row in rows}
+# SQLite stores these columns the way SQLAlchemy's SQLite dialect does: UTC, no zone, as text.
+_SQLITE_TIME = "%Y-%m-%d %H:%M:%S.%f"
+_SQLITE_EXISTING = (
+    f"SELECT {', '.join(MESSAGE_FIELDS)} FROM messages"
+    " WHERE creator_id = ? AND client_message_id = ?"
+)
+_SQLITE_MEMBER = "SELECT 1 FROM memberships WHERE room_id = ? AND user_id = ?"
+_SQLITE_ALLOCATE = (
+    "UPDATE rooms SET last_seq = last_seq + ?, last_message_at = ? WHERE id = ? RETURNING last_seq"
+)
+_SQLITE_INSERT = f"INSERT INTO messages ({', '.join(MESSAGE_FIELDS)}) VALUES ({', '.join('?' * 7)})"
 
 
-_single_key_queries: dict[Select[Any], Select[Any]] = {}
+class SqliteBatch:
+    """SQLite through the plain sqlite3 module. SQLite scans the whole table for a multi-row
+    `(a, b) IN (VALUES ...)`, so each key is its own indexed lookup (cheap: no round trips)."""
+
+    def __init__(self, connection: sqlite3.Connection) -> None:
+        self._connection = connection
+
+    def existing(self, keys: list[tuple[str, str]]) -> list[MessageOut]:
+        found = []
+        for key in keys:
+            row = self._connection.execute(_SQLITE_EXISTING, key).fetchone()
+            if row is not None:
+                fields = dict(zip(MESSAGE_FIELDS, row, strict=True))
+                fields["created_at"] = datetime.fromisoformat(row[5]).replace(tzinfo=UTC)
+                found.append(MessageOut.model_construct(**fields))
+        return found
+
+    def memberships(self, pairs: list[tuple[str, str]]) -> set[tuple[str, str]]:
+        execute = self._connection.execute
+        return {pair for pair in pairs if execute(_SQLITE_MEMBER, pair).fetchone() is not None}
+
+    def allocate_seqs(self, room_id: str, count: int, now: datetime) -> int:
+        row = self._connection.execute(
+            _SQLITE_ALLOCATE, (count, _sqlite_time(now), room_id)
+        ).fetchone()
+        if row is None:
+            raise LookupError(f"room {room_id} does not exist")
+        return int(row[0])
+
+    def insert(self, rows: list[dict[str, Any]]) -> None:
+        self._connection.executemany(
+            _SQLITE_INSERT,
+            [
+                (
+                    r["id"],
+                    r["room_id"],
+                    r["creator_id"],
+                    r["content"],
+                    r["client_message_id"],
+                    _sqlite_time(r["created_at"]),
+                    r["seq"],
+                )
+                for r in rows
+            ],
+        )
 
 
-def _lookup(
-    connection: Connection,
-    query: Select[Any],
-    columns: tuple[Any, Any],
-    keys: list[tuple[str, str]],
-) -> list[Row[Any]]:
-    """Rows whose two-column key is one of `keys`, through the two columns' index.
-
-    SQLite scans the whole table for a multi-row `(a, b) IN (VALUES ...)`, so there each key is
-    its own indexed lookup (cheap: the batch runs on the writer thread, no round trips).
-    PostgreSQL plans the row-value IN well and each statement is a round trip, so it gets one.
-    """
-    if connection.dialect.name != "sqlite":
-        return list(connection.execute(query.where(tuple_(*columns).in_(keys))))
-    one = _single_key_queries.get(query)
-    if one is None:
-        one = query.where(columns[0] == bindparam("first"), columns[1] == bindparam("second"))
-        _single_key_queries[query] = one
-    rows: list[Row[Any]] = []
-    for first, second in keys:
-        rows.extend(connection.execute(one, {"first": first, "second": second}))
-    return rows
+def _sqlite_time(value: datetime) -> str:
+    return value.astimezone(UTC).strftime(_SQLITE_TIME)

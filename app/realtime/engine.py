@@ -1,0 +1,214 @@
+"""A leaner Engine.IO socket for clients that connect straight over a websocket.
+
+python-engineio serves every websocket with a reader loop that creates a task and a
+`wait_for` for each incoming packet, a writer task parked on a per-socket queue, and a new
+ping task for every ping cycle. For thousands of mostly idle chat clients that is most of
+the per-connection memory and much of the per-message CPU. This socket keeps the Engine.IO
+protocol as it is and changes only how it is carried:
+
+- outgoing packets are framed and written to the transport at once (no queue, no writer
+  task); frames for one socket within one event-loop pass go out in one write;
+- the reader awaits aiohttp's `receive(timeout)` directly;
+- the next ping is a timer, not a task.
+
+Clients that start on long-polling and upgrade later keep python-engineio's own code.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import struct
+import time
+from typing import Any
+
+from aiohttp import WSMsgType
+from engineio import exceptions
+from engineio import packet as eio_packet
+from engineio.async_socket import AsyncSocket
+
+log = logging.getLogger(__name__)
+
+_TEXT, _BINARY = 0x81, 0x82  # FIN + opcode (RFC 6455 section 5.2)
+
+
+def frame(payload: str | bytes) -> bytes:
+    """An unmasked, uncompressed websocket frame: what a server sends."""
+    if isinstance(payload, str):
+        data, first = payload.encode(), _TEXT
+    else:
+        data, first = payload, _BINARY
+    size = len(data)
+    if size < 126:
+        header = struct.pack("!BB", first, size)
+    elif size < 65536:
+        header = struct.pack("!BBH", first, 126, size)
+    else:
+        header = struct.pack("!BBQ", first, 127, size)
+    return header + data
+
+
+def engineio_frame(socketio_packet: str) -> bytes:
+    """The websocket frame that carries one encoded Socket.IO packet."""
+    return frame(eio_packet.Packet(eio_packet.MESSAGE, socketio_packet).encode())
+
+
+class WriteCoalescer:
+    """Collects the frames written to each socket during one event-loop pass and hands each
+    transport its frames as one write: a backfill of 20 messages or a burst of broadcasts
+    costs one system call per socket, not one per frame. Order per socket is kept."""
+
+    def __init__(self) -> None:
+        self._dirty: list[FrameWriter] = []
+
+    def mark(self, writer: FrameWriter) -> None:
+        if not self._dirty:
+            asyncio.get_running_loop().call_soon(self.flush)
+        self._dirty.append(writer)
+
+    def flush(self) -> None:
+        dirty, self._dirty = self._dirty, []
+        for writer in dirty:
+            writer.flush()
+
+
+class FrameWriter:
+    """Writes one websocket's frames to its transport, coalesced per event-loop pass."""
+
+    __slots__ = ("_coalescer", "_pending", "transport")
+
+    def __init__(self, transport: asyncio.Transport, coalescer: WriteCoalescer) -> None:
+        self.transport = transport
+        self._coalescer = coalescer
+        self._pending: list[bytes] | None = None
+
+    @property
+    def closing(self) -> bool:
+        return self.transport.is_closing()
+
+    def buffered_bytes(self) -> int:
+        return self.transport.get_write_buffer_size()
+
+    def write(self, data: bytes) -> None:
+        if self._pending is None:
+            self._pending = [data]
+            self._coalescer.mark(self)
+        else:
+            self._pending.append(data)
+
+    def flush(self) -> None:
+        pending, self._pending = self._pending, None
+        if pending and not self.transport.is_closing():
+            self.transport.write(pending[0] if len(pending) == 1 else b"".join(pending))
+
+
+class _NoQueue:
+    """What a direct-writing socket has instead of a packet queue: always empty. Packets that
+    still arrive here are for a socket that is already closed, and are dropped."""
+
+    def empty(self) -> bool:
+        return True
+
+    def qsize(self) -> int:
+        return 0
+
+    def put_nowait(self, item: Any) -> None:
+        pass
+
+    async def put(self, item: Any) -> None:
+        pass
+
+    def get_nowait(self) -> Any:
+        raise asyncio.QueueEmpty
+
+    def task_done(self) -> None:
+        pass
+
+    async def join(self) -> None:
+        pass
+
+
+NO_QUEUE = _NoQueue()
+
+
+class DirectSocket(AsyncSocket):
+    """python-engineio's AsyncSocket, carried as described in the module docstring.
+
+    The server swaps a new socket's class to this one as soon as python-engineio creates it
+    (`CampfireSocketServer._handle_eio_connect`); python-engineio offers no factory for it.
+    """
+
+    writer: FrameWriter | None = None
+    _ping_timer: asyncio.TimerHandle | None = None
+
+    def attach(self, writer: FrameWriter) -> None:
+        """Write straight to `writer` from now on; what was queued so far goes first."""
+        while not self.queue.empty():
+            pkt = self.queue.get_nowait()
+            if pkt is not None:
+                writer.write(frame(pkt.encode()))
+        self.queue = NO_QUEUE
+        self.writer = writer
+
+    def write_packet(self, pkt: eio_packet.Packet) -> None:
+        assert self.writer is not None
+        self.writer.write(frame(pkt.encode()))
+
+    async def send(self, pkt: eio_packet.Packet) -> None:
+        if self.writer is None:
+            return await super().send(pkt)
+        if await self.check_ping_timeout():
+            self.write_packet(pkt)
+        return None
+
+    def schedule_ping(self) -> None:
+        # Only after the previous ping was answered, as python-engineio does.
+        if self.last_ping:
+            self.last_ping = None
+            loop = asyncio.get_running_loop()
+            self._ping_timer = loop.call_later(self.server.ping_interval, self._ping)
+
+    def _ping(self) -> None:
+        if self.closing or self.closed:
+            return
+        self.last_ping = time.time()
+        pkt = eio_packet.Packet(eio_packet.PING)
+        if self.writer is not None:
+            self.write_packet(pkt)
+        else:
+            self.queue.put_nowait(pkt)
+
+    async def _websocket_handler(self, ws: Any) -> None:
+        transport = getattr(ws, "transport", None)
+        if self.connected or transport is None:
+            # An upgrade from long-polling, or compression on: python-engineio's own loop.
+            return await super()._websocket_handler(ws)
+        self.connected = True
+        self.upgraded = True
+        writer = FrameWriter(transport, self.server.write_coalescer)
+        self.attach(writer)
+        sock = ws._sock
+        timeout = self.server.ping_interval + self.server.ping_timeout
+        limit = self.server.max_http_buffer_size
+        while not self.closed:
+            try:
+                message = await sock.receive(timeout)
+            except Exception:  # timed out (no pong) or the connection broke
+                break
+            if message.type is not WSMsgType.TEXT and message.type is not WSMsgType.BINARY:
+                break  # closed by the client, or a protocol error
+            if len(message.data) > limit:
+                break
+            try:
+                await self.receive(eio_packet.Packet(encoded_packet=message.data))
+            except exceptions.UnknownPacketError:
+                pass
+            except exceptions.SocketIsClosedError:
+                break
+            except Exception:
+                log.exception("%s: handling a packet failed", self.sid)
+        if self._ping_timer is not None:
+            self._ping_timer.cancel()
+        writer.flush()
+        await sock.close()
+        await self.close(wait=False, abort=True, reason=self.server.reason.TRANSPORT_CLOSE)
