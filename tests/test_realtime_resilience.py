@@ -71,6 +71,39 @@ async def test_slow_consumer_is_disconnected_and_others_are_unharmed(make_server
     await sender.close()
 
 
+async def test_a_client_that_stops_answering_pings_is_dropped(make_server, http) -> None:
+    server = make_server(CAMPFIRE_PING_INTERVAL="1", CAMPFIRE_PING_TIMEOUT="1")
+    admin = await login(http, server.url, ADMIN_EMAIL)
+    healthy = await Client(server.url).connect(auth={"token": admin.token})
+    await healthy.synced()
+
+    # A raw websocket that authenticates, then never answers the server's pings.
+    ws = await http.ws_connect(
+        f"ws://127.0.0.1:{server.port}/socket.io/?EIO=4&transport=websocket&token={admin.token}"
+    )
+    opened = await ws.receive_str()
+    assert opened.startswith("0") and '"pingInterval":1000' in opened
+    await ws.send_str("40")
+    await wait_for_metric(http, server.url, "campfire_active_connections", 2.0)
+
+    pings = 0
+
+    async def read_until_closed() -> None:
+        nonlocal pings
+        async for frame in ws:
+            if frame.type == aiohttp.WSMsgType.TEXT and frame.data == "2":
+                pings += 1
+
+    await asyncio.wait_for(read_until_closed(), 15)
+    assert pings >= 1 and ws.closed
+    await wait_for_metric(http, server.url, "campfire_active_connections", 1.0)
+
+    # The client that answers its pings (python-socketio does) was kept throughout.
+    assert not healthy.disconnected.is_set()
+    assert (await healthy.call("Ping"))["type"] == "Pong"
+    await healthy.close()
+
+
 async def test_sigterm_says_goodbye_and_exits_cleanly(make_server, http) -> None:
     server = make_server()
     admin = await login(http, server.url, ADMIN_EMAIL)

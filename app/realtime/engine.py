@@ -8,8 +8,8 @@ protocol as it is and changes only how it is carried:
 
 - outgoing packets are framed and written to the transport at once (no queue, no writer
   task); frames for one socket within one event-loop pass go out in one write;
-- the reader awaits aiohttp's `receive(timeout)` directly;
-- the next ping is a timer, not a task.
+- the reader awaits aiohttp's `receive()` directly;
+- the next ping, and the check that its pong came back in time, are timers, not tasks.
 
 Clients that start on long-polling and upgrade later keep python-engineio's own code.
 """
@@ -162,21 +162,35 @@ class DirectSocket(AsyncSocket):
         return None
 
     def schedule_ping(self) -> None:
-        # Only after the previous ping was answered, as python-engineio does.
+        # Called for every PONG: the next ping follows one interval after the answer, as in
+        # python-engineio. One timer per socket at a time, instead of a task per cycle.
         if self.last_ping:
             self.last_ping = None
-            loop = asyncio.get_running_loop()
-            self._ping_timer = loop.call_later(self.server.ping_interval, self._ping)
+            self._set_timer(self.server.ping_interval, self._ping)
 
     def _ping(self) -> None:
         if self.closing or self.closed:
             return
-        self.last_ping = time.time()
+        self.last_ping = sent_at = time.time()
         pkt = eio_packet.Packet(eio_packet.PING)
         if self.writer is not None:
             self.write_packet(pkt)
+            self._set_timer(self.server.ping_timeout, self._pong_overdue, sent_at)
         else:
             self.queue.put_nowait(pkt)
+
+    def _pong_overdue(self, sent_at: float) -> None:
+        # No PONG within pingTimeout: the client is gone. Dropping the connection ends the
+        # reader loop, which cleans up as for any other disconnect. (This is the liveness
+        # check; the reader itself waits without a timeout, so costs no timer per packet.)
+        if self.last_ping == sent_at and not self.closed and self.writer is not None:
+            log.info("%s: no pong within %ss; dropping", self.sid, self.server.ping_timeout)
+            self.writer.transport.abort()
+
+    def _set_timer(self, delay: float, callback: Any, *args: Any) -> None:
+        if self._ping_timer is not None:
+            self._ping_timer.cancel()
+        self._ping_timer = asyncio.get_running_loop().call_later(delay, callback, *args)
 
     async def _websocket_handler(self, ws: Any) -> None:
         transport = getattr(ws, "transport", None)
@@ -188,12 +202,11 @@ class DirectSocket(AsyncSocket):
         writer = FrameWriter(transport, self.server.write_coalescer)
         self.attach(writer)
         sock = ws._sock
-        timeout = self.server.ping_interval + self.server.ping_timeout
         limit = self.server.max_http_buffer_size
         while not self.closed:
             try:
-                message = await sock.receive(timeout)
-            except Exception:  # timed out (no pong) or the connection broke
+                message = await sock.receive()
+            except Exception:  # the connection broke
                 break
             if message.type is not WSMsgType.TEXT and message.type is not WSMsgType.BINARY:
                 break  # closed by the client, or a protocol error

@@ -7,6 +7,7 @@ from typing import Any
 
 import socketio
 from engineio.async_socket import AsyncSocket
+from socketio import packet as sio_packet
 
 from app.config import Settings
 from app.realtime.engine import DirectSocket, WriteCoalescer, engineio_frame
@@ -77,10 +78,18 @@ def create_socket_server(settings: Settings) -> CampfireSocketServer:
         logger=False,
         engineio_logger=False,
         json=_OrjsonCodec,
+        serializer=JsonPacket,
     )
     sio.eio.write_coalescer = WriteCoalescer()
     sio.eio._async = dict(sio.eio._async, websocket=websocket_class(settings.websocket_compression))
     return sio
+
+
+class JsonPacket(sio_packet.Packet):
+    """Campfire's events are JSON only: skip python-socketio's recursive scan of every
+    outgoing payload for binary attachments (a client's binary packets still decode)."""
+
+    uses_binary_events = False
 
 
 class _OrjsonCodec:

@@ -324,21 +324,25 @@ class SqliteBatch:
         return int(row[0])
 
     def insert(self, rows: list[dict[str, Any]]) -> None:
-        self._connection.executemany(
-            _SQLITE_INSERT,
-            [
+        # A batch shares one created_at: format it once.
+        times: dict[datetime, str] = {}
+        values = []
+        for r in rows:
+            created = times.get(r["created_at"]) or times.setdefault(
+                r["created_at"], _sqlite_time(r["created_at"])
+            )
+            values.append(
                 (
                     r["id"],
                     r["room_id"],
                     r["creator_id"],
                     r["content"],
                     r["client_message_id"],
-                    _sqlite_time(r["created_at"]),
+                    created,
                     r["seq"],
                 )
-                for r in rows
-            ],
-        )
+            )
+        self._connection.executemany(_SQLITE_INSERT, values)
 
 
 def _sqlite_time(value: datetime) -> str:
