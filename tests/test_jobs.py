@@ -23,6 +23,7 @@ from redis.asyncio import Redis
 
 from app import models
 from app.migrate import upgrade
+from app.schemas import UserOut
 from app.services import Principal, Services
 from app.state.redis import RedisState
 from jobs import tasks
@@ -208,7 +209,7 @@ async def test_backfill_sends_missed_messages_then_sync_complete(
     ctx = await deployment.context()
     services: Services = ctx["services"]
     user, room = await make_member(services, "Reader")
-    actor = Principal(user=user, session_id="session")
+    actor = Principal(user=UserOut.of(user), session_id="session")
     sent = [await services.messages.send(actor, room.id, f"m{i}", via="http") for i in range(4)]
 
     async with Listener(deployment.channel, f"{deployment.settings.redis_prefix}:socketio") as ch:
@@ -229,7 +230,7 @@ async def test_lost_emits_are_counted_and_the_backfill_retried(deployment: Deplo
     good = await deployment.context()
     user, room = await make_member(good["services"], "Reader")
     await good["services"].messages.send(
-        Principal(user=user, session_id="s"), room.id, "hello", via="http"
+        Principal(user=UserOut.of(user), session_id="s"), room.id, "hello", via="http"
     )
     # A worker whose Socket.IO manager reaches no Redis at all (nothing listens there).
     broken = await deployment.context(redis_url=f"redis://127.0.0.1:{free_port()}/0")
@@ -297,7 +298,9 @@ async def test_arq_jobs_replay_in_process_when_the_queue_is_unreachable(
     ctx = await deployment.context()
     services: Services = ctx["services"]
     user, room = await make_member(services, "Reader")
-    await services.messages.send(Principal(user=user, session_id="s"), room.id, "hi", via="http")
+    await services.messages.send(
+        Principal(user=UserOut.of(user), session_id="s"), room.id, "hi", via="http"
+    )
     dead = deployment.settings.model_copy(
         update={"redis_url": f"redis://127.0.0.1:{free_port()}/0"}
     )

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import sqlite3
 import uuid
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from app.security import token_hash
 from tests.support import ADMIN_EMAIL, Client, login, new_id, wait_for_metric
 
 
@@ -179,3 +182,61 @@ async def test_connection_attempts_per_ip(make_server, http) -> None:
     finally:
         for client in clients:
             await client.close()
+
+
+async def test_sessions_are_touched_hourly_and_expire(server, user_factory) -> None:
+    """A session used after an hour is extended to a full TTL again; an expired one is
+    refused, over HTTP and on a socket alike."""
+    carol = await user_factory("carol")
+    database = sqlite3.connect(server.workdir / "campfire.sqlite3")
+    key = (token_hash(carol.token),)
+
+    def stored() -> tuple[datetime, datetime]:
+        last, expires = database.execute(
+            "SELECT last_active_at, expires_at FROM sessions WHERE token_hash = ?", key
+        ).fetchone()
+        return datetime.fromisoformat(last), datetime.fromisoformat(expires)
+
+    def set_times(last: datetime, expires: datetime) -> None:
+        with database:
+            database.execute(
+                "UPDATE sessions SET last_active_at = ?, expires_at = ? WHERE token_hash = ?",
+                (str(last), str(expires), *key),
+            )
+
+    try:
+        now = datetime.now(UTC).replace(tzinfo=None)
+        set_times(now - timedelta(hours=2), now + timedelta(minutes=5))
+        await carol.call("GET", "/api/me", expect=200)
+        last, expires = stored()
+        assert last > now - timedelta(minutes=1)
+        assert expires > now + timedelta(days=29)
+
+        # Used again within the hour: not written again.
+        set_times(now - timedelta(minutes=30), now + timedelta(minutes=5))
+        await carol.call("GET", "/api/me", expect=200)
+        assert stored() == (now - timedelta(minutes=30), now + timedelta(minutes=5))
+
+        set_times(now - timedelta(minutes=30), now - timedelta(seconds=1))
+        _, body = await carol.call("GET", "/api/me", expect=401)
+        assert body["code"] == "auth_failed"
+        refused = await Client(server.url).refused(auth={"token": carol.token})
+        assert refused["code"] == "auth_failed"
+    finally:
+        database.close()
+
+
+async def test_a_session_outlives_a_restart(make_server, http) -> None:
+    """Tokens are stored, not held in memory: after a restart the same token works, even as
+    the very first thing the new process is asked."""
+    server = make_server()
+    admin = await login(http, server.url, ADMIN_EMAIL)
+    server.stop()
+    server.start()
+    _, me = await admin.call("GET", "/api/me", expect=200)
+    assert me["user"]["id"] == admin.id
+    client = await Client(server.url).connect(auth={"token": admin.token})
+    try:
+        await _welcomed(client, admin.id)
+    finally:
+        await client.close()

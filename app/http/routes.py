@@ -109,7 +109,7 @@ async def delete_session(request: web.Request) -> web.Response:
 
 async def me(request: web.Request) -> web.Response:
     actor = await principal(request)
-    return json({"user": wire(UserOut.of(actor.user))})
+    return json({"user": wire(actor.user)})
 
 
 async def create_user(request: web.Request) -> web.Response:

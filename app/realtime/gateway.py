@@ -18,7 +18,7 @@ from app.net import client_ip
 from app.notifier import room_channel, user_channel
 from app.realtime.server import ack_requested
 from app.realtime.transport import write_direct
-from app.schemas import AuthIn, NewMessageIn, RoomRef, UserOut, parse, wire
+from app.schemas import AuthIn, NewMessageIn, RoomRef, parse, wire
 from app.services import Principal, Services
 from app.state import ConnectionInfo
 
@@ -190,7 +190,7 @@ class RealtimeGateway:
             conn.sid,
             "AuthSuccess",
             {
-                "user": wire(UserOut.of(conn.principal.user)),
+                "user": wire(conn.principal.user),
                 "rooms": [wire(room) for room in described],
                 "connection_id": conn.info.connection_id,
             },

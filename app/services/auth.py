@@ -5,14 +5,16 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import timedelta
 
+from sqlalchemy import bindparam, update
 from sqlmodel import select
 
 from app import models
 from app.config import Settings
-from app.db import Database
+from app.db import Database, utc
 from app.errors import CampfireError, ErrorCode
 from app.models import utcnow
 from app.notifier import Notifier
+from app.schemas import UserOut
 from app.security import new_token, token_hash, verify_password
 from app.state import RealtimeState
 
@@ -21,12 +23,26 @@ from app.state import RealtimeState
 # 30-day expiry.
 TOUCH_INTERVAL = timedelta(hours=1)
 
+SESSIONS = models.Session.__table__  # type: ignore[attr-defined]
+USER_FIELDS = ("id", "name", "email_address", "role")
+AUTHENTICATE = (
+    "SELECT s.id, s.revoked_at, s.expires_at, s.last_active_at, u.active,"
+    " u.id, u.name, u.email_address, u.role"
+    " FROM sessions AS s JOIN users AS u ON u.id = s.user_id"
+    " WHERE s.token_hash = :token_hash"
+)
+TOUCH_SESSION = (
+    update(SESSIONS)
+    .where(SESSIONS.c.id == bindparam("session"))
+    .values(last_active_at=bindparam("now"), expires_at=bindparam("expires"))
+)
+
 
 @dataclass(frozen=True, slots=True)
 class Principal:
     """Who is acting: an authenticated user and the session they used."""
 
-    user: models.User
+    user: UserOut
     session_id: str
 
     @property
@@ -82,26 +98,23 @@ class AuthService:
         if not token.isascii():  # tokens are URL-safe base64; anything else cannot match
             raise CampfireError(ErrorCode.auth_failed, "unknown session token")
         now = utcnow()
-        async with self._db.session() as db:
-            row = (
-                await db.exec(
-                    select(models.Session, models.User)
-                    .join(models.User, models.User.id == models.Session.user_id)
-                    .where(models.Session.token_hash == token_hash(token))
+        hashed = token_hash(token)
+        rows = await self._db.read(lambda query: query(AUTHENTICATE, {"token_hash": hashed}))
+        if not rows:
+            raise CampfireError(ErrorCode.auth_failed, "unknown session token")
+        session_id, revoked_at, expires_at, last_active_at, active, *user = rows[0]
+        expires = utc(expires_at)
+        if revoked_at is not None or expires is None or expires <= now or not active:
+            raise CampfireError(ErrorCode.auth_failed, "session expired or revoked")
+        last_active = utc(last_active_at)
+        if last_active is None or now - last_active >= TOUCH_INTERVAL:
+            async with self._db.engine.begin() as connection:
+                await connection.execute(
+                    TOUCH_SESSION, {"session": session_id, "now": now, "expires": now + self._ttl}
                 )
-            ).first()
-            if row is None:
-                raise CampfireError(ErrorCode.auth_failed, "unknown session token")
-            session, user = row
-            if session.revoked_at is not None or session.expires_at <= now or not user.active:
-                raise CampfireError(ErrorCode.auth_failed, "session expired or revoked")
-            if now - session.last_active_at >= TOUCH_INTERVAL:
-                session.last_active_at = now
-                session.expires_at = now + self._ttl
-                db.add(session)
-                await db.commit()
-        await self._state.touch_activity(user.id)
-        return Principal(user=user, session_id=session.id)
+        principal_user = UserOut.model_construct(**dict(zip(USER_FIELDS, user, strict=True)))
+        await self._state.touch_activity(principal_user.id)
+        return Principal(user=principal_user, session_id=session_id)
 
     async def logout(self, principal: Principal) -> None:
         """Revoke the session at once and close every socket that used it."""

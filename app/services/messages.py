@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -12,7 +13,7 @@ from sqlalchemy import Row, select
 
 from app import models
 from app.config import Settings
-from app.db import Database
+from app.db import Database, Query, in_list, utc
 from app.errors import CampfireError, ErrorCode, invalid, room_access_denied
 from app.metrics import Metrics
 from app.models import new_id
@@ -195,55 +196,72 @@ class MessageService:
         last_seen: dict[str, int] | None = None,
         last_seen_message_id: str | None = None,
     ) -> Replay:
-        """The replay of PROTOCOL.md section 5 for a connection subscribed to `room_ids`."""
+        """The replay of PROTOCOL.md section 5 for a connection subscribed to `room_ids`.
+
+        One `Database.read`: this runs for every socket that (re)connects."""
         cap = self._settings.replay_max_per_room
-        replay = Replay()
-        rows: list[Row[Any]] = []
-        async with self._db.engine.connect() as connection:
+        default = self._settings.replay_default
+
+        def read(query: Query) -> Replay:
+            replay = Replay()
+            rows: list[Sequence[Any]] = []
             position = None
             if last_seen is None and last_seen_message_id:
-                position = (
-                    await connection.execute(
-                        select(MESSAGES.c.position).where(MESSAGES.c.id == last_seen_message_id)
-                    )
-                ).scalar()
+                found = query(POSITION_OF, {"id": last_seen_message_id})
+                position = found[0][0] if found else None
             for room_id in room_ids:
-                query = SELECT_MESSAGE.where(MESSAGES.c.room_id == room_id)
                 if last_seen is not None and room_id in last_seen:
-                    query = query.where(MESSAGES.c.seq > last_seen[room_id])
+                    params = {"room": room_id, "after": last_seen[room_id], "limit": cap + 1}
+                    after = query(MISSED_AFTER_SEQ, params)
                 elif position is not None:
-                    query = query.where(MESSAGES.c.position > position)
+                    params = {"room": room_id, "after": position, "limit": cap + 1}
+                    after = query(MISSED_AFTER_POSITION, params)
                 else:
-                    recent = await connection.execute(
-                        query.order_by(MESSAGES.c.seq.desc()).limit(self._settings.replay_default)
-                    )
-                    rows.extend(reversed(list(recent)))
+                    recent = query(RECENT, {"room": room_id, "limit": default})
+                    rows.extend(reversed(recent))
                     continue
-                after = list(
-                    await connection.execute(query.order_by(MESSAGES.c.seq).limit(cap + 1))
-                )
                 if len(after) > cap:
                     replay.truncated = True
                 rows.extend(after[:cap])
             if position is not None:
                 # The single cursor replays in insertion order across rooms.
-                rows.sort(key=lambda row: row.position)
-            replay.messages = [_message_out(row) for row in rows]
+                rows.sort(key=lambda row: row[-1])
+            replay.messages = [_replayed(row) for row in rows]
             if room_ids:
-                last_seqs = await connection.execute(
-                    select(ROOMS.c.id, ROOMS.c.last_seq).where(ROOMS.c.id.in_(room_ids))
-                )
-                by_id = {row.id: row.last_seq for row in last_seqs}
+                ids, params = in_list("room", room_ids)
+                by_id = dict(query(LAST_SEQS.format(ids=ids), params))
                 replay.rooms = [
                     {"room_id": room_id, "last_seq": by_id.get(room_id, 0)} for room_id in room_ids
                 ]
-        return replay
+            return replay
+
+        return await self._db.read(read)
 
 
 MESSAGES = models.Message.__table__  # type: ignore[attr-defined]
-ROOMS = models.Room.__table__  # type: ignore[attr-defined]
 # Plain rows, not ORM objects: replays and history pages are read-only and hot.
 SELECT_MESSAGE = select(*(MESSAGES.c[name] for name in (*MessageOut.model_fields, "position")))
+
+
+# Plain SQL for Database.read (see there why); columns as in MessageOut, then position.
+_COLUMNS = ", ".join((*MessageOut.model_fields, "position"))
+POSITION_OF = "SELECT position FROM messages WHERE id = :id"
+MISSED_AFTER_SEQ = (
+    f"SELECT {_COLUMNS} FROM messages WHERE room_id = :room AND seq > :after"
+    " ORDER BY seq LIMIT :limit"
+)
+MISSED_AFTER_POSITION = (
+    f"SELECT {_COLUMNS} FROM messages WHERE room_id = :room AND position > :after"
+    " ORDER BY seq LIMIT :limit"
+)
+RECENT = f"SELECT {_COLUMNS} FROM messages WHERE room_id = :room ORDER BY seq DESC LIMIT :limit"
+LAST_SEQS = "SELECT id, last_seq FROM rooms WHERE id IN {ids}"
+
+
+def _replayed(row: Sequence[Any]) -> MessageOut:
+    fields = dict(zip(MessageOut.model_fields, row, strict=False))
+    fields["created_at"] = utc(fields["created_at"])
+    return MessageOut.model_construct(**fields)
 
 
 def _message_out(row: Row[Any]) -> MessageOut:

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from sqlalchemy import delete, desc, func
+from sqlalchemy import delete
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import col, select
 
 from app import models
-from app.db import Database
+from app.db import Database, Query, in_list, utc
 from app.errors import CampfireError, ErrorCode, forbidden, not_found, room_access_denied
 from app.models import RoomKind
 from app.notifier import Notifier
@@ -28,6 +28,17 @@ def _no_such_user(field: str, user_id: str) -> CampfireError:
 
 ROOMS = models.Room.__table__  # type: ignore[attr-defined]
 MEMBERSHIPS = models.Membership.__table__  # type: ignore[attr-defined]
+# Plain SQL for Database.read (see there why).
+ROOM_IDS_OF = "SELECT room_id FROM memberships WHERE user_id = :user"
+ROOMS_OF = (
+    "SELECT r.id, r.name, r.kind, r.created_at, r.creator_id"
+    " FROM rooms AS r JOIN memberships AS m ON m.room_id = r.id"
+    " WHERE m.user_id = :user"
+    " ORDER BY COALESCE(r.last_message_at, r.created_at) DESC, r.id"
+)
+MEMBERS_OF_ROOMS = (
+    "SELECT room_id, user_id FROM memberships WHERE room_id IN {ids} ORDER BY created_at"
+)
 
 
 class RoomService:
@@ -62,11 +73,8 @@ class RoomService:
             return list(result.all())
 
     async def room_ids_of(self, user_id: str) -> list[str]:
-        async with self._db.engine.connect() as connection:
-            result = await connection.execute(
-                select(MEMBERSHIPS.c.room_id).where(MEMBERSHIPS.c.user_id == user_id)
-            )
-            return list(result.scalars())
+        rows = await self._db.read(lambda query: query(ROOM_IDS_OF, {"user": user_id}))
+        return [room_id for (room_id,) in rows]
 
     async def describe(self, room: models.Room) -> RoomOut:
         return RoomOut.of(room, await self.member_ids(room.id))
@@ -74,40 +82,30 @@ class RoomService:
     async def overview(self, user_id: str) -> list[RoomOut]:
         """A user's rooms with their members, the most recently active first.
 
-        Two plain reads on one connection: this runs for every socket that authenticates.
+        One `Database.read`: this runs for every socket that authenticates.
         """
-        async with self._db.engine.connect() as connection:
-            rooms = list(
-                await connection.execute(
-                    select(ROOMS)
-                    .join(MEMBERSHIPS, MEMBERSHIPS.c.room_id == ROOMS.c.id)
-                    .where(MEMBERSHIPS.c.user_id == user_id)
-                    .order_by(
-                        desc(func.coalesce(ROOMS.c.last_message_at, ROOMS.c.created_at)),
-                        ROOMS.c.id,
-                    )
+
+        def read(query: Query) -> list[RoomOut]:
+            rooms = query(ROOMS_OF, {"user": user_id})
+            if not rooms:
+                return []
+            members: dict[str, list[str]] = {room[0]: [] for room in rooms}
+            ids, params = in_list("room", list(members))
+            for room_id, member_id in query(MEMBERS_OF_ROOMS.format(ids=ids), params):
+                members[room_id].append(member_id)
+            return [
+                RoomOut.model_construct(
+                    id=room_id,
+                    name=name,
+                    kind=kind,
+                    created_at=utc(created_at),
+                    creator_id=creator_id,
+                    member_ids=members[room_id],
                 )
-            )
-            members: dict[str, list[str]] = {room.id: [] for room in rooms}
-            if rooms:
-                result = await connection.execute(
-                    select(MEMBERSHIPS.c.room_id, MEMBERSHIPS.c.user_id)
-                    .where(MEMBERSHIPS.c.room_id.in_(list(members)))
-                    .order_by(MEMBERSHIPS.c.created_at)
-                )
-                for row in result:
-                    members[row.room_id].append(row.user_id)
-        return [
-            RoomOut(
-                id=room.id,
-                name=room.name,
-                kind=room.kind,
-                created_at=room.created_at,
-                creator_id=room.creator_id,
-                member_ids=members[room.id],
-            )
-            for room in rooms
-        ]
+                for room_id, name, kind, created_at, creator_id in rooms
+            ]
+
+        return await self._db.read(read)
 
     async def list_for(self, actor: Principal) -> list[RoomOut]:
         return await self.overview(actor.user_id)
