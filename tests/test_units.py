@@ -10,6 +10,7 @@ from aiohttp import web
 from aiohttp.test_utils import make_mocked_request
 
 from app.errors import CampfireError
+from app.metrics import Metrics
 from app.net import client_ip
 from app.realtime.gateway import _cursors, _handshake_token
 from app.schemas import NewMessageIn, parse
@@ -162,3 +163,24 @@ async def test_non_ascii_socket_token_is_refused_cleanly(server) -> None:
 
     refusal = await Client(server.url).refused(auth={"token": "t\u00f6ken \u2603"})
     assert refusal["code"] == "auth_failed"
+
+
+def test_loop_metrics_render_as_prometheus_histograms_and_counters() -> None:
+    metrics = Metrics()
+    for seconds in (0.0003, 0.002, 0.002, 0.02, 5.0):
+        metrics.ack_latency.observe(seconds)
+    metrics.events_sent.inc("NewMessage", 100)
+    metrics.events_sent.inc("NewMessage")
+    text = metrics.render().decode()
+    for line in (
+        'campfire_ack_latency_seconds_bucket{le="0.0005"} 1.0',
+        'campfire_ack_latency_seconds_bucket{le="0.0025"} 3.0',
+        'campfire_ack_latency_seconds_bucket{le="0.025"} 4.0',
+        'campfire_ack_latency_seconds_bucket{le="2.5"} 4.0',
+        'campfire_ack_latency_seconds_bucket{le="+Inf"} 5.0',
+        "campfire_ack_latency_seconds_count 5.0",
+        'campfire_events_sent_total{event="NewMessage"} 101.0',
+    ):
+        assert line in text.splitlines(), line
+    [total] = [ln for ln in text.splitlines() if ln.startswith("campfire_ack_latency_seconds_sum")]
+    assert float(total.split()[1]) == pytest.approx(5.0243)

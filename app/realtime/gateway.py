@@ -229,7 +229,7 @@ class RealtimeGateway:
         if conn is None:
             return None
         known = event in self._handlers or event == "Auth"
-        self.metrics.child(self.metrics.events_received, event if known else "unknown").inc()
+        self.metrics.events_received.inc(event if known else "unknown")
         self._in_flight += 1
         self._idle.clear()
         try:
@@ -447,7 +447,7 @@ class RealtimeGateway:
         return request.transport if request is not None else None
 
     def _count_sent(self, event: str, recipients: int) -> None:
-        self.metrics.child(self.metrics.events_sent, event).inc(recipients)
+        self.metrics.events_sent.inc(event, recipients)
 
     async def _emit(self, sid: str, event: str, data: dict[str, Any]) -> None:
         await self.sio.emit(event, data, to=sid)

@@ -202,7 +202,10 @@ class BatchOps(Protocol):
 
     def existing(self, keys: list[tuple[str, str]]) -> list[MessageOut]: ...
     def memberships(self, pairs: list[tuple[str, str]]) -> set[tuple[str, str]]: ...
-    def allocate_seqs(self, room_id: str, count: int, now: datetime) -> int: ...
+    def allocate_seqs(self, counts: dict[str, int], now: datetime) -> dict[str, int]:
+        """Add `counts[room]` to each room's last_seq; return the new last_seq per room."""
+        ...
+
     def insert(self, rows: list[dict[str, Any]]) -> None: ...
 
 
@@ -222,10 +225,10 @@ def write_batch(ops: BatchOps, drafts: list[Draft], now: datetime) -> list[Outco
         fresh[draft.room_id].append(draft)
         by_key[draft.key] = Outcome("stored")  # placeholder until its seq is known
     rows = []
-    for room_id in sorted(fresh):  # a fixed lock order: concurrent batches never deadlock
+    last_seqs = ops.allocate_seqs({room: len(fresh[room]) for room in fresh}, now) if fresh else {}
+    for room_id in sorted(fresh):
         room_drafts = fresh[room_id]
-        last = ops.allocate_seqs(room_id, len(room_drafts), now)
-        first_seq = last - len(room_drafts) + 1
+        first_seq = last_seqs[room_id] - len(room_drafts) + 1
         for offset, draft in enumerate(room_drafts):
             row = {
                 "id": new_id(),
@@ -270,12 +273,12 @@ class CoreBatch:
         rows = self._connection.execute(SELECT_MEMBERSHIPS.where(columns.in_(pairs)))
         return {(row.room_id, row.user_id) for row in rows}
 
-    def allocate_seqs(self, room_id: str, count: int, now: datetime) -> int:
-        return int(
-            self._connection.execute(
-                ALLOCATE_SEQS, {"room": room_id, "count": count, "now": now}
-            ).scalar_one()
-        )
+    def allocate_seqs(self, counts: dict[str, int], now: datetime) -> dict[str, int]:
+        last_seqs = {}
+        for room_id in sorted(counts):  # a fixed lock order: concurrent batches never deadlock
+            params = {"room": room_id, "count": counts[room_id], "now": now}
+            last_seqs[room_id] = int(self._connection.execute(ALLOCATE_SEQS, params).scalar_one())
+        return last_seqs
 
     def insert(self, rows: list[dict[str, Any]]) -> None:
         self._connection.execute(INSERT_MESSAGES, rows)
@@ -288,9 +291,6 @@ _SQLITE_EXISTING = (
     " WHERE creator_id = ? AND client_message_id = ?"
 )
 _SQLITE_MEMBER = "SELECT 1 FROM memberships WHERE room_id = ? AND user_id = ?"
-_SQLITE_ALLOCATE = (
-    "UPDATE rooms SET last_seq = last_seq + ?, last_message_at = ? WHERE id = ? RETURNING last_seq"
-)
 _SQLITE_INSERT = f"INSERT INTO messages ({', '.join(MESSAGE_FIELDS)}) VALUES ({', '.join('?' * 7)})"
 
 
@@ -315,13 +315,20 @@ class SqliteBatch:
         execute = self._connection.execute
         return {pair for pair in pairs if execute(_SQLITE_MEMBER, pair).fetchone() is not None}
 
-    def allocate_seqs(self, room_id: str, count: int, now: datetime) -> int:
-        row = self._connection.execute(
-            _SQLITE_ALLOCATE, (count, _sqlite_time(now), room_id)
-        ).fetchone()
-        if row is None:
-            raise LookupError(f"room {room_id} does not exist")
-        return int(row[0])
+    def allocate_seqs(self, counts: dict[str, int], now: datetime) -> dict[str, int]:
+        # One statement for the whole batch (SQLite has one writer: no lock order to keep).
+        cases = " ".join("WHEN ? THEN ?" for _ in counts)
+        marks = ", ".join("?" for _ in counts)
+        params: list[Any] = [item for pair in counts.items() for item in pair]
+        params += [_sqlite_time(now), *counts]
+        rows = self._connection.execute(
+            f"UPDATE rooms SET last_seq = last_seq + CASE id {cases} END,"
+            f" last_message_at = ? WHERE id IN ({marks}) RETURNING id, last_seq",
+            params,
+        ).fetchall()
+        if len(rows) != len(counts):
+            raise LookupError("a room of this batch does not exist")
+        return {room_id: int(last_seq) for room_id, last_seq in rows}
 
     def insert(self, rows: list[dict[str, Any]]) -> None:
         # A batch shares one created_at: format it once.

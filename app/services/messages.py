@@ -119,7 +119,7 @@ class MessageService:
             raise room_access_denied()  # membership changed while we looked
         assert outcome.message is not None
         message = outcome.message
-        self._metrics.child(self._metrics.messages_stored, via).inc()
+        self._metrics.messages_stored.inc(via)
         # The sender's ack follows the commit, not the fan-out: the broadcast runs right after
         # this returns. Tasks start in creation order, so one room's broadcasts keep seq order.
         task = asyncio.create_task(self._publish(message))
