@@ -20,7 +20,16 @@ import aiohttp
 import pytest
 
 from tests.scaleout_support import Cluster
-from tests.support import ADMIN_EMAIL, Api, Client, ServerProcess, login, metric, new_id
+from tests.support import (
+    ADMIN_EMAIL,
+    Api,
+    Client,
+    ServerProcess,
+    login,
+    metric,
+    new_id,
+    wait_until,
+)
 
 SCALE_ENV = {
     "CAMPFIRE_CONNECT_RATE": "0",
@@ -508,3 +517,38 @@ async def test_message_rate_limit_holds_across_processes(
         assert ack["type"] == "MessageError" and ack["data"]["code"] == "rate_limit_exceeded"
         assert 0 < ack["data"]["retry_after"] <= 60
     assert [m["seq"] for m in await all_messages(user, room["id"])] == list(range(1, 61))
+
+
+async def test_a_busy_room_reaches_every_process_in_seq_order(
+    http: aiohttp.ClientSession,
+    admin: Api,
+    p1: ServerProcess,
+    p2: ServerProcess,
+    clients: list,
+) -> None:
+    """Broadcasts through Redis await I/O; a process must still publish one room's messages in
+    seq order (concurrent commits, one process sending), so every socket sees 1, 2, 3, ..."""
+    users = list(await asyncio.gather(*(new_user(admin, http, p1) for _ in range(20))))
+    room = await admin.create_room("orderly", "closed", [u.id for u in users])
+    listeners = [await connect(clients, p1, users[0]), await connect(clients, p2, users[1])]
+    per_user = 15  # under the message rate of SCALE_ENV
+
+    async def burst(user: Api) -> None:
+        for chunk in range(3):
+            await asyncio.gather(
+                *(user.send(room["id"], f"{chunk}-{i}") for i in range(per_user // 3))
+            )
+
+    await asyncio.gather(*(burst(user) for user in users))
+    total = per_user * len(users)
+
+    def seqs(client: Client) -> list[int]:
+        return [
+            data["message"]["seq"]
+            for data in client.named("NewMessage")
+            if data["room_id"] == room["id"]
+        ]
+
+    for listener in listeners:
+        await wait_until(lambda listener=listener: len(seqs(listener)) >= total, timeout=30)
+        assert seqs(listener) == list(range(1, total + 1))

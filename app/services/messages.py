@@ -66,6 +66,8 @@ class MessageService:
         self._typing = typing
         self._store = MessageStore(db)
         self._publishing: set[asyncio.Task[None]] = set()
+        # Per room, the newest broadcast not yet finished: the next one waits for it.
+        self._room_tail: dict[str, asyncio.Task[None]] = {}
 
     async def close(self) -> None:
         # Broadcasts of already acknowledged messages go out before the process stops.
@@ -121,13 +123,31 @@ class MessageService:
         message = outcome.message
         self._metrics.messages_stored.inc(via)
         # The sender's ack follows the commit, not the fan-out: the broadcast runs right after
-        # this returns. Tasks start in creation order, so one room's broadcasts keep seq order.
-        task = asyncio.create_task(self._publish(message))
-        self._publishing.add(task)
-        task.add_done_callback(self._publishing.discard)
+        # this returns.
+        self._broadcast(message)
         return SendResult(message, created=True)
 
-    async def _publish(self, message: MessageOut) -> None:
+    def _broadcast(self, message: MessageOut) -> None:
+        """Publish in the background, in seq order per room.
+
+        Each broadcast awaits I/O (with Redis: the typing state and the pub/sub publish, over
+        pooled connections), so two broadcasts of one room could overtake each other; chaining
+        them per room keeps a room's messages in seq order, while rooms stay independent.
+        """
+        room_id = message.room_id
+        task = asyncio.create_task(self._publish(message, self._room_tail.get(room_id)))
+        self._room_tail[room_id] = task
+        self._publishing.add(task)
+        task.add_done_callback(self._publishing.discard)
+        task.add_done_callback(lambda done: self._forget_tail(room_id, done))
+
+    def _forget_tail(self, room_id: str, task: asyncio.Task[None]) -> None:
+        if self._room_tail.get(room_id) is task:
+            del self._room_tail[room_id]
+
+    async def _publish(self, message: MessageOut, previous: asyncio.Task[None] | None) -> None:
+        if previous is not None:
+            await asyncio.wait([previous])  # never raises: a failed broadcast is its own
         started = time.perf_counter()
         try:
             await self._typing.stop(message.creator_id, message.room_id)
