@@ -161,6 +161,14 @@ class DirectSocket(AsyncSocket):
             self.write_packet(pkt)
         return None
 
+    async def close(self, wait: bool = True, abort: bool = False, reason: Any = None) -> None:
+        was_open = not self.closed and not self.closing
+        await super().close(wait=wait, abort=abort, reason=reason)
+        if was_open and self.writer is None and not self.upgraded:
+            # A long-polling client that says goodbye still has a GET waiting on the queue;
+            # answer it now, not at its ping timeout (python-engineio leaves it ~45 s).
+            self.queue.put_nowait(eio_packet.Packet(eio_packet.NOOP))
+
     def schedule_ping(self) -> None:
         # Called for every PONG: the next ping follows one interval after the answer, as in
         # python-engineio. One timer per socket at a time, instead of a task per cycle.
