@@ -99,12 +99,18 @@ class Database:
         async with self.engine.connect() as connection:
             return await connection.run_sync(lambda sync: work(_core_query(sync)))
 
+    def connect_sqlite(self, **options: Any) -> sqlite3.Connection:
+        """A plain sqlite3 connection to this database, configured like the engine's, for
+        work done whole on one of our own threads."""
+        path = make_url(self.url).database or ""
+        connection = sqlite3.connect(path, check_same_thread=False, **options)
+        configure_sqlite(connection, None)
+        return connection
+
     def _read_sqlite(self, work: Callable[[Query], T]) -> T:
         connection: sqlite3.Connection | None = getattr(self._reader_local, "connection", None)
         if connection is None:
-            path = make_url(self.url).database or ""
-            connection = sqlite3.connect(path, check_same_thread=False)
-            configure_sqlite(connection, None)
+            connection = self.connect_sqlite()
             self._reader_local.connection = connection
             self._reader_connections.append(connection)
         return work(lambda sql, params: connection.execute(sql, params).fetchall())

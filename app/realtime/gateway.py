@@ -428,9 +428,9 @@ class RealtimeGateway:
                 socket.queue.task_done()
         goodbye = self.sio.event_frame("Disconnect", {"reason": "slow_consumer"})
         # Past the fan-out's slow check, straight behind what the kernel already holds.
-        if not (socket is not None and write_direct(socket, goodbye)):
-            if transport is not None and not transport.is_closing():
-                transport.write(goodbye)
+        written = socket is not None and write_direct(socket, goodbye)
+        if not written and transport is not None and not transport.is_closing():
+            transport.write(goodbye)
         with contextlib.suppress(Exception):
             await self.sio.disconnect(sid)
         # A client that reads nothing will not read the goodbye either: after a grace

@@ -29,11 +29,10 @@ from datetime import UTC, datetime
 from typing import Any, Literal, Protocol
 
 from sqlalchemy import Connection, bindparam, insert, select, tuple_, update
-from sqlalchemy.engine import make_url
 from sqlalchemy.exc import IntegrityError
 
 from app import models
-from app.db import Database, configure_sqlite
+from app.db import Database, utc
 from app.models import new_id, utcnow
 from app.schemas import MessageOut
 
@@ -96,7 +95,6 @@ class MessageStore:
         self._db = db
         self._queue: asyncio.Queue[_Pending] = asyncio.Queue()
         self._worker: asyncio.Task[None] | None = None
-        self._sqlite_path = make_url(db.url).database if db.is_sqlite else None
         self._sqlite: sqlite3.Connection | None = None  # opened on the writer thread
         self._thread = (
             ThreadPoolExecutor(1, thread_name_prefix="campfire-writer") if db.is_sqlite else None
@@ -165,11 +163,7 @@ class MessageStore:
 
     def _commit_sqlite(self, drafts: list[Draft], now: datetime) -> list[Outcome]:
         if self._sqlite is None:
-            assert self._sqlite_path is not None
-            self._sqlite = sqlite3.connect(
-                self._sqlite_path, isolation_level=None, check_same_thread=False
-            )
-            configure_sqlite(self._sqlite, None)
+            self._sqlite = self._db.connect_sqlite(isolation_level=None)
         connection = self._sqlite
         # IMMEDIATE takes the write lock up front, so the batch cannot fail half-way for
         # want of it (other writers wait through the busy timeout instead).
@@ -307,7 +301,7 @@ class SqliteBatch:
             row = self._connection.execute(_SQLITE_EXISTING, key).fetchone()
             if row is not None:
                 fields = dict(zip(MESSAGE_FIELDS, row, strict=True))
-                fields["created_at"] = datetime.fromisoformat(row[5]).replace(tzinfo=UTC)
+                fields["created_at"] = utc(fields["created_at"])
                 found.append(MessageOut.model_construct(**fields))
         return found
 
@@ -331,24 +325,13 @@ class SqliteBatch:
         return {room_id: int(last_seq) for room_id, last_seq in rows}
 
     def insert(self, rows: list[dict[str, Any]]) -> None:
-        # A batch shares one created_at: format it once.
-        times: dict[datetime, str] = {}
-        values = []
-        for r in rows:
-            created = times.get(r["created_at"]) or times.setdefault(
-                r["created_at"], _sqlite_time(r["created_at"])
-            )
-            values.append(
-                (
-                    r["id"],
-                    r["room_id"],
-                    r["creator_id"],
-                    r["content"],
-                    r["client_message_id"],
-                    created,
-                    r["seq"],
-                )
-            )
+        # A batch shares one created_at: format each distinct one once.
+        times = {t: _sqlite_time(t) for t in {r["created_at"] for r in rows}}
+        values = [
+            (r["id"], r["room_id"], r["creator_id"], r["content"], r["client_message_id"],
+             times[r["created_at"]], r["seq"])
+            for r in rows
+        ]  # fmt: skip
         self._connection.executemany(_SQLITE_INSERT, values)
 
 
