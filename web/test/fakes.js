@@ -1,7 +1,7 @@
 // Test doubles for the CampfireClient unit tests: a manual clock, a scripted socket.io `io`
 // function and a routing fetch. Used by the unit tests only; the e2e tests use the real thing.
 
-import { MemoryStorage } from "../campfire-client.js";
+import { CampfireClient, MemoryStorage } from "../campfire-client.js";
 
 export { MemoryStorage };
 
@@ -219,3 +219,47 @@ export function msg(roomId, seq, extra = {}) {
 
 export const ROOM = { id: "r1", name: "general", kind: "open", created_at: "2024-01-01T00:00:00Z", member_ids: ["me", "u-other"] };
 export const ROOM2 = { id: "r2", name: "random", kind: "open", created_at: "2024-01-01T00:00:00Z", member_ids: ["me"] };
+
+// ----- a client wired to the fakes ------------------------------------------------------------
+
+export const EVENTS = [
+  "message", "typingStart", "typingStop", "presence", "roomJoined", "roomLeft", "roomUpdated",
+  "connectionState", "error", "ready", "synced", "queue", "messageFailed",
+];
+
+export function setup({ storage = new MemoryStorage(), routes = networkDown, random = () => 0, ...opts } = {}) {
+  const clock = new FakeClock();
+  const io = fakeIo();
+  const fetch = fakeFetch(routes);
+  const client = new CampfireClient({
+    token: "tok",
+    userId: "me",
+    baseUrl: "http://campfire.test",
+    io,
+    fetch,
+    storage,
+    timers: clock,
+    random,
+    ...opts,
+  });
+  const events = [];
+  for (const name of EVENTS) client.on(name, (d) => events.push([name, d]));
+  const of = (name) => events.filter((e) => e[0] === name).map((e) => e[1]);
+  const states = () => of("connectionState").map((s) => s.state);
+  return { client, clock, io, fetch, storage, events, of, states };
+}
+
+/** Connect and complete the handshake with the given rooms. */
+export async function online(t, { rooms = [ROOM], replay = [], last = {} } = {}) {
+  await t.client.connect();
+  const s = t.io.last;
+  s.accept({ rooms });
+  for (const m of replay) s.serverEmit("NewMessage", { message: m, room_id: m.room_id });
+  s.serverEmit("SyncComplete", {
+    rooms: rooms.map((r) => ({ room_id: r.id, last_seq: last[r.id] ?? 0 })),
+    missed_count: replay.length,
+    truncated: false,
+  });
+  await flush();
+  return s;
+}

@@ -1,0 +1,142 @@
+// Presence and typing: who is online in a room, who is typing, and this user's own typing.
+
+/** CampfireClient methods: presence and typing. */
+export class Presence {
+  static socketEvents = {
+    TypingStart(d) {
+      this._onRemoteTyping(d, true);
+    },
+    TypingStop(d) {
+      this._onRemoteTyping(d, false);
+    },
+    PresenceUpdate(d) {
+      this._onPresenceUpdate(d);
+    },
+    UserJoined(d) {
+      this._onPresenceDelta(d, true);
+    },
+    UserLeft(d) {
+      this._onPresenceDelta(d, false);
+    },
+  };
+
+  getOnline(roomId) {
+    return [...(this._online.get(roomId) || [])];
+  }
+
+  getRecentlyActive(roomId) {
+    return [...(this._recent.get(roomId) || [])];
+  }
+
+  getTyping(roomId) {
+    return [...(this._remoteTyping.get(roomId)?.keys() || [])];
+  }
+
+  /** Which room the page shows: its presence is refreshed while polling. */
+  setActiveRoom(roomId) {
+    this._activeRoomId = roomId;
+    if (!roomId) return;
+    if (this.connected) this.requestPresence(roomId);
+    else if (this._polling) this._pollPresence(roomId).catch(() => {});
+  }
+
+  /** Ask for a room's presence (answered by a `presence` event). */
+  requestPresence(roomId) {
+    if (this.connected) {
+      this._emitSocketAck("GetPresence", { room_id: roomId }).then(
+        (env) => {
+          if (env?.type === "PresenceUpdate") this._onPresenceUpdate(env.data);
+        },
+        () => {},
+      );
+    } else {
+      this._pollPresence(roomId).catch(() => {});
+    }
+  }
+
+  /** Call on every keystroke in a room's composer. */
+  typing(roomId) {
+    if (!this.connected || !roomId) return;
+    const now = this._t.now();
+    let st = this._myTyping.get(roomId);
+    if (!st) {
+      st = { lastStart: -Infinity, idleTimer: null };
+      this._myTyping.set(roomId, st);
+    }
+    if (now - st.lastStart >= this.typingThrottleMs && now >= (this._typingPausedUntil || 0)) {
+      st.lastStart = now;
+      this._emitSocket("TypingStart", { room_id: roomId });
+    }
+    this._t.clearTimeout(st.idleTimer);
+    st.idleTimer = this._t.setTimeout(() => this.stopTyping(roomId), this.typingIdleMs);
+  }
+
+  /** Ends this user's typing in a room (sends TypingStop if a TypingStart went out). */
+  stopTyping(roomId) {
+    const st = this._myTyping.get(roomId);
+    if (!st) return;
+    this._clearMyTyping(roomId);
+    if (this.connected) this._emitSocket("TypingStop", { room_id: roomId });
+  }
+
+  _clearMyTyping(roomId) {
+    const st = this._myTyping.get(roomId);
+    if (st) this._t.clearTimeout(st.idleTimer);
+    this._myTyping.delete(roomId);
+  }
+
+  _onPresenceUpdate(d) {
+    if (!d?.room_id) return;
+    this._online.set(d.room_id, new Set(d.online_users || []));
+    this._emitPresence(d.room_id);
+  }
+
+  _onPresenceDelta(d, joined) {
+    if (!d?.room_id || !d.user_id) return;
+    let set = this._online.get(d.room_id);
+    if (!set) {
+      set = new Set();
+      this._online.set(d.room_id, set);
+    }
+    if (joined) set.add(d.user_id);
+    else set.delete(d.user_id);
+    if (!joined) this._setRemoteTyping(d.room_id, d.user_id, false);
+    this._emitPresence(d.room_id);
+  }
+
+  _emitPresence(roomId) {
+    const payload = { room_id: roomId, online_users: this.getOnline(roomId), mode: this._polling ? "recent" : "live" };
+    if (this._polling) payload.recently_active = this.getRecentlyActive(roomId);
+    this.emit("presence", payload);
+  }
+
+  _onRemoteTyping(d, on) {
+    if (!d?.room_id || !d.user_id) return;
+    if (d.user_id === this.user?.id) return;
+    this._setRemoteTyping(d.room_id, d.user_id, on);
+  }
+
+  _setRemoteTyping(roomId, userId, on) {
+    let map = this._remoteTyping.get(roomId);
+    if (!map) {
+      map = new Map();
+      this._remoteTyping.set(roomId, map);
+    }
+    const had = map.has(userId);
+    if (had) this._t.clearTimeout(map.get(userId));
+    if (on) {
+      // Expire locally too, in case the TypingStop is lost with the connection.
+      map.set(userId, this._t.setTimeout(() => this._setRemoteTyping(roomId, userId, false), this.remoteTypingTtlMs));
+      if (!had) this.emit("typingStart", { user_id: userId, room_id: roomId });
+    } else if (had) {
+      map.delete(userId);
+      this.emit("typingStop", { user_id: userId, room_id: roomId });
+    }
+  }
+
+  _clearRemoteTyping() {
+    for (const [roomId, map] of this._remoteTyping) {
+      for (const userId of [...map.keys()]) this._setRemoteTyping(roomId, userId, false);
+    }
+  }
+}

@@ -1,0 +1,78 @@
+// Unit tests of client/presence.js: presence and typing.
+import { test } from "node:test";
+import assert from "node:assert/strict";
+
+import { msg, online, setup } from "./fakes.js";
+
+test("typing: at most one TypingStart per 3 s, TypingStop after 5 s idle or on send", async () => {
+  const t = setup();
+  const s = await online(t);
+  const typed = () => s.sent.filter((r) => r.event.startsWith("Typing")).map((r) => `${r.event}@${t.clock.now() - start}`);
+  const start = t.clock.now();
+  for (let i = 0; i < 10; i++) {
+    t.client.typing("r1"); // a keystroke every 500 ms for 5 s
+    await t.clock.advance(500);
+  }
+  const starts = s.sentOf("TypingStart");
+  assert.equal(starts.length, 2, typed().join(" "));
+  assert.equal(s.sentOf("TypingStop").length, 0);
+  await t.clock.advance(4499);
+  assert.equal(s.sentOf("TypingStop").length, 0);
+  await t.clock.advance(1);
+  assert.equal(s.sentOf("TypingStop").length, 1, "stop after 5 s idle");
+  t.client.typing("r1");
+  assert.equal(s.sentOf("TypingStart").length, 3, "a new burst starts at once");
+  t.client.sendMessage("r1", "done");
+  assert.equal(s.sentOf("TypingStop").length, 2, "stop on send");
+  await t.clock.advance(10000);
+  assert.equal(s.sentOf("TypingStop").length, 2);
+});
+
+test("typing pauses when the server says its rate is exceeded", async () => {
+  const t = setup();
+  const s = await online(t);
+  t.client.typing("r1");
+  assert.equal(s.sentOf("TypingStart").length, 1);
+  s.serverEmit("Error", { code: "rate_limit_exceeded", message: "typing too fast", retry_after: 20 });
+  for (let i = 0; i < 38; i++) {
+    await t.clock.advance(500);
+    t.client.typing("r1");
+  }
+  assert.equal(s.sentOf("TypingStart").length, 1, "nothing during retry_after");
+  await t.clock.advance(1500);
+  t.client.typing("r1");
+  assert.equal(s.sentOf("TypingStart").length, 2);
+});
+
+test("typing from others comes out as events and expires", async () => {
+  const t = setup();
+  const s = await online(t);
+  s.serverEmit("TypingStart", { user_id: "u-other", room_id: "r1" });
+  s.serverEmit("TypingStart", { user_id: "u-other", room_id: "r1" });
+  assert.deepEqual(t.of("typingStart"), [{ user_id: "u-other", room_id: "r1" }]);
+  assert.deepEqual(t.client.getTyping("r1"), ["u-other"]);
+  s.serverEmit("TypingStop", { user_id: "u-other", room_id: "r1" });
+  assert.deepEqual(t.client.getTyping("r1"), []);
+  s.serverEmit("TypingStart", { user_id: "u-other", room_id: "r1" });
+  await t.clock.advance(t.client.remoteTypingTtlMs);
+  assert.deepEqual(t.client.getTyping("r1"), []);
+  assert.equal(t.of("typingStop").length, 2);
+  s.serverEmit("TypingStart", { user_id: "u-other", room_id: "r1" });
+  s.serverEmit("NewMessage", { message: msg("r1", 1, { creator_id: "u-other" }), room_id: "r1" });
+  assert.deepEqual(t.client.getTyping("r1"), [], "a message ends its author's typing");
+});
+
+test("presence: PresenceUpdate, UserJoined, UserLeft", async () => {
+  const t = setup();
+  const s = await online(t);
+  s.serverEmit("PresenceUpdate", { room_id: "r1", online_users: ["me"] });
+  s.serverEmit("UserJoined", { room_id: "r1", user_id: "u-other" });
+  assert.deepEqual(t.client.getOnline("r1").sort(), ["me", "u-other"]);
+  s.serverEmit("UserLeft", { room_id: "r1", user_id: "u-other" });
+  assert.deepEqual(t.client.getOnline("r1"), ["me"]);
+  assert.equal(t.of("presence").length, 3);
+  assert.equal(t.of("presence")[0].mode, "live");
+  s.drop();
+  assert.deepEqual(t.client.getOnline("r1"), [], "unknown while disconnected");
+  assert.deepEqual(t.of("presence").at(-1).online_users, []);
+});

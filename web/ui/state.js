@@ -1,0 +1,19 @@
+// The UI's shared state: the session, the client, the active room, what has been read.
+
+export const SESSION_KEY = "campfire:session";
+
+export const app = {
+  session: null, // {token, user}
+  client: null,
+  users: new Map(), // id -> user
+  activeRoomId: null,
+  read: {}, // room id -> last read seq
+  bannerTimer: null,
+  renderQueued: new Set(),
+  usersRefreshAt: 0,
+};
+
+/** A localStorage key of the signed-in user: campfire:<user id>:<name>. */
+export function userKey(name) {
+  return `campfire:${app.session.user.id}:${name}`;
+}
