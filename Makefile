@@ -1,9 +1,22 @@
 # The two commands of the README: `make serve` and `make test`. Everything else is setup.
+#
+# Python packages come from uv.lock, exactly (`uv sync --locked`: it refuses a lock that no
+# longer matches pyproject.toml, and removes whatever the lock does not list). uv itself is
+# installed by pip into .tools/ at the version pinned here, so a fresh machine needs only
+# Python 3.11+ and PyPI. `make upgrade` refreshes the lock; `make test-latest` runs the Python
+# suite against the newest versions pyproject.toml allows, in .venv-latest, ignoring the lock.
 PYTHON ?= python3
+UV_VERSION := 0.13.9
+TOOLS := .tools
+UV := $(TOOLS)/bin/uv
 VENV := .venv
 STAMP := $(VENV)/.installed
+LATEST := .venv-latest
+# uv must not fetch a Python of its own (only PyPI is reachable), nor put the venv elsewhere.
+export UV_PYTHON_DOWNLOADS := never
+export UV_PROJECT_ENVIRONMENT := $(VENV)
 
-.PHONY: serve test test-python test-js lint services browser bench
+.PHONY: serve test test-latest lock upgrade lint services browser bench
 
 serve: $(STAMP) web/node_modules/.installed
 	$(VENV)/bin/campfire serve
@@ -13,11 +26,30 @@ test: $(STAMP) web/node_modules/.installed bench/node_modules/.installed service
 	$(VENV)/bin/pytest
 	node --test web/test/
 
-$(STAMP): pyproject.toml
-	test -d $(VENV) || $(PYTHON) -m venv $(VENV)
-	$(VENV)/bin/pip install --quiet --upgrade pip
-	$(VENV)/bin/pip install --quiet -e '.[test]'
+$(UV):
+	test -x $(TOOLS)/bin/python || $(PYTHON) -m venv $(TOOLS)
+	$(TOOLS)/bin/python -m pip install --quiet 'uv==$(UV_VERSION)'
 	touch $@
+
+$(STAMP): pyproject.toml uv.lock $(UV)
+	$(UV) sync --locked --extra test --python $(PYTHON)
+	touch $@
+
+lock: $(UV)
+	$(UV) lock
+
+upgrade: $(UV)
+	$(UV) lock --upgrade
+	$(MAKE) $(STAMP)
+
+# The newest releases the ranges allow, resolved now, not from the lock: a breaking release
+# shows up here as a failing test before `make upgrade` would bring it in.
+test-latest: $(UV) services browser
+	test -x $(LATEST)/bin/python || $(UV) venv --python $(PYTHON) $(LATEST)
+	$(UV) pip install --python $(LATEST)/bin/python --upgrade --resolution highest -e '.[test]'
+	$(UV) pip list --python $(LATEST)/bin/python --format freeze \
+		| grep -iE '^(python-engineio|python-socketio|aiohttp|sqlalchemy|redis|arq)=='
+	$(LATEST)/bin/pytest
 
 web/node_modules/.installed: web/package-lock.json
 	cd web && npm ci --no-audit --no-fund
