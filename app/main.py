@@ -14,8 +14,8 @@ from app.db import Database
 from app.http import setup_http
 from app.metrics import Metrics
 from app.realtime.delivery import SocketIONotifier
+from app.realtime.engineio_seam import create_server
 from app.realtime.gateway import Cursors, RealtimeGateway
-from app.realtime.server import create_socket_server
 from app.services import Services
 from app.state import MemoryState, RealtimeState
 
@@ -39,7 +39,7 @@ def create_app(settings: Settings | None = None) -> web.Application:
     metrics = Metrics()
     db = Database(settings.database_url)
     state = create_state(settings)
-    sio = create_socket_server(settings)
+    sio = create_server(settings)
     notifier = SocketIONotifier(sio, metrics)
     services = Services.build(settings, db, state, notifier, metrics)
     process_id = uuid.uuid4().hex

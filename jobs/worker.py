@@ -10,10 +10,11 @@ emitting: the web processes subscribed to the channel deliver to their own socke
   each TypingStop and UserLeft once.
 - backfill is enqueued by a web process (jobs/dispatch.py) when a client authenticates.
 
-A failed emit is only logged by python-socketio; here it raises into `SocketIONotifier`,
-which counts it in `campfire_emit_failures`, and a replay that lost an emit is retried (the
-client drops the duplicates by message id). Metrics are served on
-CAMPFIRE_WORKER_METRICS_PORT when set.
+A failed emit is only logged by python-socketio; the worker's emitter (built in
+app.realtime.engineio_seam, like every use of the libraries' internals) raises it into
+`SocketIONotifier` instead, which counts it in `campfire_emit_failures`, and a replay that
+lost an emit is retried (the client drops the duplicates by message id). Metrics are served
+on CAMPFIRE_WORKER_METRICS_PORT when set.
 """
 
 from __future__ import annotations
@@ -22,17 +23,16 @@ import logging
 from datetime import timedelta
 from typing import Any, ClassVar
 
-import socketio
 from aiohttp import web
 from arq import Retry, cron
 from arq.cron import CronJob
 from arq.worker import Function, func
-from prometheus_client import Counter
 
 from app.config import Settings
 from app.db import Database
 from app.metrics import Metrics
 from app.realtime.delivery import SocketIONotifier
+from app.realtime.engineio_seam import WorkerRedisManager, create_worker_emitter
 from app.services import Services
 from app.state import RealtimeState
 from app.state.redis import RedisState
@@ -57,57 +57,6 @@ class WorkerConfig(Settings):
     worker_keep_result_seconds: float = 0.0
 
 
-class EmitError(RuntimeError):
-    """An emit that never reached Redis, so no web process can deliver it."""
-
-
-class WorkerRedisManager(socketio.AsyncRedisManager):
-    """A write-only AsyncRedisManager whose failures are visible.
-
-    python-socketio retries a failed publish once and then only logs it; this raises
-    instead, so that `SocketIONotifier` counts it and a job can react.
-    """
-
-    def __init__(self, url: str, *, channel: str, metrics: Metrics) -> None:
-        super().__init__(url, channel=channel, write_only=True)
-        self.failures = 0
-        self._unheard = Counter(
-            "campfire_worker_unheard_emits",
-            "Emits published while no web process was subscribed to the channel",
-            registry=metrics.registry,
-        )
-
-    async def _publish(self, data: Any) -> Any:
-        receivers = await super()._publish(data)
-        if receivers is None:  # the base class gave up after its retry
-            self.failures += 1
-            raise EmitError(f"could not publish {data.get('method')} to Redis")
-        if receivers == 0:
-            self._unheard.inc()
-            log.warning(
-                "no web process is subscribed to %s; %s went nowhere",
-                self.channel,
-                data.get("method"),
-            )
-        return receivers
-
-    async def disconnect(self, sid: str, namespace: str | None = None, **kwargs: Any) -> None:
-        # The base class first disconnects locally through its server, which a write-only
-        # manager does not have; only the web process holding the socket can do it.
-        await self._publish(
-            {
-                "method": "disconnect",
-                "sid": sid,
-                "namespace": namespace or "/",
-                "host_id": self.host_id,
-            }
-        )
-
-    async def close(self) -> None:
-        if self.redis is not None:
-            await self.redis.aclose()
-
-
 async def build_context(
     settings: Settings, *, state: RealtimeState | None = None
 ) -> dict[str, Any]:
@@ -120,7 +69,7 @@ async def build_context(
     metrics = Metrics()
     db = Database(settings.database_url)
     state = state or RedisState.from_url(settings.redis_url, prefix=settings.redis_prefix)
-    manager = WorkerRedisManager(
+    manager = create_worker_emitter(
         settings.redis_url, channel=f"{settings.redis_prefix}:socketio", metrics=metrics
     )
     notifier = SocketIONotifier(manager, metrics)

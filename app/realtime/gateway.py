@@ -1,4 +1,8 @@
-"""Socket.IO event handlers: a thin adapter from PROTOCOL.md events onto the domain layer."""
+"""Socket.IO event handlers: a thin adapter from PROTOCOL.md events onto the domain layer.
+
+Only the protocol's events live here. Transport duties (slow consumers, the shutdown flush,
+the subscription cap) are in `transport.py`; python-socketio's internals in `engineio_seam`.
+"""
 
 from __future__ import annotations
 
@@ -16,8 +20,8 @@ import socketio
 from app.errors import CampfireError, ErrorCode, invalid
 from app.net import client_ip
 from app.notifier import room_channel, user_channel
-from app.realtime.server import ack_requested
-from app.realtime.transport import write_direct
+from app.realtime.engineio_seam import ack_requested
+from app.realtime.transport import TransportDuties
 from app.schemas import AuthIn, NewMessageIn, RoomRef, parse, wire
 from app.services import Principal, Services
 from app.state import ConnectionInfo
@@ -28,9 +32,8 @@ Envelope = dict[str, Any]
 # Refreshing the shared heartbeat on every event would cost a state write per event.
 ACTIVITY_REFRESH_SECONDS = 15.0
 # SIGTERM must end the process within 10 s (PROTOCOL.md section 8): up to 3 s for in-flight
-# events, 3 s to flush goodbyes, and aiohttp's own shutdown timeout (app.cli) after that.
+# events, then the transport's flush (transport.py), then aiohttp's shutdown timeout (app.cli).
 SHUTDOWN_GRACE_SECONDS = 3.0
-SLOW_CONSUMER_GRACE_SECONDS = 2.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,7 +56,6 @@ class LiveConnection:
     info: ConnectionInfo | None = None
     auth_timer: asyncio.TimerHandle | None = None
     last_refresh: float = field(default_factory=time.monotonic)
-    dropping: bool = False  # already being disconnected as a slow consumer
 
 
 BackfillFn = Callable[[str, list[str], Cursors], Awaitable[None]]
@@ -88,14 +90,13 @@ class RealtimeGateway:
             "Ping": self._ping,
         }
         self._tasks: set[asyncio.Task[Any]] = set()
+        self.transport = TransportDuties(sio, self.metrics, self._spawn)
 
     def register(self) -> None:
         self.sio.on("connect", self.on_connect)
         self.sio.on("disconnect", self.on_disconnect)
         self.sio.on("*", self.on_event)
-        manager = self.sio.manager
-        manager.on_slow_consumer = self._slow_consumer
-        manager.on_delivered = self._count_sent
+        self.transport.install()
 
     # ---- connection lifecycle -----------------------------------------------------
 
@@ -107,16 +108,7 @@ class RealtimeGateway:
                 raise CampfireError(
                     ErrorCode.server_overloaded, "the server is shutting down", retry_after=5.0
                 )
-            decision = await self.services.state.acquire_rate(
-                f"connect:{ip}", self.settings.connect_rate, self.settings.rate_window_seconds
-            )
-            if not decision.allowed:
-                self.metrics.rate_limit_hits.labels("connect").inc()
-                raise CampfireError(
-                    ErrorCode.rate_limit_exceeded,
-                    "too many connection attempts; slow down",
-                    retry_after=decision.retry_after,
-                )
+            await self.services.admission.admit_handshake(ip)
             token = _handshake_token(environ, auth)
             cursors = _cursors(auth)
             conn = LiveConnection(sid=sid, ip=ip)
@@ -178,10 +170,7 @@ class RealtimeGateway:
 
     async def _welcome(self, conn: LiveConnection, cursors: Cursors) -> None:
         """PROTOCOL.md section 3: AuthSuccess, PresenceUpdate per room, replay, SyncComplete."""
-        for _ in range(10):  # normally already true; see on_connect
-            if self.sio.manager.is_connected(conn.sid, "/"):
-                break
-            await asyncio.sleep(0)
+        await self.transport.until_connected(conn.sid)  # see on_connect
         assert conn.principal is not None and conn.info is not None
         user_id = conn.principal.user_id
         services = self.services
@@ -197,12 +186,12 @@ class RealtimeGateway:
         )
         # Subscribe before reading presence and missed messages, so that anything newer
         # arrives live and nothing falls between the replay and the subscription.
-        await self.sio.enter_room(conn.sid, user_channel(user_id))
+        await self.transport.subscribe(conn.sid, user_channel(user_id))
         subscribed = [
             room.id for room in described[: self.settings.max_rooms_per_connection or None]
         ]
         for room_id in subscribed:
-            await self.sio.enter_room(conn.sid, room_channel(room_id))
+            await self.transport.subscribe(conn.sid, room_channel(room_id))
         # One state lookup for everyone the user shares a room with, not one per room.
         everyone = {member for room in described for member in room.member_ids or ()}
         online = await services.state.online_users(everyone)
@@ -224,10 +213,14 @@ class RealtimeGateway:
 
     # ---- client events ------------------------------------------------------------
 
-    async def on_event(self, event: str, sid: str, *args: Any) -> Envelope | None:
+    async def on_event(self, event: Any, sid: str, *args: Any) -> Envelope | None:
         conn = self.live.get(sid)
         if conn is None:
             return None
+        if not isinstance(event, str):
+            # `42[null]`, `42[7,{}]`: Socket.IO would dispatch these; the protocol has no
+            # such event. (The name is unusable below, so the error names no event.)
+            event, args = "", ()
         known = event in self._handlers or event == "Auth"
         self.metrics.events_received.inc(event if known else "unknown")
         self._in_flight += 1
@@ -242,7 +235,7 @@ class RealtimeGateway:
                 raise CampfireError(ErrorCode.auth_required, "authenticate first")
             handler = self._handlers.get(event)
             if handler is None:
-                raise invalid(f"unknown event {event[:50]!r}")
+                raise invalid(f"unknown event {event[:50]!r}" if event else "name the event")
             await self._refresh(conn)
             return await handler(conn, payload)
         except CampfireError as exc:
@@ -274,7 +267,7 @@ class RealtimeGateway:
             envelope = {"type": "MessageError", "data": data}
         else:
             envelope = {"type": "Error", "data": exc.payload()}
-        if ack_requested.get():
+        if ack_requested():
             return envelope
         await self._emit(conn.sid, "Error", exc.payload())
         return None
@@ -322,8 +315,7 @@ class RealtimeGateway:
     async def _typing_stop(self, conn: LiveConnection, payload: Any) -> Envelope:
         data = parse(RoomRef, payload)
         assert conn.principal is not None
-        await self.services.rooms.require_member(conn.principal, data.room_id)
-        await self.services.typing.stop(conn.principal.user_id, data.room_id)
+        await self.services.typing.client_stop(conn.principal.user_id, data.room_id)
         return {"type": "Ok", "data": {"room_id": data.room_id}}
 
     async def _get_presence(self, conn: LiveConnection, payload: Any) -> Envelope:
@@ -331,7 +323,7 @@ class RealtimeGateway:
         assert conn.principal is not None
         online, _ = await self.services.presence.room_presence(conn.principal, data.room_id)
         update = {"room_id": data.room_id, "online_users": online}
-        if not ack_requested.get():
+        if not ack_requested():
             await self._emit(conn.sid, "PresenceUpdate", update)
         return {"type": "PresenceUpdate", "data": update}
 
@@ -341,12 +333,7 @@ class RealtimeGateway:
         room = await self.services.rooms.join(conn.principal, data.room_id)
         # A member past the per-connection cap asks for this room explicitly: make room
         # for it by giving up this connection's least recently subscribed room.
-        channel = room_channel(room.id)
-        if channel not in self.sio.manager.chat_rooms(conn.sid):
-            oldest = self.sio.manager.oldest_chat_room(conn.sid)
-            if oldest is not None:
-                await self.sio.leave_room(conn.sid, oldest)
-            await self.sio.enter_room(conn.sid, channel)
+        await self.transport.subscribe_explicitly(conn.sid, room_channel(room.id))
         return {"type": "RoomJoined", "data": {"room": wire(room)}}
 
     async def _leave_room(self, conn: LiveConnection, payload: Any) -> Envelope:
@@ -361,7 +348,7 @@ class RealtimeGateway:
         if payload not in (None, {}) and not isinstance(payload, dict):
             raise invalid("Ping takes {} or nothing")
         await self._refresh(conn, force=True)
-        if not ack_requested.get():
+        if not ack_requested():
             await self._emit(conn.sid, "Pong", {})
         return {"type": "Pong", "data": {}}
 
@@ -391,63 +378,9 @@ class RealtimeGateway:
         self._closing = True
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self._idle.wait(), SHUTDOWN_GRACE_SECONDS)
-        sids = list(self.live)
-        log.info("shutting down: closing %d sockets", len(sids))
-        transports = [t for t in map(self._transport, sids) if t is not None]
-        for sid in sids:
-            await self._emit(sid, "Disconnect", {"reason": "server_shutdown"})
-        for sid in sids:
-            with contextlib.suppress(Exception):
-                await self.sio.disconnect(sid)
-        # Flush every queue into its transport, then close the transports rather than wait
-        # for each client to hang up (a client that reads nothing cannot hold us up).
-        with contextlib.suppress(Exception, TimeoutError):
-            await asyncio.wait_for(self.sio.eio.disconnect(), SHUTDOWN_GRACE_SECONDS)
-        self.sio.eio.write_coalescer.flush()
-        for transport in transports:
-            transport.close()
+        await self.transport.shutdown(list(self.live))
         for task in list(self._tasks):
             task.cancel()
-
-    def _slow_consumer(self, sid: str) -> None:
-        conn = self.live.get(sid)
-        if conn is not None and not conn.dropping:
-            conn.dropping = True
-            log.warning("socket %s is not reading; disconnecting it", sid)
-            self.metrics.slow_consumers.inc()
-            self._spawn(self._drop_slow(sid))
-
-    async def _drop_slow(self, sid: str) -> None:
-        eio_sid = self.sio.manager.eio_sid_from_sid(sid, "/")
-        socket = self.sio.eio.sockets.get(eio_sid) if eio_sid else None
-        transport = self._transport(sid)
-        if socket is not None:
-            # Discard what it never read, so that the goodbye is next in line.
-            while not socket.queue.empty():
-                socket.queue.get_nowait()
-                socket.queue.task_done()
-        goodbye = self.sio.event_frame("Disconnect", {"reason": "slow_consumer"})
-        # Past the fan-out's slow check, straight behind what the kernel already holds.
-        written = socket is not None and write_direct(socket, goodbye)
-        if not written and transport is not None and not transport.is_closing():
-            transport.write(goodbye)
-        with contextlib.suppress(Exception):
-            await self.sio.disconnect(sid)
-        # A client that reads nothing will not read the goodbye either: after a grace
-        # period, cut the TCP connection so its buffers are freed.
-        await asyncio.sleep(SLOW_CONSUMER_GRACE_SECONDS)
-        if socket is not None and not socket.closed:
-            await socket.close(wait=False, abort=True)
-        if transport is not None:
-            transport.abort()
-
-    def _transport(self, sid: str) -> asyncio.BaseTransport | None:
-        eio_sid = self.sio.manager.eio_sid_from_sid(sid, "/")
-        request = self.sio.environ.get(eio_sid, {}).get("aiohttp.request") if eio_sid else None
-        return request.transport if request is not None else None
-
-    def _count_sent(self, event: str, recipients: int) -> None:
-        self.metrics.events_sent.inc(event, recipients)
 
     async def _emit(self, sid: str, event: str, data: dict[str, Any]) -> None:
         await self.sio.emit(event, data, to=sid)

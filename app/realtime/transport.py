@@ -1,189 +1,108 @@
-"""Engine.IO transport tweaks: optional websocket compression and bounded per-socket queues."""
+"""Transport duties of the real-time layer, apart from the protocol's events (gateway.py):
+dropping slow consumers, the shutdown flush, and the per-connection subscription cap.
+
+Everything here reaches the sockets through `app.realtime.engineio_seam`'s named functions.
+"""
 
 from __future__ import annotations
 
+import asyncio
 import logging
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any
 
-import orjson
 import socketio
-from aiohttp.web import WebSocketResponse
-from engineio import packet as eio_packet
-from engineio.async_drivers.aiohttp import WebSocket as EngineIOWebSocket
-from socketio import packet as sio_packet
 
-from app.notifier import ROOM_PREFIX as CHAT_ROOM_PREFIX
-from app.realtime.engine import engineio_frame
+from app.metrics import Metrics
+from app.realtime import engineio_seam as seam
 
 log = logging.getLogger(__name__)
 
-
-def websocket_class(compress: bool) -> type[EngineIOWebSocket]:
-    """python-engineio always lets aiohttp negotiate permessage-deflate, which costs about
-    90 KB and a lot of CPU per socket; this variant makes it a setting."""
-
-    class CampfireWebSocket(EngineIOWebSocket):
-        transport: Any = None
-
-        async def __call__(self, environ: dict[str, Any]) -> WebSocketResponse:
-            request = environ["aiohttp.request"]
-            self._sock = WebSocketResponse(
-                max_msg_size=self.server.max_http_buffer_size, compress=compress
-            )
-            await self._sock.prepare(request)
-            self.environ = environ
-            if not compress:
-                # Whole frames may be written straight to the transport (`DirectSocket`).
-                self.transport = request.transport
-            await self.handler(self)
-            return self._sock
-
-    return CampfireWebSocket
+# SIGTERM must end the process within 10 s (PROTOCOL.md section 8): 3 s to flush goodbyes,
+# after the gateway's grace for in-flight events, and aiohttp's shutdown timeout after that.
+SHUTDOWN_FLUSH_SECONDS = 3.0
+# How long a dropped slow consumer gets to read its goodbye before its TCP connection is cut.
+SLOW_CONSUMER_GRACE_SECONDS = 2.0
 
 
-def encode_event(event: str, data: Any, namespace: str = "/") -> str | None:
-    """A Socket.IO EVENT packet as text, straight through orjson: what python-socketio's
-    Packet would produce, without its recursive scan for binary attachments. None when the
-    data holds something orjson cannot encode (bytes), for python-socketio to handle."""
-    try:
-        body = orjson.dumps([event, data]).decode()
-    except TypeError:
-        return None
-    return f"2{body}" if namespace == "/" else f"2{namespace},{body}"
-
-
-def write_direct(socket: Any, data: bytes) -> bool:
-    """Write a prebuilt frame to a socket that writes directly (`DirectSocket`); False if it
-    does not (long-polling, compression) or is closed, and the packet must take its queue."""
-    writer = getattr(socket, "writer", None)
-    if writer is None or socket.closed or writer.closing:
-        return False
-    writer.write(data)
-    return True
-
-
-class FanoutManager(socketio.AsyncManager):
-    """Delivers a room emit by encoding the packet once and queueing it on every recipient's
-    socket directly, instead of python-socketio's one asyncio task per recipient.
-
-    Each socket's queue is bounded: a client that stops reading is reported to
-    `on_slow_consumer` rather than growing server memory.
-    """
-
-    max_queued_packets: int = 2_000
-    # Bytes written but not yet taken by the kernel, per socket, before it is a slow consumer.
-    max_buffered_bytes: int = 4 * 1024 * 1024
-    max_rooms_per_connection: int = 100
-    on_slow_consumer: Callable[[str], None] | None = None
-    on_delivered: Callable[[str, int], None] | None = None
-
-    def initialize(self) -> None:
-        super().initialize()
-        # (namespace, sid) -> every room it is in, in the order it entered them. python-socketio
-        # finds a leaving client's rooms by scanning all rooms of the server (one per client
-        # at least), which makes a mass disconnect quadratic; this index makes it linear.
-        self.rooms_of_sid: dict[tuple[str, str], dict[Any, None]] = {}
-
-    def chat_rooms(self, sid: str, namespace: str = "/") -> list[str]:
-        rooms = self.rooms_of_sid.get((namespace, sid), {})
-        return [r for r in rooms if isinstance(r, str) and r.startswith(CHAT_ROOM_PREFIX)]
-
-    def basic_enter_room(
-        self, sid: str, namespace: str, room: Any, eio_sid: str | None = None
-    ) -> None:
-        if isinstance(room, str) and room.startswith(CHAT_ROOM_PREFIX):
-            chat_rooms = self.chat_rooms(sid, namespace)
-            cap = self.max_rooms_per_connection
-            if room not in chat_rooms and cap and len(chat_rooms) >= cap:
-                log.info("%s is at its %d-room limit; not subscribed to %s", sid, cap, room)
-                return
-        super().basic_enter_room(sid, namespace, room, eio_sid=eio_sid)
-        self.rooms_of_sid.setdefault((namespace, sid), {})[room] = None
-
-    def basic_leave_room(self, sid: str, namespace: str, room: Any) -> None:
-        rooms = self.rooms_of_sid.get((namespace, sid))
-        if rooms is not None:
-            rooms.pop(room, None)
-        super().basic_leave_room(sid, namespace, room)
-
-    def basic_disconnect(self, sid: str, namespace: str, **kwargs: Any) -> None:
-        rooms = self.rooms_of_sid.pop((namespace, sid), None)
-        if rooms is None:
-            return super().basic_disconnect(sid, namespace, **kwargs)
-        for room in rooms:
-            super().basic_leave_room(sid, namespace, room)
-        # The rest of python-socketio's basic_disconnect: pending acks and connect states.
-        self.callbacks.pop(sid, None)
-        for pending in (self.pending_connect, self.pending_disconnect):
-            if sid in pending.get(namespace, ()):
-                pending[namespace].remove(sid)
-                if not pending[namespace]:
-                    del pending[namespace]
-        return None
-
-    def is_slow(self, socket: Any) -> bool:
-        if socket.queue.qsize() >= self.max_queued_packets:
-            return True
-        writer = getattr(socket, "writer", None)
-        return writer is not None and writer.buffered_bytes() > self.max_buffered_bytes
-
-    def oldest_chat_room(self, sid: str) -> str | None:
-        """The subscription to give up when a client explicitly asks for one more room."""
-        rooms = self.chat_rooms(sid)
-        if not rooms or len(rooms) < self.max_rooms_per_connection:
-            return None
-        return rooms[0]
-
-    async def emit(  # type: ignore[override]
+class TransportDuties:
+    def __init__(
         self,
-        event: str,
-        data: Any,
-        namespace: str,
-        room: str | None = None,
-        skip_sid: Any = None,
-        callback: Any = None,
-        to: str | None = None,
-        **kwargs: Any,
+        sio: socketio.AsyncServer,
+        metrics: Metrics,
+        spawn: Callable[[Awaitable[Any]], None],
     ) -> None:
-        if callback is not None:
-            return await super().emit(
-                event, data, namespace, room=room, skip_sid=skip_sid, callback=callback, to=to
-            )
-        room = to or room
-        if namespace not in self.rooms:
-            return None
-        skip = set(skip_sid) if isinstance(skip_sid, list | tuple | set) else {skip_sid}
-        encoded = (
-            encode_event(event, data, namespace)
-            or self.server.packet_class(
-                sio_packet.EVENT, namespace=namespace, data=[event, data]
-            ).encode()
+        self.sio = sio
+        self.metrics = metrics
+        self._spawn = spawn
+        # Sids being dropped as slow consumers: emits go on reaching them until the drop's
+        # disconnect has run, and each must not start another drop.
+        self._dropping: set[str] = set()
+
+    def install(self) -> None:
+        seam.install_delivery_hooks(
+            self.sio, on_slow_consumer=self.slow_consumer, on_delivered=self._count_sent
         )
-        frames = encoded if isinstance(encoded, list) else [encoded]
-        packets = [eio_packet.Packet(eio_packet.MESSAGE, frame) for frame in frames]
-        # Text packets (all of Campfire's) can be framed once for every recipient.
-        ws_frame = engineio_frame(encoded) if isinstance(encoded, str) else None
-        sockets = self.server.eio.sockets
-        delivered = 0
-        for sid, eio_sid in list(self.get_participants(namespace, room)):
-            if sid in skip:
-                continue
-            socket = sockets.get(eio_sid)
-            if socket is None or socket.closed:
-                continue
-            if self.is_slow(socket):
-                if self.on_slow_consumer is not None:
-                    self.on_slow_consumer(sid)
-                continue
-            if ws_frame is None or not write_direct(socket, ws_frame):
-                for pkt in packets:
-                    socket.queue.put_nowait(pkt)
-            delivered += 1
-        if self.on_delivered is not None:
-            self.on_delivered(event, delivered)
-        return None
 
+    # ---- subscriptions ----------------------------------------------------------------
 
-class FanoutRedisManager(socketio.AsyncRedisManager, FanoutManager):
-    """Redis pub/sub between processes; each process delivers locally like FanoutManager."""
+    async def subscribe(self, sid: str, channel: str) -> None:
+        """Subscribe; a chat room past the per-connection cap is left out (the manager keeps
+        the cap, most recently active rooms first)."""
+        await self.sio.enter_room(sid, channel)
+
+    async def subscribe_explicitly(self, sid: str, channel: str) -> None:
+        """A room the client asked for (JoinRoom): at the cap, give up this connection's least
+        recently subscribed room to make room for it."""
+        if channel in seam.chat_rooms(self.sio, sid):
+            return
+        oldest = seam.oldest_chat_room(self.sio, sid)
+        if oldest is not None:
+            await self.sio.leave_room(sid, oldest)
+        await self.sio.enter_room(sid, channel)
+
+    async def until_connected(self, sid: str) -> None:
+        """Socket.IO's CONNECT packet goes out right after the connect handler returns; a few
+        loop passes at most, so that nothing is emitted ahead of it."""
+        for _ in range(10):
+            if seam.is_connected(self.sio, sid):
+                return
+            await asyncio.sleep(0)
+
+    # ---- slow consumers ---------------------------------------------------------------
+
+    def slow_consumer(self, sid: str) -> None:
+        if sid not in self._dropping:
+            self._dropping.add(sid)
+            log.warning("socket %s is not reading; disconnecting it", sid)
+            self.metrics.slow_consumers.inc()
+            self._spawn(self._drop_slow(sid))
+
+    async def _drop_slow(self, sid: str) -> None:
+        connection = seam.connection(self.sio, sid)
+        # The goodbye goes ahead of the backlog the client never read, which is discarded.
+        connection.goodbye_first("Disconnect", {"reason": "slow_consumer"})
+        try:
+            await self.sio.disconnect(sid)
+        except Exception:
+            log.debug("disconnecting slow consumer %s failed", sid, exc_info=True)
+        # A client that reads nothing will not read the goodbye either: after a grace
+        # period, cut the TCP connection so its buffers are freed.
+        await asyncio.sleep(SLOW_CONSUMER_GRACE_SECONDS)
+        await connection.abort()
+        self._dropping.discard(sid)
+
+    # ---- shutdown ---------------------------------------------------------------------
+
+    async def shutdown(self, sids: list[str]) -> None:
+        """Say goodbye to every socket, flush, and close the transports."""
+        log.info("shutting down: closing %d sockets", len(sids))
+        for sid in sids:
+            try:
+                await self.sio.emit("Disconnect", {"reason": "server_shutdown"}, to=sid)
+            except Exception:
+                log.debug("goodbye to %s failed", sid, exc_info=True)
+        await seam.close_all(self.sio, sids, SHUTDOWN_FLUSH_SECONDS)
+
+    def _count_sent(self, event: str, recipients: int) -> None:
+        self.metrics.events_sent.inc(event, recipients)

@@ -12,6 +12,7 @@ from app.config import Settings
 from app.db import Database
 from app.metrics import Metrics
 from app.notifier import Notifier
+from app.services.admission import AdmissionService
 from app.services.auth import AuthService, Principal
 from app.services.messages import MessageService
 from app.services.presence import PresenceService
@@ -34,6 +35,7 @@ class Services:
     messages: MessageService
     presence: PresenceService
     typing: TypingService
+    admission: AdmissionService
 
     async def close(self) -> None:
         await self.messages.close()
@@ -63,6 +65,7 @@ class Services:
             messages=MessageService(settings, db, state, notifier, metrics, rooms, typing),
             presence=presence,
             typing=typing,
+            admission=AdmissionService(settings, state, metrics),
         )
 
 

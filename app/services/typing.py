@@ -33,6 +33,12 @@ class TypingService:
         if await self._state.start_typing(room_id, user_id):
             await self._broadcast("TypingStart", user_id, room_id)
 
+    async def client_stop(self, user_id: str, room_id: str) -> None:
+        """A client's `TypingStop`: like `TypingStart`, only for a member of the room (an
+        outsider must not learn whether the room exists, nor end someone's indicator)."""
+        await self._require_member(user_id, room_id)
+        await self.stop(user_id, room_id)
+
     async def stop(self, user_id: str, room_id: str) -> None:
         if await self._state.stop_typing(room_id, user_id):
             await self._broadcast("TypingStop", user_id, room_id)

@@ -96,6 +96,15 @@ class FrameWriter:
         else:
             self._pending.append(data)
 
+    def write_now(self, data: bytes) -> None:
+        if not self.transport.is_closing():
+            self.transport.write(data)
+
+    def discard(self) -> None:
+        """Forget the frames not yet handed to the transport."""
+        if self._pending is not None:
+            self._pending.clear()
+
     def flush(self) -> None:
         pending, self._pending = self._pending, None
         if pending and not self.transport.is_closing():
@@ -131,6 +140,20 @@ class _NoQueue:
 NO_QUEUE = _NoQueue()
 
 
+def write_direct(socket: Any, data: bytes, *, urgent: bool = False) -> bool:
+    """Write a prebuilt frame to a socket that writes directly (`DirectSocket`); False if it
+    does not (long-polling, compression) or is closed, and the packet must take its queue.
+    `urgent` frames go to the transport now, ahead of what waits for this loop pass."""
+    writer = getattr(socket, "writer", None)
+    if writer is None or socket.closed or writer.closing:
+        return False
+    if urgent:
+        writer.write_now(data)
+    else:
+        writer.write(data)
+    return True
+
+
 class DirectSocket(AsyncSocket):
     """python-engineio's AsyncSocket, carried as described in the module docstring.
 
@@ -149,6 +172,10 @@ class DirectSocket(AsyncSocket):
                 writer.write(frame(pkt.encode()))
         self.queue = NO_QUEUE
         self.writer = writer
+
+    def discard_backlog(self) -> None:
+        if self.writer is not None:
+            self.writer.discard()
 
     def write_packet(self, pkt: eio_packet.Packet) -> None:
         assert self.writer is not None

@@ -1,4 +1,4 @@
-"""The python-socketio server, tuned for Campfire."""
+"""The python-socketio server, tuned for Campfire: the fast path's hooks into it."""
 
 from __future__ import annotations
 
@@ -6,18 +6,19 @@ import contextvars
 from typing import Any
 
 import socketio
+from aiohttp.web import WebSocketResponse
+from engineio.async_drivers.aiohttp import WebSocket as EngineIOWebSocket
 from engineio.async_socket import AsyncSocket
 from socketio import packet as sio_packet
 
 from app.config import Settings
-from app.realtime.engine import DirectSocket, WriteCoalescer, engineio_frame
-from app.realtime.transport import (
-    FanoutManager,
-    FanoutRedisManager,
-    encode_event,
-    websocket_class,
+from app.realtime.engineio_seam.engine import (
+    DirectSocket,
+    WriteCoalescer,
+    engineio_frame,
     write_direct,
 )
+from app.realtime.engineio_seam.manager import FanoutManager, FanoutRedisManager, encode_event
 
 # Whether the client event being handled asked for an ack: a failure then goes into the
 # ack envelope, otherwise it is sent as an `Error` event (PROTOCOL.md section 4).
@@ -25,17 +26,10 @@ ack_requested: contextvars.ContextVar[bool] = contextvars.ContextVar("ack_reques
 
 
 class CampfireSocketServer(socketio.AsyncServer):
-    async def _handle_event(self, eio_sid: str, namespace: str, id: Any, data: Any) -> None:
-        token = ack_requested.set(id is not None)
-        try:
-            await super()._handle_event(eio_sid, namespace, id, data)
-        finally:
-            ack_requested.reset(token)
-
     async def _handle_eio_connect(self, eio_sid: str, environ: dict[str, Any]) -> None:
         socket = self.eio.sockets.get(eio_sid)
         if type(socket) is AsyncSocket:
-            socket.__class__ = DirectSocket  # see app.realtime.engine
+            socket.__class__ = DirectSocket  # see engineio_seam.engine
         await super()._handle_eio_connect(eio_sid, environ)
 
     async def _send_packet(self, eio_sid: str, pkt: Any) -> None:
@@ -47,10 +41,12 @@ class CampfireSocketServer(socketio.AsyncServer):
                 return
         await super()._send_packet(eio_sid, pkt)
 
-    def event_frame(self, event: str, data: Any) -> bytes:
-        encoded = encode_event(event, data)
-        assert encoded is not None
-        return engineio_frame(encoded)
+
+def event_frame(event: str, data: Any) -> bytes:
+    """The websocket frame of one JSON Socket.IO event on the default namespace."""
+    encoded = encode_event(event, data)
+    assert encoded is not None
+    return engineio_frame(encoded)
 
 
 def create_socket_server(settings: Settings) -> CampfireSocketServer:
@@ -85,11 +81,52 @@ def create_socket_server(settings: Settings) -> CampfireSocketServer:
     return sio
 
 
+def websocket_class(compress: bool) -> type[EngineIOWebSocket]:
+    """python-engineio always lets aiohttp negotiate permessage-deflate, which costs about
+    90 KB and a lot of CPU per socket; this variant makes it a setting."""
+
+    class CampfireWebSocket(EngineIOWebSocket):
+        transport: Any = None
+
+        async def __call__(self, environ: dict[str, Any]) -> WebSocketResponse:
+            request = environ["aiohttp.request"]
+            self._sock = WebSocketResponse(
+                max_msg_size=self.server.max_http_buffer_size, compress=compress
+            )
+            await self._sock.prepare(request)
+            self.environ = environ
+            if not compress:
+                # Whole frames may be written straight to the transport (`DirectSocket`).
+                self.transport = request.transport
+            await self.handler(self)
+            return self._sock
+
+    return CampfireWebSocket
+
+
 class JsonPacket(sio_packet.Packet):
     """Campfire's events are JSON only: skip python-socketio's recursive scan of every
-    outgoing payload for binary attachments (a client's binary packets still decode)."""
+    outgoing payload for binary attachments (a client's binary packets still decode).
+
+    A custom packet class is python-socketio's documented `serializer` extension; decoding
+    is also where two things are learnt before any handler runs (python-socketio decodes a
+    packet and runs its handler in one task, so a context variable carries them):
+    - whether the client asked for an ack (`ack_requested`);
+    - an event that is not `[name, ...]` with a string name (`42null`, `42[7]`, `42[{}]`)
+      is turned into the unnamed event `[""]`, which the gateway answers with
+      `invalid_message_format`; python-socketio would raise on it (a log, no answer).
+    """
 
     uses_binary_events = False
+
+    def decode(self, encoded_packet: Any) -> int:
+        attachments = super().decode(encoded_packet)
+        if self.packet_type in (sio_packet.EVENT, sio_packet.BINARY_EVENT):
+            ack_requested.set(self.id is not None)
+            data = self.data
+            if not (isinstance(data, list) and data and isinstance(data[0], str)):
+                self.data = [""]
+        return attachments
 
 
 class _OrjsonCodec:

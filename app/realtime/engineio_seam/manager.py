@@ -1,0 +1,155 @@
+"""Socket.IO client managers: room emits encoded once, bounded per-socket backlogs, and the
+per-connection room cap (see the package docstring; what it relies on is in contract.py)."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from typing import Any
+
+import orjson
+import socketio
+from engineio import packet as eio_packet
+from socketio import packet as sio_packet
+
+from app.notifier import ROOM_PREFIX as CHAT_ROOM_PREFIX
+from app.realtime.engineio_seam.engine import engineio_frame, write_direct
+
+log = logging.getLogger(__name__)
+
+
+def encode_event(event: str, data: Any, namespace: str = "/") -> str | None:
+    """A Socket.IO EVENT packet as text, straight through orjson: what python-socketio's
+    Packet would produce, without its recursive scan for binary attachments. None when the
+    data holds something orjson cannot encode (bytes), for python-socketio to handle."""
+    try:
+        body = orjson.dumps([event, data]).decode()
+    except TypeError:
+        return None
+    return f"2{body}" if namespace == "/" else f"2{namespace},{body}"
+
+
+class FanoutManager(socketio.AsyncManager):
+    """Delivers a room emit by encoding the packet once and queueing it on every recipient's
+    socket directly, instead of python-socketio's one asyncio task per recipient.
+
+    Each socket's queue is bounded: a client that stops reading is reported to
+    `on_slow_consumer` rather than growing server memory.
+    """
+
+    max_queued_packets: int = 2_000
+    # Bytes written but not yet taken by the kernel, per socket, before it is a slow consumer.
+    max_buffered_bytes: int = 4 * 1024 * 1024
+    max_rooms_per_connection: int = 100
+    on_slow_consumer: Callable[[str], None] | None = None
+    on_delivered: Callable[[str, int], None] | None = None
+
+    def initialize(self) -> None:
+        super().initialize()
+        # (namespace, sid) -> every room it is in, in the order it entered them. python-socketio
+        # finds a leaving client's rooms by scanning all rooms of the server (one per client
+        # at least), which makes a mass disconnect quadratic; this index makes it linear.
+        self.rooms_of_sid: dict[tuple[str, str], dict[Any, None]] = {}
+
+    def chat_rooms(self, sid: str, namespace: str = "/") -> list[str]:
+        rooms = self.rooms_of_sid.get((namespace, sid), {})
+        return [r for r in rooms if isinstance(r, str) and r.startswith(CHAT_ROOM_PREFIX)]
+
+    def basic_enter_room(
+        self, sid: str, namespace: str, room: Any, eio_sid: str | None = None
+    ) -> None:
+        if isinstance(room, str) and room.startswith(CHAT_ROOM_PREFIX):
+            chat_rooms = self.chat_rooms(sid, namespace)
+            cap = self.max_rooms_per_connection
+            if room not in chat_rooms and cap and len(chat_rooms) >= cap:
+                log.info("%s is at its %d-room limit; not subscribed to %s", sid, cap, room)
+                return
+        super().basic_enter_room(sid, namespace, room, eio_sid=eio_sid)
+        self.rooms_of_sid.setdefault((namespace, sid), {})[room] = None
+
+    def basic_leave_room(self, sid: str, namespace: str, room: Any) -> None:
+        rooms = self.rooms_of_sid.get((namespace, sid))
+        if rooms is not None:
+            rooms.pop(room, None)
+        super().basic_leave_room(sid, namespace, room)
+
+    def basic_disconnect(self, sid: str, namespace: str, **kwargs: Any) -> None:
+        rooms = self.rooms_of_sid.pop((namespace, sid), None)
+        if rooms is None:
+            return super().basic_disconnect(sid, namespace, **kwargs)
+        for room in rooms:
+            super().basic_leave_room(sid, namespace, room)
+        # The rest of python-socketio's basic_disconnect: pending acks and connect states.
+        self.callbacks.pop(sid, None)
+        for pending in (self.pending_connect, self.pending_disconnect):
+            if sid in pending.get(namespace, ()):
+                pending[namespace].remove(sid)
+                if not pending[namespace]:
+                    del pending[namespace]
+        return None
+
+    def is_slow(self, socket: Any) -> bool:
+        if socket.queue.qsize() >= self.max_queued_packets:
+            return True
+        writer = getattr(socket, "writer", None)
+        return writer is not None and writer.buffered_bytes() > self.max_buffered_bytes
+
+    def oldest_chat_room(self, sid: str) -> str | None:
+        """The subscription to give up when a client explicitly asks for one more room."""
+        rooms = self.chat_rooms(sid)
+        if not rooms or len(rooms) < self.max_rooms_per_connection:
+            return None
+        return rooms[0]
+
+    async def emit(  # type: ignore[override]
+        self,
+        event: str,
+        data: Any,
+        namespace: str,
+        room: str | None = None,
+        skip_sid: Any = None,
+        callback: Any = None,
+        to: str | None = None,
+        **kwargs: Any,
+    ) -> None:
+        if callback is not None:
+            return await super().emit(
+                event, data, namespace, room=room, skip_sid=skip_sid, callback=callback, to=to
+            )
+        room = to or room
+        if namespace not in self.rooms:
+            return None
+        skip = set(skip_sid) if isinstance(skip_sid, list | tuple | set) else {skip_sid}
+        encoded = (
+            encode_event(event, data, namespace)
+            or self.server.packet_class(
+                sio_packet.EVENT, namespace=namespace, data=[event, data]
+            ).encode()
+        )
+        frames = encoded if isinstance(encoded, list) else [encoded]
+        packets = [eio_packet.Packet(eio_packet.MESSAGE, frame) for frame in frames]
+        # Text packets (all of Campfire's) can be framed once for every recipient.
+        ws_frame = engineio_frame(encoded) if isinstance(encoded, str) else None
+        sockets = self.server.eio.sockets
+        delivered = 0
+        for sid, eio_sid in list(self.get_participants(namespace, room)):
+            if sid in skip:
+                continue
+            socket = sockets.get(eio_sid)
+            if socket is None or socket.closed:
+                continue
+            if self.is_slow(socket):
+                if self.on_slow_consumer is not None:
+                    self.on_slow_consumer(sid)
+                continue
+            if ws_frame is None or not write_direct(socket, ws_frame):
+                for pkt in packets:
+                    socket.queue.put_nowait(pkt)
+            delivered += 1
+        if self.on_delivered is not None:
+            self.on_delivered(event, delivered)
+        return None
+
+
+class FanoutRedisManager(socketio.AsyncRedisManager, FanoutManager):
+    """Redis pub/sub between processes; each process delivers locally like FanoutManager."""
