@@ -47,7 +47,9 @@ class Settings(BaseSettings):
     max_connections: int = 10_000
     max_rooms_per_connection: int = 100
     message_rate: int = 60
-    typing_rate: int = 10
+    # TypingStart per user per minute. PROTOCOL.md names 10, but its own 5 s expiry makes a
+    # typist refresh at least 12 times a minute; see docs/protocol-notes.md.
+    typing_rate: int = 30
     connect_rate: int = 5
     rate_window_seconds: float = 60.0
     trusted_proxies: str = ""
@@ -55,6 +57,8 @@ class Settings(BaseSettings):
 
     auth_timeout_seconds: float = 10.0
     typing_timeout_seconds: float = 5.0
+    # A refresh (TypingStart while typing) is relayed to the room at most this often per typist.
+    typing_refresh_seconds: float = 2.0
     typing_sweep_seconds: float = 1.0
     presence_stale_seconds: float = 300.0
     presence_sweep_seconds: float = 60.0

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 from app import models
 from app.config import Settings
 from app.db import Database
@@ -18,6 +20,10 @@ class TypingService:
         self._db = db
         self._state = state
         self._notifier = notifier
+        # (room_id, user_id) -> monotonic time of the last TypingStart relayed for it, in this
+        # process: a tab's refreshes reach the process holding its socket, so this throttles
+        # each tab; entries go on stop, or once older than the typing timeout.
+        self._relayed: dict[tuple[str, str], float] = {}
 
     async def start(self, user_id: str, room_id: str) -> None:
         await self._require_member(user_id, room_id)
@@ -30,7 +36,11 @@ class TypingService:
                 "too many TypingStart events; slow down",
                 retry_after=decision.retry_after,
             )
-        if await self._state.start_typing(room_id, user_id):
+        fresh = await self._state.start_typing(room_id, user_id)
+        # Refreshes are relayed too (at most one per typing_refresh_seconds), so that receivers
+        # can keep the indicator alive for as long as typing goes on rather than guess.
+        if fresh or self._refresh_due(room_id, user_id):
+            self._relayed[(room_id, user_id)] = time.monotonic()
             await self._broadcast("TypingStart", user_id, room_id)
 
     async def client_stop(self, user_id: str, room_id: str) -> None:
@@ -39,7 +49,16 @@ class TypingService:
         await self._require_member(user_id, room_id)
         await self.stop(user_id, room_id)
 
+    def _refresh_due(self, room_id: str, user_id: str) -> bool:
+        now = time.monotonic()
+        if len(self._relayed) > 10_000:
+            cutoff = now - self._settings.typing_timeout_seconds
+            self._relayed = {k: t for k, t in self._relayed.items() if t >= cutoff}
+        last = self._relayed.get((room_id, user_id))
+        return last is None or now - last >= self._settings.typing_refresh_seconds
+
     async def stop(self, user_id: str, room_id: str) -> None:
+        self._relayed.pop((room_id, user_id), None)
         if await self._state.stop_typing(room_id, user_id):
             await self._broadcast("TypingStop", user_id, room_id)
 

@@ -89,7 +89,8 @@ export class CampfireClient extends Emitter {
     this._online = new Map(); // room id -> Set(user id)
     this._recent = new Map(); // room id -> Set(user id), polling mode
     this._remoteTyping = new Map(); // room id -> Map(user id -> timer)
-    this._myTyping = new Map(); // room id -> {lastStart, idleTimer}
+    this._myTyping = new Map(); // room id -> {started, idleTimer, startTimer}
+    this._lastTypingStart = -Infinity; // when this client last sent TypingStart (any room)
     this._delivered = new Map(); // client_message_id -> {message_id, seq, room_id, content, ...}
     this._gapTimers = new Map();
     this._heldSources = new Map(); // message id -> source, for messages held behind a gap

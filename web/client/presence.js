@@ -54,21 +54,43 @@ export class Presence {
     }
   }
 
-  /** Call on every keystroke in a room's composer. */
+  /**
+   * Call on every keystroke in a room's composer. Sends at most one TypingStart per
+   * typingThrottleMs for the whole client (across rooms and across messages: a burst that begins
+   * sooner after the last TypingStart sends its own when the spacing allows), so that even
+   * someone sending many quick messages stays within 60000 / typingThrottleMs (20) a minute, which
+   * the server's default typing rate (30) allows. Each TypingStart also refreshes the server's
+   * 5 s expiry, and the server relays refreshes, so others see the indicator for as long as this
+   * user types.
+   */
   typing(roomId) {
     if (!this.connected || !roomId) return;
-    const now = this._t.now();
     let st = this._myTyping.get(roomId);
     if (!st) {
-      st = { lastStart: -Infinity, idleTimer: null };
+      st = { started: false, idleTimer: null, startTimer: null };
       this._myTyping.set(roomId, st);
     }
-    if (now - st.lastStart >= this.typingThrottleMs && now >= (this._typingPausedUntil || 0)) {
-      st.lastStart = now;
-      this._emitSocket("TypingStart", { room_id: roomId });
-    }
+    this._maybeSendTypingStart(roomId, st);
     this._t.clearTimeout(st.idleTimer);
     st.idleTimer = this._t.setTimeout(() => this.stopTyping(roomId), this.typingIdleMs);
+  }
+
+  _maybeSendTypingStart(roomId, st) {
+    const now = this._t.now();
+    const allowedAt = Math.max(this._lastTypingStart + this.typingThrottleMs, this._typingPausedUntil || 0);
+    if (now >= allowedAt) {
+      this._t.clearTimeout(st.startTimer);
+      st.startTimer = null;
+      st.started = true;
+      this._lastTypingStart = now;
+      this._emitSocket("TypingStart", { room_id: roomId });
+    } else if (!st.started && st.startTimer == null) {
+      // A new burst too soon after the last TypingStart: announce it as soon as allowed.
+      st.startTimer = this._t.setTimeout(() => {
+        st.startTimer = null;
+        if (this._myTyping.get(roomId) === st && this.connected) this._maybeSendTypingStart(roomId, st);
+      }, allowedAt - now);
+    }
   }
 
   /** Ends this user's typing in a room (sends TypingStop if a TypingStart went out). */
@@ -76,12 +98,15 @@ export class Presence {
     const st = this._myTyping.get(roomId);
     if (!st) return;
     this._clearMyTyping(roomId);
-    if (this.connected) this._emitSocket("TypingStop", { room_id: roomId });
+    if (st.started && this.connected) this._emitSocket("TypingStop", { room_id: roomId });
   }
 
   _clearMyTyping(roomId) {
     const st = this._myTyping.get(roomId);
-    if (st) this._t.clearTimeout(st.idleTimer);
+    if (st) {
+      this._t.clearTimeout(st.idleTimer);
+      this._t.clearTimeout(st.startTimer);
+    }
     this._myTyping.delete(roomId);
   }
 

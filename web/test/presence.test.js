@@ -76,3 +76,80 @@ test("presence: PresenceUpdate, UserJoined, UserLeft", async () => {
   assert.deepEqual(t.client.getOnline("r1"), [], "unknown while disconnected");
   assert.deepEqual(t.of("presence").at(-1).online_users, []);
 });
+
+test("twelve quick messages stay within the server's default typing budget", async () => {
+  const t = setup();
+  const s = await online(t);
+  const times = [];
+  const origEmit = s.emit.bind(s);
+  s.emit = (event, data) => {
+    if (event === "TypingStart") times.push(t.clock.now());
+    return origEmit(event, data);
+  };
+  for (let m = 0; m < 12; m++) {
+    for (let k = 0; k < 5; k++) {
+      t.client.typing("r1"); // 5 keystrokes, 250 ms apart, then Enter: a message every 1.5 s
+      await t.clock.advance(250);
+    }
+    t.client.sendMessage("r1", `quick ${m}`);
+    await t.clock.advance(250);
+  }
+  await t.clock.advance(10000);
+  // The server's default (app/config.py typing_rate) is 30 a minute; the client never sends more
+  // than 60000 / typingThrottleMs (20), whatever the rhythm of messages.
+  assert.ok(times.length >= 5, `only ${times.length} bursts announced`);
+  for (let i = 1; i < times.length; i++) {
+    assert.ok(times[i] - times[i - 1] >= t.client.typingThrottleMs, `TypingStart ${times[i] - times[i - 1]} ms apart`);
+  }
+  assert.equal(t.of("error").length, 0);
+  // Every announced burst was ended, and no TypingStop went out for a burst never announced.
+  assert.equal(s.sentOf("TypingStop").length, times.length);
+});
+
+test("continuous typing refreshes TypingStart often enough for the server's 5 s expiry", async () => {
+  const t = setup();
+  const s = await online(t);
+  const times = [];
+  const origEmit = s.emit.bind(s);
+  s.emit = (event, data) => {
+    if (event === "TypingStart") times.push(t.clock.now());
+    return origEmit(event, data);
+  };
+  for (let k = 0; k < 100; k++) {
+    t.client.typing("r1"); // a keystroke every 300 ms for 30 s
+    await t.clock.advance(300);
+  }
+  assert.ok(times.length >= 9, `${times.length} TypingStart in 30 s`);
+  for (let i = 1; i < times.length; i++) {
+    const gap = times[i] - times[i - 1];
+    assert.ok(gap >= 3000 && gap < 5000, `gap ${gap} ms`);
+  }
+  assert.equal(s.sentOf("TypingStop").length, 0);
+});
+
+test("a typing burst that sent no TypingStart sends no TypingStop", async () => {
+  const t = setup();
+  const s = await online(t);
+  t.client.typing("r1");
+  t.client.sendMessage("r1", "one");
+  t.client.typing("r1"); // within 3 s of the last TypingStart: deferred
+  t.client.sendMessage("r1", "two"); // sent before the deferred TypingStart was due
+  await t.clock.advance(10000);
+  assert.equal(s.sentOf("TypingStart").length, 1);
+  assert.equal(s.sentOf("TypingStop").length, 1);
+});
+
+test("relayed refreshes keep someone's indicator on until their TypingStop", async () => {
+  const t = setup();
+  const s = await online(t);
+  for (let i = 0; i < 10; i++) {
+    s.serverEmit("TypingStart", { user_id: "u-other", room_id: "r1" }); // the server relays a refresh every 3 s
+    await t.clock.advance(3000);
+    assert.deepEqual(t.client.getTyping("r1"), ["u-other"], `gone after ${(i + 1) * 3} s`);
+  }
+  assert.equal(t.of("typingStart").length, 1);
+  assert.equal(t.of("typingStop").length, 0);
+  s.serverEmit("TypingStop", { user_id: "u-other", room_id: "r1" });
+  assert.deepEqual(t.client.getTyping("r1"), []);
+  assert.equal(t.of("typingStop").length, 1);
+});
