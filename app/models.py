@@ -91,12 +91,26 @@ class Room(SQLModel, table=True):
     last_message_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
 
 
+class Involvement(StrEnum):
+    """How much of a room reaches a member (Campfire's levels, PROTOCOL.md section 9.2)."""
+
+    everything = "everything"
+    mentions = "mentions"
+    nothing = "nothing"
+    invisible = "invisible"
+
+
 class Membership(SQLModel, table=True):
     __tablename__ = "memberships"
 
     room_id: str = Field(foreign_key="rooms.id", primary_key=True, max_length=36)
     user_id: str = Field(foreign_key="users.id", primary_key=True, index=True, max_length=36)
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    # Read state: the member has read the room up to this seq; it only moves forward.
+    last_read_seq: int = Field(default=0, sa_column_kwargs={"server_default": "0"})
+    involvement: str = Field(
+        default=Involvement.mentions, max_length=16, sa_column_kwargs={"server_default": "mentions"}
+    )
 
 
 class Message(SQLModel, table=True):
@@ -121,3 +135,27 @@ class Message(SQLModel, table=True):
     client_message_id: str = Field(max_length=36)
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
     seq: int
+
+
+class PushSubscription(SQLModel, table=True):
+    """A browser's Web Push subscription (RFC 8030); the endpoint names it."""
+
+    __tablename__ = "push_subscriptions"
+
+    id: str = Field(default_factory=new_id, primary_key=True, max_length=36)
+    user_id: str = Field(foreign_key="users.id", index=True, max_length=36)
+    endpoint: str = Field(max_length=2000, unique=True)
+    p256dh: str = Field(max_length=200)
+    auth: str = Field(max_length=100)
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+
+
+class VapidKey(SQLModel, table=True):
+    """The deployment's VAPID key pair (RFC 8292), made once; one row, id 1."""
+
+    __tablename__ = "vapid_keys"
+
+    id: int = Field(primary_key=True)
+    private_key: str = Field(max_length=100)  # URL-safe base64 of the raw 32-byte scalar
+    public_key: str = Field(max_length=100)  # URL-safe base64 of the uncompressed point
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)

@@ -28,8 +28,10 @@ class Notifier(Protocol):
         """Every subscribed connection of every member of a room."""
         ...
 
-    async def to_user(self, user_id: str, event: str, data: dict[str, Any]) -> None:
-        """Every connection of one user."""
+    async def to_user(
+        self, user_id: str, event: str, data: dict[str, Any], *, skip_sids: Iterable[str] = ()
+    ) -> None:
+        """Every connection of one user (but `skip_sids`)."""
         ...
 
     async def to_connection(self, sid: str, event: str, data: dict[str, Any]) -> None: ...
@@ -55,7 +57,9 @@ class NullNotifier:
     ) -> None:
         return None
 
-    async def to_user(self, user_id: str, event: str, data: dict[str, Any]) -> None:
+    async def to_user(
+        self, user_id: str, event: str, data: dict[str, Any], *, skip_sids: Iterable[str] = ()
+    ) -> None:
         return None
 
     async def to_connection(self, sid: str, event: str, data: dict[str, Any]) -> None:

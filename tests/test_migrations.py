@@ -29,7 +29,15 @@ from app.db import SQLITE_BUSY_TIMEOUT_MS, Database, create_engine
 from app.migrate import alembic_config, upgrade
 from tests.support import scratch_postgres
 
-TABLES = {"users", "sessions", "rooms", "memberships", "messages"}
+TABLES = {
+    "users",
+    "sessions",
+    "rooms",
+    "memberships",
+    "messages",
+    "push_subscriptions",
+    "vapid_keys",
+}
 
 
 def _sqlite_url(directory: Path) -> str:

@@ -30,6 +30,7 @@ from app.schemas import (
     UpdateRoomIn,
     UserOut,
 )
+from app.schemas_readstate import MemberRoomOut
 from app.services.messages import HISTORY_DEFAULT_LIMIT, HISTORY_MAX_LIMIT
 
 REF = "#/components/schemas/{model}"
@@ -68,7 +69,7 @@ class RoomEnvelope(_Envelope):
 
 
 class RoomList(_Envelope):
-    rooms: list[RoomOut]
+    rooms: list[MemberRoomOut]
 
 
 class MessageEnvelope(_Envelope):
@@ -115,19 +116,23 @@ OUTBOUND: list[type[BaseModel]] = [
 
 
 def _components() -> dict[str, Any]:
+    from app.http.openapi_readstate import INBOUND as READSTATE_IN
+    from app.http.openapi_readstate import OUTBOUND as READSTATE_OUT
+
+    outbound = [*OUTBOUND, *READSTATE_OUT]
     models: list[tuple[type[BaseModel], JsonSchemaMode]] = [
-        *((m, "validation") for m in INBOUND),
-        *((m, "serialization") for m in OUTBOUND),
+        *((m, "validation") for m in (*INBOUND, *READSTATE_IN)),
+        *((m, "serialization") for m in outbound),
     ]
     _, top = models_json_schema(models, ref_template=REF)
     schemas: dict[str, Any] = top["$defs"]
-    for model in (UserOut, RoomOut, MessageOut):
+    for model in (UserOut, RoomOut, MessageOut, MemberRoomOut):
         # The public objects are dumped whole from these models (schemas.wire), so every
         # field is always present and nothing else ever is.
         schema = schemas[model.__name__]
         schema["additionalProperties"] = False
         schema["required"] = list(schema["properties"])
-    for model in OUTBOUND:
+    for model in outbound:
         _mark_ids(schemas[model.__name__])
     return schemas
 
@@ -230,6 +235,12 @@ def _operation(
 
 
 def _paths() -> dict[str, Any]:
+    from app.http.openapi_readstate import paths as readstate_paths
+
+    return {**_core_paths(), **readstate_paths()}
+
+
+def _core_paths() -> dict[str, Any]:
     seq_param = {"type": "integer"}
     history_params = [
         ROOM_ID,

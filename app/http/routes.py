@@ -257,4 +257,7 @@ def setup_routes(app: web.Application, services: Services) -> None:
     r.add_get("/healthz", healthz)
     r.add_get("/metrics", metrics)
     r.add_get("/api/openapi.json", openapi_json)
+    from app.http.readstate import setup_readstate_routes
+
+    setup_readstate_routes(app)
     setup_static(app)

@@ -30,8 +30,10 @@ class SocketIONotifier:
     ) -> None:
         await self._emit(event, data, room_channel(room_id), list(skip_sids) or None)
 
-    async def to_user(self, user_id: str, event: str, data: dict[str, Any]) -> None:
-        await self._emit(event, data, user_channel(user_id))
+    async def to_user(
+        self, user_id: str, event: str, data: dict[str, Any], *, skip_sids: Iterable[str] = ()
+    ) -> None:
+        await self._emit(event, data, user_channel(user_id), list(skip_sids) or None)
 
     async def to_connection(self, sid: str, event: str, data: dict[str, Any]) -> None:
         await self._emit(event, data, sid)

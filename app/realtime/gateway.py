@@ -23,6 +23,7 @@ from app.notifier import room_channel, user_channel
 from app.realtime.engineio_seam import ack_requested
 from app.realtime.transport import TransportDuties
 from app.schemas import AuthIn, NewMessageIn, RoomRef, parse, wire
+from app.schemas_readstate import MarkReadIn, VisibilityIn
 from app.services import Principal, Services
 from app.state import ConnectionInfo
 
@@ -88,6 +89,8 @@ class RealtimeGateway:
             "JoinRoom": self._join_room,
             "LeaveRoom": self._leave_room,
             "Ping": self._ping,
+            "MarkRead": self._mark_read,
+            "Visibility": self._visibility,
         }
         self._tasks: set[asyncio.Task[Any]] = set()
         self.transport = TransportDuties(sio, self.metrics, self._spawn)
@@ -351,6 +354,20 @@ class RealtimeGateway:
         if not ack_requested():
             await self._emit(conn.sid, "Pong", {})
         return {"type": "Pong", "data": {}}
+
+    async def _mark_read(self, conn: LiveConnection, payload: Any) -> Envelope:
+        data = parse(MarkReadIn, payload)
+        assert conn.principal is not None
+        read = await self.services.readstate.mark_read(
+            conn.principal, data.room_id, data.seq, skip_sid=conn.sid
+        )
+        return {"type": "RoomRead", "data": wire(read)}
+
+    async def _visibility(self, conn: LiveConnection, payload: Any) -> Envelope:
+        data = parse(VisibilityIn, payload)
+        assert conn.info is not None
+        await self.services.state.set_visible(conn.info.connection_id, data.visible)
+        return {"type": "Ok", "data": {"visible": data.visible}}
 
     async def _refresh(self, conn: LiveConnection, *, force: bool = False) -> None:
         now = time.monotonic()

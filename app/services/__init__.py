@@ -16,6 +16,7 @@ from app.services.admission import AdmissionService
 from app.services.auth import AuthService, Principal
 from app.services.messages import MessageService
 from app.services.presence import PresenceService
+from app.services.readstate import ReadStateService
 from app.services.rooms import RoomService
 from app.services.typing import TypingService
 from app.services.users import UserService
@@ -36,6 +37,7 @@ class Services:
     presence: PresenceService
     typing: TypingService
     admission: AdmissionService
+    readstate: ReadStateService
 
     async def close(self) -> None:
         await self.messages.close()
@@ -66,6 +68,7 @@ class Services:
             presence=presence,
             typing=typing,
             admission=AdmissionService(settings, state, metrics),
+            readstate=ReadStateService(db, notifier),
         )
 
 

@@ -62,6 +62,15 @@ ALLOCATE_SEQS = (
 INSERT_MESSAGES = insert(MESSAGES)
 SELECT_MESSAGES = select(*(MESSAGES.c[name] for name in MESSAGE_FIELDS))
 SELECT_MEMBERSHIPS = select(MEMBERSHIPS.c.room_id, MEMBERSHIPS.c.user_id)
+MARK_READ = (
+    update(MEMBERSHIPS)
+    .where(
+        MEMBERSHIPS.c.room_id == bindparam("room"),
+        MEMBERSHIPS.c.user_id == bindparam("user"),
+        MEMBERSHIPS.c.last_read_seq < bindparam("seq"),
+    )
+    .values(last_read_seq=bindparam("seq"))
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -202,6 +211,10 @@ class BatchOps(Protocol):
 
     def insert(self, rows: list[dict[str, Any]]) -> None: ...
 
+    def mark_read(self, marks: list[tuple[int, str, str]]) -> None:
+        """Move each (seq, room, user) member's last_read_seq forward to seq."""
+        ...
+
 
 def write_batch(ops: BatchOps, drafts: list[Draft], now: datetime) -> list[Outcome]:
     """Store a batch in the caller's transaction; one outcome per draft, in order."""
@@ -237,6 +250,11 @@ def write_batch(ops: BatchOps, drafts: list[Draft], now: datetime) -> list[Outco
             by_key[draft.key] = Outcome("stored", MessageOut.model_construct(**row))
     if rows:
         ops.insert(rows)
+        # Sending marks the room read up to the message for its sender (PROTOCOL.md 9.2).
+        read_to: dict[tuple[str, str], int] = {}
+        for row in rows:
+            read_to[(row["room_id"], row["creator_id"])] = row["seq"]  # rows ascend by seq
+        ops.mark_read([(seq, room, user) for (room, user), seq in read_to.items()])
     outcomes = []
     answered: set[tuple[str, str]] = set()
     for draft in drafts:
@@ -277,6 +295,10 @@ class CoreBatch:
     def insert(self, rows: list[dict[str, Any]]) -> None:
         self._connection.execute(INSERT_MESSAGES, rows)
 
+    def mark_read(self, marks: list[tuple[int, str, str]]) -> None:
+        params = [{"seq": seq, "room": room, "user": user} for seq, room, user in marks]
+        self._connection.execute(MARK_READ, params)
+
 
 # SQLite stores these columns the way SQLAlchemy's SQLite dialect does: UTC, no zone, as text.
 _SQLITE_TIME = "%Y-%m-%d %H:%M:%S.%f"
@@ -285,6 +307,10 @@ _SQLITE_EXISTING = (
     " WHERE creator_id = ? AND client_message_id = ?"
 )
 _SQLITE_MEMBER = "SELECT 1 FROM memberships WHERE room_id = ? AND user_id = ?"
+_SQLITE_MARK_READ = (
+    "UPDATE memberships SET last_read_seq = ?1"
+    " WHERE room_id = ?2 AND user_id = ?3 AND last_read_seq < ?1"
+)
 _SQLITE_INSERT = f"INSERT INTO messages ({', '.join(MESSAGE_FIELDS)}) VALUES ({', '.join('?' * 7)})"
 
 
@@ -333,6 +359,9 @@ class SqliteBatch:
             for r in rows
         ]  # fmt: skip
         self._connection.executemany(_SQLITE_INSERT, values)
+
+    def mark_read(self, marks: list[tuple[int, str, str]]) -> None:
+        self._connection.executemany(_SQLITE_MARK_READ, marks)
 
 
 def _sqlite_time(value: datetime) -> str:

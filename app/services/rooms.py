@@ -9,12 +9,14 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import col, select
 
 from app import models
-from app.db import Database, Query, in_list, utc
+from app.db import Database
 from app.errors import CampfireError, ErrorCode, forbidden, not_found, room_access_denied
 from app.models import RoomKind
 from app.notifier import Notifier
 from app.schemas import RoomOut, wire
+from app.schemas_readstate import MemberRoomOut
 from app.services.auth import Principal
+from app.services.readstate import member_rooms
 from app.services.typing import TypingService
 from app.state import RealtimeState
 
@@ -30,15 +32,6 @@ ROOMS = models.Room.__table__  # type: ignore[attr-defined]
 MEMBERSHIPS = models.Membership.__table__  # type: ignore[attr-defined]
 # Plain SQL for Database.read (see there why).
 ROOM_IDS_OF = "SELECT room_id FROM memberships WHERE user_id = :user"
-ROOMS_OF = (
-    "SELECT r.id, r.name, r.kind, r.created_at, r.creator_id"
-    " FROM rooms AS r JOIN memberships AS m ON m.room_id = r.id"
-    " WHERE m.user_id = :user"
-    " ORDER BY COALESCE(r.last_message_at, r.created_at) DESC, r.id"
-)
-MEMBERS_OF_ROOMS = (
-    "SELECT room_id, user_id FROM memberships WHERE room_id IN {ids} ORDER BY created_at"
-)
 
 
 class RoomService:
@@ -79,35 +72,15 @@ class RoomService:
     async def describe(self, room: models.Room) -> RoomOut:
         return RoomOut.of(room, await self.member_ids(room.id))
 
-    async def overview(self, user_id: str) -> list[RoomOut]:
-        """A user's rooms with their members, the most recently active first.
+    async def overview(self, user_id: str) -> list[MemberRoomOut]:
+        """A user's rooms with their members and the user's read state, the most recently
+        active first.
 
         One `Database.read`: this runs for every socket that authenticates.
         """
+        return await self._db.read(lambda query: member_rooms(query, user_id))
 
-        def read(query: Query) -> list[RoomOut]:
-            rooms = query(ROOMS_OF, {"user": user_id})
-            if not rooms:
-                return []
-            members: dict[str, list[str]] = {room[0]: [] for room in rooms}
-            ids, params = in_list("room", list(members))
-            for room_id, member_id in query(MEMBERS_OF_ROOMS.format(ids=ids), params):
-                members[room_id].append(member_id)
-            return [
-                RoomOut.model_construct(
-                    id=room_id,
-                    name=name,
-                    kind=kind,
-                    created_at=utc(created_at),
-                    creator_id=creator_id,
-                    member_ids=members[room_id],
-                )
-                for room_id, name, kind, created_at, creator_id in rooms
-            ]
-
-        return await self._db.read(read)
-
-    async def list_for(self, actor: Principal) -> list[RoomOut]:
+    async def list_for(self, actor: Principal) -> list[MemberRoomOut]:
         return await self.overview(actor.user_id)
 
     async def require_readable(self, actor: Principal, room_id: str) -> models.Room:
@@ -141,8 +114,13 @@ class RoomService:
                 raise _no_such_user("member_ids", sorted(missing)[0])
             db.add(room)
             await db.flush()
+            involvement = (
+                models.Involvement.everything
+                if kind == RoomKind.direct
+                else models.Involvement.mentions
+            )
             for user_id in members:
-                db.add(models.Membership(room_id=room.id, user_id=user_id))
+                db.add(models.Membership(room_id=room.id, user_id=user_id, involvement=involvement))
             await db.commit()
         out = RoomOut.of(room, members)
         for user_id in members:

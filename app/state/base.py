@@ -95,6 +95,21 @@ class RealtimeState(Protocol):
 
     async def recently_active(self, user_ids: Iterable[str], within: float) -> set[str]: ...
 
+    async def set_visible(self, connection_id: str, visible: bool) -> bool:
+        """Record whether a connection's page is visible (a new connection is); False when
+        the connection is unknown."""
+        ...
+
+    async def visible_users(self, user_ids: Iterable[str]) -> set[str]:
+        """The given users that hold at least one visible connection."""
+        ...
+
+    async def add_counter(self, name: str, amount: float = 1.0) -> None:
+        """Add to a deployment-wide counter (for metrics of work any process may do)."""
+        ...
+
+    async def counters(self) -> dict[str, float]: ...
+
     async def close(self) -> None: ...
 
 

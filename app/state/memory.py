@@ -21,6 +21,8 @@ class MemoryState:
         self._rates: defaultdict[str, deque[tuple[float, str]]] = defaultdict(deque)
         self._activity: dict[str, float] = {}
         self._tokens = itertools.count()
+        self._visible: set[str] = set()
+        self._counters: dict[str, float] = {}
 
     async def add_connection(
         self, info: ConnectionInfo, *, max_per_user: int, max_total: int
@@ -34,6 +36,7 @@ class MemoryState:
         self._heartbeats[info.connection_id] = self._clock()
         user_connections.add(info.connection_id)
         self._by_session[info.session_id].add(info.connection_id)
+        self._visible.add(info.connection_id)
         return AddConnectionResult(True, None, len(user_connections))
 
     async def remove_connection(self, connection_id: str) -> tuple[ConnectionInfo | None, int]:
@@ -41,6 +44,7 @@ class MemoryState:
         if info is None:
             return None, 0
         self._heartbeats.pop(connection_id, None)
+        self._visible.discard(connection_id)
         _discard(self._by_session, info.session_id, connection_id)
         remaining = _discard(self._by_user, info.user_id, connection_id)
         return info, remaining
@@ -115,6 +119,24 @@ class MemoryState:
     async def recently_active(self, user_ids: Iterable[str], within: float) -> set[str]:
         cutoff = self._clock() - within
         return {u for u in user_ids if self._activity.get(u, float("-inf")) >= cutoff}
+
+    async def set_visible(self, connection_id: str, visible: bool) -> bool:
+        if connection_id not in self._connections:
+            return False
+        if visible:
+            self._visible.add(connection_id)
+        else:
+            self._visible.discard(connection_id)
+        return True
+
+    async def visible_users(self, user_ids: Iterable[str]) -> set[str]:
+        return {u for u in user_ids if any(c in self._visible for c in self._by_user.get(u, ()))}
+
+    async def add_counter(self, name: str, amount: float = 1.0) -> None:
+        self._counters[name] = self._counters.get(name, 0.0) + amount
+
+    async def counters(self) -> dict[str, float]:
+        return dict(self._counters)
 
     async def close(self) -> None:
         return None

@@ -18,6 +18,8 @@ Layout (P = `{prefix}:rt`):
   P:typing_user:{user_id}  set   room ids the user is typing in
   P:rate:{key}             zset  token -> time of the hit (sliding window)
   P:activity               zset  user id -> last authenticated activity
+  P:visible:{user_id}      set   connection ids of the user whose page is visible
+  P:counters               hash  deployment-wide counters (push metrics)
 
 The scripts build the per-user and per-session key names from the prefix they are given
 instead of receiving every key in KEYS, which is fine for one Redis server or a primary
@@ -58,6 +60,7 @@ redis.call('HSET', p .. ':conn:' .. ARGV[2], 'sid', ARGV[3], 'user_id', ARGV[4],
 redis.call('SADD', user_key, ARGV[2])
 redis.call('SADD', p .. ':session:' .. ARGV[5], ARGV[2])
 redis.call('ZADD', KEYS[1], ARGV[7], ARGV[2])
+redis.call('SADD', p .. ':visible:' .. ARGV[4], ARGV[2])
 return {1, '', redis.call('SCARD', user_key)}
 """
 
@@ -75,7 +78,22 @@ redis.call('ZREM', KEYS[1], ARGV[2])
 redis.call('SREM', p .. ':session:' .. f[3], ARGV[2])
 local user_key = p .. ':user:' .. f[2]
 redis.call('SREM', user_key, ARGV[2])
+redis.call('SREM', p .. ':visible:' .. f[2], ARGV[2])
 return {f[1], f[2], f[3], f[4], redis.call('SCARD', user_key)}
+"""
+
+# ARGV: P, connection_id, 1 (visible) or 0. Returns 0 when the connection is unknown.
+SET_VISIBLE = """
+local user = redis.call('HGET', ARGV[1] .. ':conn:' .. ARGV[2], 'user_id')
+if not user then
+  return 0
+end
+if ARGV[3] == '1' then
+  redis.call('SADD', ARGV[1] .. ':visible:' .. user, ARGV[2])
+else
+  redis.call('SREM', ARGV[1] .. ':visible:' .. user, ARGV[2])
+end
+return 1
 """
 
 # KEYS: typing. ARGV: P, room_id, user_id, now. Returns 1 when the user was not typing there.
@@ -152,6 +170,8 @@ class RedisState:
         self._stop_typing_everywhere = redis.register_script(STOP_TYPING_EVERYWHERE)
         self._expire_typing = redis.register_script(EXPIRE_TYPING)
         self._acquire_rate = redis.register_script(ACQUIRE_RATE)
+        self._set_visible = redis.register_script(SET_VISIBLE)
+        self._counters = f"{self._p}:counters"
 
     @classmethod
     def from_url(
@@ -323,6 +343,29 @@ class RedisState:
             for user_id, seen in zip(users, scores, strict=True)
             if seen is not None and seen >= cutoff
         }
+
+    # ---- visibility and counters --------------------------------------------------
+
+    async def set_visible(self, connection_id: str, visible: bool) -> bool:
+        done = await self._set_visible(keys=[], args=[self._p, connection_id, int(visible)])
+        return bool(done)
+
+    async def visible_users(self, user_ids: Iterable[str]) -> set[str]:
+        users = list(dict.fromkeys(user_ids))
+        if not users:
+            return set()
+        async with self._redis.pipeline(transaction=False) as pipe:
+            for user_id in users:
+                pipe.exists(f"{self._p}:visible:{user_id}")
+            found = await pipe.execute()
+        return {user_id for user_id, exists in zip(users, found, strict=True) if exists}
+
+    async def add_counter(self, name: str, amount: float = 1.0) -> None:
+        await self._redis.hincrbyfloat(self._counters, name, amount)  # type: ignore[misc]
+
+    async def counters(self) -> dict[str, float]:
+        values = await self._redis.hgetall(self._counters)  # type: ignore[misc]
+        return {name: float(value) for name, value in values.items()}
 
     # ---- lifecycle ----------------------------------------------------------------
 

@@ -1,0 +1,33 @@
+"""HTTP handlers of read state, involvement and Web Push (PROTOCOL.md section 9.2)."""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from app.http.routes import body, json, path_id, principal, services_key
+from app.schemas import wire
+from app.schemas_readstate import MembershipIn, ReadIn
+
+
+async def mark_read(request: web.Request) -> web.Response:
+    actor = await principal(request)
+    room_id = path_id(request, "room_id")
+    data = await body(request, ReadIn)
+    read = await request.app[services_key].readstate.mark_read(actor, room_id, data.seq)
+    return json(wire(read))
+
+
+async def update_membership(request: web.Request) -> web.Response:
+    actor = await principal(request)
+    room_id = path_id(request, "room_id")
+    data = await body(request, MembershipIn)
+    room = await request.app[services_key].readstate.set_involvement(
+        actor, room_id, data.involvement
+    )
+    return json({"room": wire(room)})
+
+
+def setup_readstate_routes(app: web.Application) -> None:
+    r = app.router
+    r.add_post("/api/rooms/{room_id}/read", mark_read)
+    r.add_patch("/api/rooms/{room_id}/membership", update_membership)
