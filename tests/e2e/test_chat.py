@@ -34,7 +34,8 @@ def test_two_users_chat_with_typing_and_presence(
     # Presence: each sees the other online in the member list.
     expect(a.locator(f'#member-list li[data-user-id="{bob.id}"].online')).to_be_visible()
     expect(b.locator(f'#member-list li[data-user-id="{alice.id}"].online')).to_be_visible()
-    expect(b.locator("#members-title")).to_have_text("Online")
+    expect(b.locator("#members-title")).to_have_text("Members (2)")
+    expect(b.locator('#member-list .member-group[data-group="online"]')).to_have_text("Online — 2")
 
     # Typing shows up on the other side, and goes away when the message is sent.
     a.locator("#composer-input").press_sequentially("Hello Bo")

@@ -56,14 +56,16 @@ def test_http_polling_fallback(server: CampfireServer, alice: User, browser, ope
         assert a.evaluate("window.__typing") == []
 
         # Presence is shown as "recently active".
-        expect(page.locator("#members-title")).to_have_text("Recently active")
+        expect(page.locator('#member-list .member-group[data-group="recent"]')).to_have_text(
+            re.compile(r"^Recently active — \d+$")
+        )
         expect(page.locator(f'#member-list li[data-user-id="{alice.id}"].recent')).to_be_visible()
 
         # WebSockets get through again: "Retry now" brings the live connection back.
         page.evaluate("sessionStorage.removeItem('campfire_block_ws')")
         page.click("#banner-retry")
         expect(page.locator("#banner")).to_have_attribute("data-state", "connected")
-        expect(page.locator("#members-title")).to_have_text("Online")
+        expect(page.locator('#member-list .member-group[data-group="online"]')).to_be_visible()
         alice_page.send("live again")
         expect(page.locator("#message-list .message:not(.pending) .message-content")).to_have_text(
             ["are you there?", "yes, polling", "live again"]

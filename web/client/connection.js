@@ -127,6 +127,7 @@ export class Connection {
     socket.onAny?.((event, ...args) => this._log("<-", event, ...args));
     socket.on("connect", () => {
       this._log("socket connected", socket.id);
+      this.lastConnectError = null;
       this._clearReconnect();
       if (this._polling) this._stopPolling();
       this._setState(STATES.SYNCING);
@@ -209,7 +210,7 @@ export class Connection {
         if (this._polling) this._stopPolling();
       }
     }
-    this._scheduleReconnect(minDelayMs);
+    this._scheduleReconnect(minDelayMs, code);
   }
 
   async _probeHttp() {
@@ -242,11 +243,18 @@ export class Connection {
     this._scheduleReconnect(0, reason);
   }
 
+  /**
+   * `reason` is the refusal's code when the server refused the connection (connect_error with
+   * data.code: rate_limit_exceeded, too_many_connections, server_overloaded), else why the socket
+   * went (socket.io's disconnect reason). A refusal is also given as `refused` in the state info,
+   * so that the UI can say why and when it retries.
+   */
   _scheduleReconnect(minDelayMs = 0, reason) {
     if (!this._started) return;
     this._clearReconnect();
+    const refused = this.lastConnectError?.code;
     if (!this._polling && this._attempt >= this.maxAttempts) {
-      this._setState(STATES.OFFLINE, { attempt: this._attempt, reason });
+      this._setState(STATES.OFFLINE, { attempt: this._attempt, reason, refused });
       return;
     }
     // While polling, the socket is still tried in the background, on the same backoff (capped).
@@ -260,6 +268,7 @@ export class Connection {
         delay_ms: delay,
         retry_at: retryAt,
         reason,
+        refused,
       });
     }
     this._log("reconnect attempt", this._attempt, "in", delay, "ms");

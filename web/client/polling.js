@@ -15,7 +15,7 @@ export class Polling {
     this._polling = true;
     this._clearRemoteTyping();
     for (const [roomId] of this._myTyping) this._clearMyTyping(roomId);
-    this._setState(STATES.POLLING, { interval_ms: this.pollIntervalMs });
+    this._setState(STATES.POLLING, { interval_ms: this.pollIntervalMs, refused: this.lastConnectError?.code });
     this._pollLoop();
   }
 

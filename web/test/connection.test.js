@@ -3,7 +3,7 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 
 import { backoffDelay } from "../campfire-client.js";
-import { flush, MemoryStorage, online, ROOM, setup } from "./fakes.js";
+import { flush, MemoryStorage, networkDown, online, ROOM, setup } from "./fakes.js";
 
 test("connects with reconnection disabled and the token in the auth payload", async () => {
   const t = setup();
@@ -126,4 +126,22 @@ test("backoff jitter takes off at most half of the delay", () => {
 test("backoff jitter spreads clients cut off together", () => {
   const first = new Set(Array.from({ length: 100 }, () => backoffDelay(0)));
   assert.ok(first.size > 50, `only ${first.size} distinct first delays among 100 clients`);
+});
+
+test("a refusal's code is kept in the state info (refused) until a connection succeeds", async () => {
+  const t = setup({ routes: networkDown });
+  await t.client.connect();
+  t.io.last.refuse({ code: "rate_limit_exceeded", message: "slow down", retry_after: 30 });
+  await flush();
+  const info = t.of("connectionState").at(-1);
+  assert.equal(info.state, "reconnecting");
+  assert.equal(info.refused, "rate_limit_exceeded");
+  assert.ok(info.delay_ms >= 30000, "retry_after honoured");
+  await t.clock.advance(info.delay_ms);
+  t.io.last.accept({ rooms: [] });
+  t.io.last.drop();
+  await flush();
+  const after = t.of("connectionState").at(-1);
+  assert.equal(after.state, "reconnecting");
+  assert.equal(after.refused, undefined);
 });

@@ -1,6 +1,7 @@
 // The connection banner: what the connection is doing, when it retries, what is waiting to be sent.
 
 import { STATES } from "../campfire-client.js";
+import { connectionText } from "./connection-text.js";
 import { ui } from "./dom.js";
 import { app } from "./state.js";
 
@@ -13,43 +14,8 @@ export function renderBanner() {
   }
   const info = client.stateInfo || { state: client.state };
   const state = client.state;
-  let text = "";
-  let retry = false;
-  switch (state) {
-    case STATES.IDLE:
-    case STATES.CONNECTING:
-      text = info.attempt ? `Connecting… (attempt ${info.attempt + 1})` : "Connecting…";
-      break;
-    case STATES.SYNCING:
-      text = "Catching up…";
-      break;
-    case STATES.CONNECTED:
-      text = "Up to date";
-      break;
-    case STATES.RECONNECTING: {
-      const secs = Math.max(0, Math.ceil((info.retry_at - Date.now()) / 1000));
-      text = `Connection lost. Reconnecting in ${secs} s…`;
-      retry = true;
-      app.bannerTimer = setTimeout(renderBanner, 1000 - (Date.now() % 1000) + 5);
-      break;
-    }
-    case STATES.OFFLINE:
-      text = "Offline. Messages you write are kept and sent when you are back.";
-      retry = true;
-      break;
-    case STATES.POLLING:
-      text = "Live connection unavailable: checking for new messages every few seconds.";
-      retry = true;
-      break;
-    case STATES.UNAUTHORIZED:
-      text = "Signed out.";
-      break;
-    case STATES.CLOSED:
-      text = "Disconnected.";
-      break;
-    default:
-      text = state;
-  }
+  const { text, retry, ticking } = connectionText(state, info, Date.now());
+  if (ticking) app.bannerTimer = setTimeout(renderBanner, 1000 - (Date.now() % 1000) + 5);
   ui.banner.hidden = false;
   ui.banner.dataset.state = state;
   ui.bannerText.textContent = text;

@@ -3,10 +3,11 @@
 import { CampfireClient, STATES } from "../campfire-client.js";
 import { renderBanner } from "./banner.js";
 import { renderTyping, updateComposer } from "./composer.js";
+import { signedOutNotice } from "./connection-text.js";
 import { errorText, load, store, toast, ui } from "./dom.js";
 import { closeDrawers } from "./drawers.js";
 import { renderMembers } from "./members.js";
-import { loadOlder, renderMessages, scheduleRenderMessages } from "./message-list.js";
+import { loadOlder, noteNewMessage, renderMessages, scheduleRenderMessages } from "./message-list.js";
 import { renderRoomHeader, renderRooms } from "./room-list.js";
 import { endChat } from "./signin.js";
 import { app, SESSION_KEY, userKey } from "./state.js";
@@ -36,7 +37,7 @@ export function startChat(session) {
     renderMembers();
     scheduleRenderMessages(); // pending labels depend on the connection
     if (client.state === STATES.UNAUTHORIZED) {
-      endChat("Your session has ended. Please sign in again.");
+      endChat(signedOutNotice(client.stateInfo?.reason));
     }
   });
   client.on("ready", ({ user }) => {
@@ -72,8 +73,9 @@ export function startChat(session) {
     renderRoomHeader();
     renderMembers();
   });
-  client.on("message", ({ room_id }) => {
+  client.on("message", ({ room_id, source }) => {
     if (room_id === app.activeRoomId) {
+      noteNewMessage(source);
       scheduleRenderMessages();
       markRead();
     }

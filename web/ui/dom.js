@@ -26,6 +26,8 @@ export const ui = {
   messages: $("messages"),
   messageList: $("message-list"),
   loadOlder: $("load-older"),
+  newMessages: $("new-messages"),
+  newMessagesCount: $("new-messages-count"),
   emptyRoom: $("empty-room"),
   typing: $("typing"),
   composer: $("composer"),

@@ -2,7 +2,7 @@
 
 import { el, errorText, toast, ui } from "./dom.js";
 import { app } from "./state.js";
-import { refreshUsers, userName } from "./users.js";
+import { knownUsers, refreshUsers, userName } from "./users.js";
 
 const UUID_RE = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
@@ -20,22 +20,35 @@ export function renderMembers() {
   const recent = new Set(client.getRecentlyActive(roomId));
   const active = polling ? new Set([...recent, ...online]) : online;
   const ids = Array.isArray(room.member_ids) && room.member_ids.length ? [...new Set([...room.member_ids, ...online])] : [...active];
-  ids.sort((a, b) => Number(active.has(b)) - Number(active.has(a)) || userName(a).localeCompare(userName(b)));
-  ui.membersTitle.textContent = polling ? "Recently active" : "Online";
+  const name = (id) => userName(id);
+  const byName = (a, b) => name(a).localeCompare(name(b));
+  const on = ids.filter((id) => active.has(id)).sort(byName);
+  const off = ids.filter((id) => !active.has(id)).sort(byName);
+  ui.membersTitle.textContent = `Members (${ids.length})`;
   ui.onlineCount.textContent = String(active.size);
-  ui.memberList.replaceChildren(
-    ...ids.map((id) => {
-      const on = active.has(id);
-      const state = on ? (polling ? "recently active" : "online") : "offline";
-      return el(
-        "li",
-        { class: `member ${on ? (polling ? "recent" : "online") : "offline"}`, dataset: { userId: id }, title: state },
-        el("span", { class: "presence-dot", "aria-hidden": "true" }),
-        el("span", { class: "member-name", text: userName(id) }),
-        el("span", { class: "visually-hidden", text: ` (${state})` }),
+  ui.toggleMembers.setAttribute("aria-label", `Members: ${on.length} ${polling ? "recently active" : "online"}`);
+  const onState = polling ? "recent" : "online";
+  const groups = [
+    { title: polling ? "Recently active" : "Online", ids: on, cls: onState, state: polling ? "recently active" : "online" },
+    { title: polling ? "Not seen recently" : "Offline", ids: off, cls: "offline", state: "offline" },
+  ];
+  const nodes = [];
+  for (const g of groups) {
+    if (!g.ids.length) continue;
+    nodes.push(el("li", { class: "member-group", dataset: { group: g.cls } }, `${g.title} — ${g.ids.length}`));
+    for (const id of g.ids) {
+      nodes.push(
+        el(
+          "li",
+          { class: `member ${g.cls}${id === app.session?.user?.id ? " me" : ""}`, dataset: { userId: id }, title: g.state },
+          el("span", { class: "presence-dot", "aria-hidden": "true" }),
+          el("span", { class: "member-name", text: name(id) }),
+          el("span", { class: "visually-hidden", text: ` (${g.state})` }),
+        ),
       );
-    }),
-  );
+    }
+  }
+  ui.memberList.replaceChildren(...nodes);
 }
 
 export function setupMembers() {
@@ -47,8 +60,8 @@ export function setupMembers() {
     let userId = null;
     if (UUID_RE.test(value)) userId = value;
     else {
-      if (!app.users.size) await refreshUsers();
-      const found = [...app.users.values()].find(
+      if (!knownUsers().length) await refreshUsers();
+      const found = knownUsers().find(
         (u) => (u.email_address || "").toLowerCase() === value.toLowerCase() || u.name === value,
       );
       userId = found?.id || null;

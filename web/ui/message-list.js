@@ -5,15 +5,26 @@ import { app } from "./state.js";
 import { userName } from "./users.js";
 
 const GROUP_WINDOW_MS = 5 * 60 * 1000;
+const NEAR_BOTTOM_PX = 120; // closer than this to the end counts as "reading the newest"
+const NEAR_TOP_PX = 80; // closer than this to the top loads older history
+
+function isNearBottom() {
+  const box = ui.messages;
+  return box.scrollHeight - box.scrollTop - box.clientHeight < NEAR_BOTTOM_PX;
+}
 
 export async function loadOlder(roomId, toBottom) {
+  if (app.loadingOlder) return;
   const box = ui.messages;
   const fromBottom = box.scrollHeight - box.scrollTop;
+  app.loadingOlder = true;
   try {
     await app.client.loadOlder(roomId);
   } catch (err) {
     if (err.status !== 0) toast(`Could not load messages: ${errorText(err)}`);
     return;
+  } finally {
+    app.loadingOlder = false;
   }
   if (roomId !== app.activeRoomId) return;
   renderMessages({ forceBottom: toBottom });
@@ -29,9 +40,30 @@ export function scheduleRenderMessages() {
   });
 }
 
+/**
+ * A message arrived in the active room (before it is rendered): if the reader is scrolled up,
+ * count it on the "new messages" pill instead of moving the page under them.
+ */
+export function noteNewMessage(source) {
+  if (source === "history" || isNearBottom()) return;
+  app.unseen = (app.unseen || 0) + 1;
+  ui.newMessagesCount.textContent = app.unseen === 1 ? "1 new message" : `${app.unseen} new messages`;
+  ui.newMessages.hidden = false;
+}
+
+function clearNewMessages() {
+  app.unseen = 0;
+  ui.newMessages.hidden = true;
+}
+
+export function scrollToNewest() {
+  ui.messages.scrollTop = ui.messages.scrollHeight;
+  clearNewMessages();
+}
+
 export function renderMessages({ forceBottom = false } = {}) {
   const box = ui.messages;
-  const nearBottom = box.scrollHeight - box.scrollTop - box.clientHeight < 120;
+  const nearBottom = isNearBottom();
   const roomId = app.activeRoomId;
   const client = app.client;
   if (!roomId || !client) {
@@ -64,7 +96,7 @@ export function renderMessages({ forceBottom = false } = {}) {
   ui.messageList.replaceChildren(...nodes);
   ui.emptyRoom.hidden = messages.length > 0 || pending.length > 0;
   ui.loadOlder.hidden = !client.hasOlder(roomId) || messages.length === 0;
-  if (forceBottom || nearBottom) box.scrollTop = box.scrollHeight;
+  if (forceBottom || nearBottom) scrollToNewest();
 }
 
 function messageNode(m, grouped) {
@@ -81,6 +113,7 @@ function messageNode(m, grouped) {
           "div",
           { class: "message-meta" },
           el("span", { class: "message-author", text: userName(m.creator_id) }),
+          mine ? el("span", { class: "you-badge", text: "you" }) : null,
           el("time", { class: "message-time", datetime: m.created_at, title: new Date(m.created_at).toLocaleString(), text: formatTime(m.created_at) }),
         ),
     el("div", { class: "message-content", text: m.content, title: grouped ? formatTime(m.created_at) : null }),
@@ -102,6 +135,19 @@ function pendingNode(p) {
   );
 }
 
+function onScroll() {
+  if (isNearBottom()) clearNewMessages();
+  const roomId = app.activeRoomId;
+  if (!roomId || !app.client || ui.messages.scrollTop > NEAR_TOP_PX) return;
+  // Reached the top: older history loads by itself (the button stays, for keyboards).
+  if (app.client.hasOlder(roomId) && app.client.getMessages(roomId).length) loadOlder(roomId, false);
+}
+
 export function setupMessageList() {
   ui.loadOlder.addEventListener("click", () => app.activeRoomId && loadOlder(app.activeRoomId, false));
+  ui.newMessages.addEventListener("click", () => {
+    scrollToNewest();
+    ui.input.focus({ preventScroll: true });
+  });
+  ui.messages.addEventListener("scroll", onScroll, { passive: true });
 }

@@ -20,7 +20,12 @@ export function renderRooms() {
       },
       el(
         "button",
-        { type: "button", class: "room-button", onclick: () => selectRoom(room.id) },
+        {
+          type: "button",
+          class: "room-button",
+          onclick: () => selectRoom(room.id),
+          "aria-current": room.id === app.activeRoomId ? "page" : null,
+        },
         el("span", { class: "room-kind", text: room.kind === "open" ? "#" : room.kind === "direct" ? "@" : "🔒" }),
         el("span", { class: "room-title", text: room.name || "(unnamed)" }),
         unread ? el("span", { class: "unread", text: unread > 99 ? "99+" : String(unread), "aria-label": `${unread} unread` }) : null,

@@ -4,6 +4,7 @@ import { signIn } from "../campfire-client.js";
 import { $, errorText, store, ui } from "./dom.js";
 import { startChat } from "./chat.js";
 import { app, SESSION_KEY } from "./state.js";
+import { book } from "./users.js";
 
 export function showSignin(notice) {
   ui.chat.hidden = true;
@@ -22,7 +23,7 @@ export function endChat(notice) {
   }
   store(SESSION_KEY, null);
   app.session = null;
-  app.users.clear();
+  book.clear();
   app.activeRoomId = null;
   app.openedRoomId = null;
   ui.roomList.replaceChildren();

@@ -5,12 +5,11 @@ export const SESSION_KEY = "campfire:session";
 export const app = {
   session: null, // {token, user}
   client: null,
-  users: new Map(), // id -> user
   activeRoomId: null,
   read: {}, // room id -> last read seq
   bannerTimer: null,
-  renderQueued: new Set(),
-  usersRefreshAt: 0,
+  unseen: 0, // messages that arrived while the reader was scrolled up
+  loadingOlder: false,
 };
 
 /** A localStorage key of the signed-in user: campfire:<user id>:<name>. */

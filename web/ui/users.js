@@ -1,25 +1,16 @@
-// User names: the directory from GET /api/users, refreshed when an unknown id shows up.
+// User names: the directory from GET /api/users, fetched at sign-in and as soon as an unknown id
+// shows up (ui/user-book.js).
 
+import { renderTyping } from "./composer.js";
 import { el, ui } from "./dom.js";
 import { renderMembers } from "./members.js";
 import { scheduleRenderMessages } from "./message-list.js";
-import { renderTyping } from "./composer.js";
 import { app } from "./state.js";
+import { UserBook } from "./user-book.js";
 
-export function userName(id) {
-  if (app.session?.user?.id === id) return app.session.user.name || "You";
-  const u = app.users.get(id);
-  if (u?.name) return u.name;
-  maybeRefreshUsers();
-  return `User ${String(id).slice(0, 8)}`;
-}
-
-export async function refreshUsers() {
-  if (!app.client) return;
-  app.usersRefreshAt = Date.now();
-  try {
-    const users = await app.client.listUsers();
-    for (const u of users) app.users.set(u.id, u);
+export const book = new UserBook({
+  fetchUsers: () => (app.client ? app.client.listUsers() : Promise.resolve([])),
+  onChange: (users) => {
     ui.userDirectory.replaceChildren(
       ...users
         .filter((u) => u.id !== app.session?.user?.id)
@@ -28,14 +19,19 @@ export async function refreshUsers() {
     renderMembers();
     renderTyping();
     scheduleRenderMessages();
-  } catch {
-    // keep the names we have
-  }
+  },
+});
+
+export function userName(id) {
+  if (app.session?.user?.id === id) return app.session.user.name || "You";
+  return book.name(id) ?? `User ${String(id).slice(0, 8)}`;
 }
 
-export function maybeRefreshUsers() {
-  if (Date.now() - app.usersRefreshAt > 30000 && app.client?.connected) {
-    app.usersRefreshAt = Date.now();
-    setTimeout(refreshUsers, 0);
-  }
+export function refreshUsers() {
+  return book.refresh();
+}
+
+/** Users known by id (the "Add member" form looks them up by email address or name). */
+export function knownUsers() {
+  return [...book.users.values()];
 }
