@@ -54,7 +54,9 @@ def create_app(settings: Settings | None = None) -> web.Application:
         jobs = InProcessScheduler(services)
 
     async def backfill(sid: str, room_ids: list[str], cursors: Cursors) -> None:
-        await jobs.backfill(sid, room_ids, cursors.last_seen, cursors.last_seen_message_id)
+        await jobs.backfill(
+            sid, room_ids, cursors.last_seen, cursors.last_seen_message_id, cursors.last_rev
+        )
 
     gateway = RealtimeGateway(sio, services, process_id, backfill)
     gateway.register()

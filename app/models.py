@@ -7,7 +7,18 @@ from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import BigInteger, DateTime, Index, Integer, Text, UniqueConstraint, types
+from sqlalchemy import (
+    BigInteger,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+    text,
+    types,
+)
 from sqlmodel import Column, Field, SQLModel
 
 
@@ -89,6 +100,9 @@ class Room(SQLModel, table=True):
     # which also makes that row the per-room lock that keeps seqs gapless.
     last_seq: int = Field(default=0)
     last_message_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    # The room's revision counter (PROTOCOL.md 9.1): bumped by every change to an existing
+    # message, in the transaction that makes it, under the same row lock as last_seq.
+    last_rev: int = Field(default=0, sa_column_kwargs={"server_default": text("0")})
 
 
 class Involvement(StrEnum):
@@ -119,6 +133,7 @@ class Message(SQLModel, table=True):
         UniqueConstraint("room_id", "seq", name="uq_messages_room_seq"),
         UniqueConstraint("creator_id", "client_message_id", name="uq_messages_creator_client_id"),
         Index("ix_messages_id", "id", unique=True),
+        Index("ix_messages_room_rev", "room_id", "rev"),
     )
 
     # Insertion order across rooms, for the single-cursor resume form (last_seen_message_id).
@@ -135,6 +150,35 @@ class Message(SQLModel, table=True):
     client_message_id: str = Field(max_length=36)
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
     seq: int
+    edited_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    # A tombstone keeps its seq (so seqs stay gapless) with its content emptied.
+    deleted: bool = Field(default=False, sa_column_kwargs={"server_default": text("false")})
+    # The room's rev at this message's latest change; 0 while never changed.
+    rev: int = Field(default=0, sa_column_kwargs={"server_default": text("0")})
+    # A JSON array of user ids: read with the message on every hot path, never queried alone.
+    mention_ids: str = Field(
+        default="[]", sa_type=Text, sa_column_kwargs={"server_default": text("'[]'")}
+    )
+
+
+class Boost(SQLModel, table=True):
+    """Campfire's reactions: short text (usually an emoji) one user attaches to a message."""
+
+    __tablename__ = "boosts"
+    __table_args__ = (
+        UniqueConstraint("message_id", "user_id", "content", name="uq_boosts_message_user_content"),
+    )
+
+    id: str = Field(default_factory=new_id, primary_key=True, max_length=36)
+    # Cascade: deleting a message row (a deleted room, PROTOCOL.md 9.3) takes its boosts along.
+    message_id: str = Field(
+        sa_column=Column(
+            String(36), ForeignKey("messages.id", ondelete="CASCADE"), nullable=False, index=True
+        )
+    )
+    user_id: str = Field(foreign_key="users.id", max_length=36)
+    content: str = Field(max_length=16)  # code points: PROTOCOL.md 9.1 allows 1-16
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
 
 
 class PushSubscription(SQLModel, table=True):

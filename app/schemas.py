@@ -11,9 +11,11 @@ import uuid
 from datetime import datetime
 from typing import Annotated, Any, Literal, TypeVar
 
+import orjson
 from pydantic import (
     AfterValidator,
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Field,
     StringConstraints,
@@ -122,9 +124,32 @@ Content = Annotated[
 ]
 
 
+MAX_MENTIONS = 50
+
+
+def _mention_uuids(value: Any) -> list[str] | None:
+    if value is None:
+        return None
+    if not isinstance(value, list):
+        raise ValueError("must be a list of user ids")
+    if len(value) > MAX_MENTIONS:
+        raise ValueError(f"at most {MAX_MENTIONS} user ids")
+    # Repeats name one person once; order is kept as the sender wrote it.
+    return list(dict.fromkeys(_uuid_string(v) for v in value))
+
+
+# PROTOCOL.md 9.1: users named in a message, each a member of its room (checked in the
+# domain layer); null or absent means none (on an edit: unchanged).
+MentionIds = Annotated[
+    Annotated[list[UUIDStr], Field(max_length=MAX_MENTIONS)] | None,
+    BeforeValidator(_mention_uuids),
+]
+
+
 class NewMessageIn(_HasRoom):
     content: Content
     client_message_id: UUIDStr
+    mention_ids: MentionIds = None
 
     _content = field_validator("content")(classmethod(lambda cls, v: _check_content(v)))
 
@@ -142,11 +167,13 @@ class AuthIn(Inbound):
     session_token: str | None = None
     last_seen_message_id: str | None = None
     last_seen: dict[str, Annotated[int, Field(ge=0)]] | None = None
+    last_rev: dict[str, Annotated[int, Field(ge=0)]] | None = None
 
 
 class PostMessageIn(Inbound):
     content: Content
     client_message_id: UUIDStr | None = None
+    mention_ids: MentionIds = None
 
     _content = field_validator("content")(classmethod(lambda cls, v: _check_content(v)))
 
@@ -211,6 +238,68 @@ class AddMemberIn(Inbound):
         return _uuid_string(value)
 
 
+# ---- message lifecycle (PROTOCOL.md 9.1) ---------------------------------------------
+
+MAX_BOOST_LENGTH = 16
+
+# 1-16 code points (an emoji, or a short word), not blank; kept as written.
+BoostContent = Annotated[
+    str,
+    StringConstraints(min_length=1, max_length=MAX_BOOST_LENGTH),
+    Field(json_schema_extra={"pattern": NON_BLANK_PATTERN}),
+    AfterValidator(_non_blank),
+]
+
+
+class EditMessageBody(Inbound):
+    """`PATCH /api/rooms/{id}/messages/{mid}`."""
+
+    content: Content
+    mention_ids: MentionIds = None
+
+    _content = field_validator("content")(classmethod(lambda cls, v: _check_content(v)))
+
+
+class BoostBody(Inbound):
+    """`POST /api/rooms/{id}/messages/{mid}/boosts`."""
+
+    content: BoostContent
+
+
+class MessageRef(Inbound):
+    """`{message_id}` (DeleteMessage), and the base of the other socket lifecycle events.
+
+    `room_id` is optional: when a client sends it, the message must be in that room."""
+
+    message_id: UUIDStr
+    room_id: UUIDStr | None = None
+
+    @field_validator("message_id", "room_id", mode="before")
+    @classmethod
+    def _ids(cls, value: Any) -> str | None:
+        return None if value is None else _uuid_string(value)
+
+
+class EditMessageIn(MessageRef):
+    content: Content
+    mention_ids: MentionIds = None
+
+    _content = field_validator("content")(classmethod(lambda cls, v: _check_content(v)))
+
+
+class AddBoostIn(MessageRef):
+    content: BoostContent
+
+
+class RemoveBoostIn(MessageRef):
+    boost_id: UUIDStr
+
+    @field_validator("boost_id", mode="before")
+    @classmethod
+    def _boost_uuid(cls, value: Any) -> str:
+        return _uuid_string(value)
+
+
 def parse(model: type[InboundT], data: Any) -> InboundT:
     """Validate client data, turning any failure into one readable `invalid_message_format`."""
     if not isinstance(data, dict):
@@ -268,6 +357,14 @@ class RoomOut(BaseModel):
         )
 
 
+class BoostOut(BaseModel):
+    id: str
+    message_id: str
+    user_id: str
+    content: str
+    created_at: datetime
+
+
 class MessageOut(BaseModel):
     id: str
     room_id: str
@@ -276,6 +373,13 @@ class MessageOut(BaseModel):
     client_message_id: str
     created_at: datetime
     seq: int
+    # PROTOCOL.md 9.1; `model_construct` fills these defaults for a message just stored.
+    edited_at: datetime | None = None
+    deleted: bool = False
+    boosts: list[BoostOut] = Field(default_factory=list)
+    mention_ids: list[str] = Field(default_factory=list)
+    attachments: list[dict[str, Any]] = Field(default_factory=list)
+    rev: int = 0
 
     @classmethod
     def of(cls, message: models.Message) -> MessageOut:
@@ -287,6 +391,10 @@ class MessageOut(BaseModel):
             client_message_id=message.client_message_id,
             created_at=message.created_at,
             seq=message.seq,
+            edited_at=message.edited_at,
+            deleted=message.deleted,
+            mention_ids=orjson.loads(message.mention_ids),
+            rev=message.rev,
         )
 
 

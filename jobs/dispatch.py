@@ -68,15 +68,19 @@ class ArqJobs:
         room_ids: list[str],
         last_seen: dict[str, int] | None,
         last_seen_message_id: str | None,
+        last_rev: dict[str, int] | None = None,
     ) -> None:
         try:
             pool = await self._pool()
+            # last_rev only when given: the job's arguments stay those an older worker takes.
+            extra = () if last_rev is None else (last_rev,)
             await pool.enqueue_job(
                 "backfill",
                 sid,
                 room_ids,
                 last_seen,
                 last_seen_message_id,
+                *extra,
                 _queue_name=self._queue,
                 _expires=BACKFILL_EXPIRES_SECONDS,
             )
@@ -87,7 +91,12 @@ class ArqJobs:
             log.exception("could not enqueue the backfill of %s; replaying in-process", sid)
             self._services.metrics.job_runs.labels("backfill_enqueue", "error").inc()
             await tasks.backfill(
-                {"services": self._services}, sid, room_ids, last_seen, last_seen_message_id
+                {"services": self._services},
+                sid,
+                room_ids,
+                last_seen,
+                last_seen_message_id,
+                last_rev,
             )
 
     async def _connect(self) -> ArqRedis:

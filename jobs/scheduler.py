@@ -44,8 +44,9 @@ class InProcessScheduler:
         room_ids: list[str],
         last_seen: dict[str, int] | None,
         last_seen_message_id: str | None,
+        last_rev: dict[str, int] | None = None,
     ) -> None:
-        await tasks.backfill(self._ctx, sid, room_ids, last_seen, last_seen_message_id)
+        await tasks.backfill(self._ctx, sid, room_ids, last_seen, last_seen_message_id, last_rev)
 
     async def _every(self, job: Job, interval: float) -> None:
         metrics = self._ctx["services"].metrics

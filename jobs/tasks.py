@@ -33,11 +33,16 @@ async def backfill(
     room_ids: list[str],
     last_seen: dict[str, int] | None = None,
     last_seen_message_id: str | None = None,
+    last_rev: dict[str, int] | None = None,
 ) -> int:
-    """Send one connection what it missed (PROTOCOL.md section 5), then SyncComplete."""
+    """Send one connection what it missed (PROTOCOL.md section 5), then the changes to
+    messages after its `last_rev` (9.1), then SyncComplete."""
     services = _services(ctx)
     replay = await services.messages.missed(
-        room_ids, last_seen=last_seen, last_seen_message_id=last_seen_message_id
+        room_ids,
+        last_seen=last_seen,
+        last_seen_message_id=last_seen_message_id,
+        last_rev=last_rev,
     )
     notifier = services.notifier
     for message in replay.messages:
@@ -45,6 +50,16 @@ async def backfill(
             sid,
             "NewMessage",
             {"message": message.model_dump(mode="json"), "room_id": message.room_id},
+        )
+    for message in replay.updates:
+        await notifier.to_connection(
+            sid,
+            "MessageUpdated",
+            {
+                "room_id": message.room_id,
+                "rev": message.rev,
+                "message": message.model_dump(mode="json"),
+            },
         )
     await notifier.to_connection(
         sid,

@@ -117,6 +117,7 @@ async def backfill(
     room_ids: list[str],
     last_seen: dict[str, int] | None = None,
     last_seen_message_id: str | None = None,
+    last_rev: dict[str, int] | None = None,
 ) -> int:
     """tasks.backfill, retried when one of its emits never reached Redis: a replay missing a
     message or its SyncComplete would leave the client waiting. Resending is safe, since
@@ -124,7 +125,7 @@ async def backfill(
     manager: WorkerRedisManager = ctx["manager"]
     metrics = ctx["services"].metrics
     failures = manager.failures
-    replayed = await tasks.backfill(ctx, sid, room_ids, last_seen, last_seen_message_id)
+    replayed = await tasks.backfill(ctx, sid, room_ids, last_seen, last_seen_message_id, last_rev)
     if manager.failures == failures:
         metrics.job_runs.labels("backfill", "ok").inc()
         return replayed

@@ -222,7 +222,11 @@ async def test_backfill_sends_missed_messages_then_sync_complete(
         s.message.id for s in sent[1:]
     ]
     assert to_socket[3]["data"] == [
-        {"rooms": [{"room_id": room.id, "last_seq": 4}], "missed_count": 3, "truncated": False}
+        {
+            "rooms": [{"room_id": room.id, "last_seq": 4, "last_rev": 0}],
+            "missed_count": 3,
+            "truncated": False,
+        }
     ]
 
 

@@ -37,6 +37,7 @@ TABLES = {
     "messages",
     "push_subscriptions",
     "vapid_keys",
+    "boosts",
 }
 
 

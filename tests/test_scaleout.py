@@ -330,7 +330,7 @@ async def test_reconnect_on_the_other_process_gets_backfill_from_the_worker(
     again = await connect(clients, p1, b, last_seen={room["id"]: first["seq"]})
     sync = again.named("SyncComplete")[0]
     assert sync["missed_count"] == 3 and sync["truncated"] is False
-    assert sync["rooms"] == [{"room_id": room["id"], "last_seq": 4}]
+    assert sync["rooms"] == [{"room_id": room["id"], "last_seq": 4, "last_rev": 0}]
     names = [name for name, _ in again.events]
     replay = [d["message"] for name, d in again.events if name == "NewMessage"]
     assert [m["id"] for m in replay] == [m["id"] for m in missed]

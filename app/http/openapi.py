@@ -21,8 +21,11 @@ from app.errors import ErrorCode
 from app.schemas import (
     UUID_PATTERN,
     AddMemberIn,
+    BoostBody,
+    BoostOut,
     CreateRoomIn,
     CreateUserIn,
+    EditMessageBody,
     LoginIn,
     MessageOut,
     PostMessageIn,
@@ -80,6 +83,11 @@ class MessageList(_Envelope):
     messages: list[MessageOut]
 
 
+class BoostCreated(_Envelope):
+    boost: BoostOut
+    message: MessageOut
+
+
 class Presence(_Envelope):
     online_users: list[str]
     recently_active: list[str]
@@ -97,6 +105,8 @@ INBOUND: list[type[BaseModel]] = [
     UpdateRoomIn,
     AddMemberIn,
     PostMessageIn,
+    EditMessageBody,
+    BoostBody,
 ]
 OUTBOUND: list[type[BaseModel]] = [
     Error,
@@ -107,11 +117,13 @@ OUTBOUND: list[type[BaseModel]] = [
     RoomList,
     MessageEnvelope,
     MessageList,
+    BoostCreated,
     Presence,
     Health,
     UserOut,
     RoomOut,
     MessageOut,
+    BoostOut,
 ]
 
 
@@ -126,7 +138,7 @@ def _components() -> dict[str, Any]:
     ]
     _, top = models_json_schema(models, ref_template=REF)
     schemas: dict[str, Any] = top["$defs"]
-    for model in (UserOut, RoomOut, MessageOut, MemberRoomOut):
+    for model in (UserOut, RoomOut, MessageOut, MemberRoomOut, BoostOut):
         # The public objects are dumped whole from these models (schemas.wire), so every
         # field is always present and nothing else ever is.
         schema = schemas[model.__name__]
@@ -259,6 +271,14 @@ def _core_paths() -> dict[str, Any]:
             "schema": seq_param,
         },
         {
+            "name": "after_rev",
+            "in": "query",
+            "required": False,
+            "description": "only messages changed after this rev (edited, deleted, boosted), "
+            "ascending by rev (with after_seq or before_seq: only those between them)",
+            "schema": seq_param,
+        },
+        {
             "name": "limit",
             "in": "query",
             "required": False,
@@ -278,7 +298,10 @@ def _core_paths() -> dict[str, Any]:
         },
         "content": {"application/json": {"schema": _ref("Error")}},
     }
+    from app.http.openapi_lifecycle import lifecycle_paths  # it builds on this module
+
     return {
+        **lifecycle_paths(),
         "/api/session": {
             "post": _operation(
                 "login",
@@ -436,7 +459,8 @@ def _core_paths() -> dict[str, Any]:
                 parameters=history_params,
                 description="`after_seq`: the `limit` oldest messages after it; `before_seq`: "
                 "the `limit` newest before it; both: those strictly between (the oldest "
-                "first); neither: the latest `limit`.",
+                "first); neither: the latest `limit`. `after_rev`: the `limit` messages changed "
+                "after that rev, ascending by rev (each in its current state).",
             ),
             "post": _operation(
                 "postMessage",

@@ -187,6 +187,18 @@ async def list_messages(request: web.Request) -> web.Response:
     actor = await principal(request)
     room_id = path_id(request, "room_id")
     limit = query_int(request, "limit")
+    after_rev = query_int(request, "after_rev")
+    if after_rev is not None:
+        # PROTOCOL.md 9.1: the messages changed after that rev, ascending by rev.
+        changed = await request.app[services_key].lifecycle.changed_since(
+            actor,
+            room_id,
+            after_rev,
+            50 if limit is None else limit,
+            after_seq=query_int(request, "after_seq"),
+            before_seq=query_int(request, "before_seq"),
+        )
+        return json({"messages": [wire(m) for m in changed]})
     messages = await request.app[services_key].messages.history(
         actor,
         room_id,
@@ -202,7 +214,12 @@ async def post_message(request: web.Request) -> web.Response:
     room_id = path_id(request, "room_id")
     data = await body(request, PostMessageIn)
     result = await request.app[services_key].messages.send(
-        actor, room_id, data.content, data.client_message_id, via="http"
+        actor,
+        room_id,
+        data.content,
+        data.client_message_id,
+        via="http",
+        mention_ids=data.mention_ids,
     )
     return json({"message": wire(result.message)}, status=201 if result.created else 200)
 
@@ -237,6 +254,8 @@ async def metrics(request: web.Request) -> web.Response:
 
 
 def setup_routes(app: web.Application, services: Services) -> None:
+    from app.http.lifecycle import setup_lifecycle_routes  # it imports this module
+
     app[services_key] = services
     app.middlewares.append(json_errors)
     r = app.router
@@ -254,6 +273,7 @@ def setup_routes(app: web.Application, services: Services) -> None:
     r.add_get("/api/rooms/{room_id}/messages", list_messages)
     r.add_post("/api/rooms/{room_id}/messages", post_message)
     r.add_get("/api/rooms/{room_id}/presence", room_presence)
+    setup_lifecycle_routes(app)
     r.add_get("/healthz", healthz)
     r.add_get("/metrics", metrics)
     r.add_get("/api/openapi.json", openapi_json)

@@ -21,6 +21,7 @@ from app.errors import CampfireError, ErrorCode, invalid
 from app.net import client_ip
 from app.notifier import room_channel, user_channel
 from app.realtime.engineio_seam import ack_requested
+from app.realtime.lifecycle_events import Handler, lifecycle_handlers
 from app.realtime.transport import TransportDuties
 from app.schemas import AuthIn, NewMessageIn, RoomRef, parse, wire
 from app.schemas_readstate import MarkReadIn, VisibilityIn
@@ -41,10 +42,15 @@ SHUTDOWN_GRACE_SECONDS = 3.0
 class Cursors:
     last_seen: dict[str, int] | None = None
     last_seen_message_id: str | None = None
+    last_rev: dict[str, int] | None = None
 
     @property
     def present(self) -> bool:
-        return self.last_seen is not None or self.last_seen_message_id is not None
+        return (
+            self.last_seen is not None
+            or self.last_seen_message_id is not None
+            or self.last_rev is not None
+        )
 
 
 @dataclass(slots=True)
@@ -92,6 +98,8 @@ class RealtimeGateway:
             "MarkRead": self._mark_read,
             "Visibility": self._visibility,
         }
+        for event, handler in lifecycle_handlers(services).items():
+            self._handlers[event] = _as_connection_handler(handler)
         self._tasks: set[asyncio.Task[Any]] = set()
         self.transport = TransportDuties(sio, self.metrics, self._spawn)
 
@@ -290,7 +298,7 @@ class RealtimeGateway:
             await self._emit(conn.sid, "AuthError", error)
             self._spawn(self.sio.disconnect(conn.sid))
             return {"type": "AuthError", "data": error}
-        await self._welcome(conn, Cursors(data.last_seen, data.last_seen_message_id))
+        await self._welcome(conn, Cursors(data.last_seen, data.last_seen_message_id, data.last_rev))
         return {"type": "AuthSuccess", "data": {"connection_id": conn.info.connection_id}}  # type: ignore[union-attr]
 
     async def _new_message(self, conn: LiveConnection, payload: Any) -> Envelope:
@@ -298,7 +306,12 @@ class RealtimeGateway:
         data = parse(NewMessageIn, payload)
         assert conn.principal is not None
         result = await self.services.messages.send(
-            conn.principal, data.room_id, data.content, data.client_message_id, via="socket"
+            conn.principal,
+            data.room_id,
+            data.content,
+            data.client_message_id,
+            via="socket",
+            mention_ids=data.mention_ids,
         )
         self.metrics.ack_latency.observe(time.perf_counter() - started)
         return {
@@ -442,8 +455,19 @@ def _handshake_token(environ: dict[str, Any], auth: Any) -> str | None:
 def _cursors(auth: Any) -> Cursors:
     if not isinstance(auth, dict):
         return Cursors()
-    fields = {k: auth[k] for k in ("last_seen", "last_seen_message_id") if auth.get(k) is not None}
+    names = ("last_seen", "last_seen_message_id", "last_rev")
+    fields = {k: auth[k] for k in names if auth.get(k) is not None}
     if not fields:
         return Cursors()
     data = parse(AuthIn, fields)
-    return Cursors(data.last_seen, data.last_seen_message_id)
+    return Cursors(data.last_seen, data.last_seen_message_id, data.last_rev)
+
+
+def _as_connection_handler(
+    handler: Handler,
+) -> Callable[[LiveConnection, Any], Awaitable[Envelope]]:
+    async def handle(conn: LiveConnection, payload: Any) -> Envelope:
+        assert conn.principal is not None
+        return await handler(conn.principal, payload)
+
+    return handle

@@ -14,6 +14,7 @@ from app.metrics import Metrics
 from app.notifier import Notifier
 from app.services.admission import AdmissionService
 from app.services.auth import AuthService, Principal
+from app.services.lifecycle import LifecycleService
 from app.services.messages import MessageService
 from app.services.presence import PresenceService
 from app.services.readstate import ReadStateService
@@ -38,6 +39,7 @@ class Services:
     typing: TypingService
     admission: AdmissionService
     readstate: ReadStateService
+    lifecycle: LifecycleService
 
     async def close(self) -> None:
         await self.messages.close()
@@ -55,6 +57,7 @@ class Services:
         typing = TypingService(settings, db, state, notifier)
         rooms = RoomService(db, state, notifier, typing)
         presence = PresenceService(settings, state, notifier, rooms, typing)
+        messages = MessageService(settings, db, state, notifier, metrics, rooms, typing)
         return cls(
             settings=settings,
             db=db,
@@ -64,11 +67,12 @@ class Services:
             auth=AuthService(settings, db, state, notifier),
             users=UserService(db),
             rooms=rooms,
-            messages=MessageService(settings, db, state, notifier, metrics, rooms, typing),
+            messages=messages,
             presence=presence,
             typing=typing,
             admission=AdmissionService(settings, state, metrics),
             readstate=ReadStateService(db, notifier),
+            lifecycle=LifecycleService(db, notifier, rooms, messages),
         )
 
 

@@ -23,25 +23,30 @@ import asyncio
 import logging
 import sqlite3
 from collections import defaultdict
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any, Literal, Protocol
+from typing import Any, Literal, Protocol, TypeVar
 
-from sqlalchemy import Connection, bindparam, insert, select, tuple_, update
+from sqlalchemy import Connection, bindparam, insert, select, text, tuple_, update
 from sqlalchemy.exc import IntegrityError
 
 from app import models
-from app.db import Database, utc
+from app.db import Database, Query
 from app.models import new_id, utcnow
 from app.schemas import MessageOut
+from app.services import message_rows
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 MAX_BATCH = 256
 MESSAGES = models.Message.__table__  # type: ignore[attr-defined]
 MEMBERSHIPS = models.Membership.__table__  # type: ignore[attr-defined]
 ROOMS = models.Room.__table__  # type: ignore[attr-defined]
+# What a new message's row is written with; the other columns take their defaults (never
+# edited, not deleted, rev 0).
 MESSAGE_FIELDS = (
     "id",
     "room_id",
@@ -50,6 +55,7 @@ MESSAGE_FIELDS = (
     "client_message_id",
     "created_at",
     "seq",
+    "mention_ids",
 )
 
 # Built once: constructing a statement costs more than running it on SQLite.
@@ -60,7 +66,7 @@ ALLOCATE_SEQS = (
     .returning(ROOMS.c.last_seq)
 )
 INSERT_MESSAGES = insert(MESSAGES)
-SELECT_MESSAGES = select(*(MESSAGES.c[name] for name in MESSAGE_FIELDS))
+SELECT_MESSAGES = select(*(MESSAGES.c[name] for name in message_rows.COLUMNS))
 SELECT_MEMBERSHIPS = select(MEMBERSHIPS.c.room_id, MEMBERSHIPS.c.user_id)
 MARK_READ = (
     update(MEMBERSHIPS)
@@ -79,6 +85,7 @@ class Draft:
     room_id: str
     content: str
     client_message_id: str
+    mention_ids: tuple[str, ...] = ()
 
     @property
     def key(self) -> tuple[str, str]:
@@ -87,7 +94,8 @@ class Draft:
 
 @dataclass(frozen=True, slots=True)
 class Outcome:
-    kind: Literal["stored", "existing", "not_member"]
+    # bad_mentions: a mentioned user is not a member of the room.
+    kind: Literal["stored", "existing", "not_member", "bad_mentions"]
     message: MessageOut | None = None
 
 
@@ -109,13 +117,53 @@ class MessageStore:
             ThreadPoolExecutor(1, thread_name_prefix="campfire-writer") if db.is_sqlite else None
         )
 
-    async def write(self, creator_id: str, room_id: str, content: str, cmid: str) -> Outcome:
+    async def write(
+        self,
+        creator_id: str,
+        room_id: str,
+        content: str,
+        cmid: str,
+        mention_ids: tuple[str, ...] = (),
+    ) -> Outcome:
         """Store one message (or find the one already stored under its client_message_id)."""
-        pending = _Pending(Draft(creator_id, room_id, content, cmid))
+        pending = _Pending(Draft(creator_id, room_id, content, cmid, mention_ids))
         if self._worker is None or self._worker.done():
             self._worker = asyncio.create_task(self._run())
         self._queue.put_nowait(pending)
         return await pending.outcome
+
+    async def transact(self, work: Callable[[Tx], T]) -> T:
+        """Run `work` (plain SQL through `Tx`) in one write transaction; commit unless it raises.
+
+        For the changes to existing messages (PROTOCOL.md 9.1). On SQLite it runs on the
+        writer thread between batches, so it never waits for SQLite's write lock; on
+        PostgreSQL on a pooled connection, where row locks order it against the batches.
+        """
+        if self._thread is not None:
+            loop = asyncio.get_running_loop()
+            return await loop.run_in_executor(self._thread, self._transact_sqlite, work)
+        async with self._db.engine.begin() as connection:
+            return await connection.run_sync(
+                lambda sync: work(Tx(_write_query(sync), for_update=" FOR UPDATE", sqlite=False))
+            )
+
+    def _transact_sqlite(self, work: Callable[[Tx], T]) -> T:
+        connection = self._sqlite_connection()
+        connection.execute("BEGIN IMMEDIATE")
+        try:
+            result = work(
+                Tx(lambda sql, params: connection.execute(sql, params).fetchall(), "", True)
+            )
+            connection.execute("COMMIT")
+        except BaseException:
+            connection.execute("ROLLBACK")
+            raise
+        return result
+
+    def _sqlite_connection(self) -> sqlite3.Connection:
+        if self._sqlite is None:
+            self._sqlite = self._db.connect_sqlite(isolation_level=None)
+        return self._sqlite
 
     async def close(self) -> None:
         if self._worker is not None:
@@ -171,9 +219,7 @@ class MessageStore:
             return await connection.run_sync(lambda sync: write_batch(CoreBatch(sync), drafts, now))
 
     def _commit_sqlite(self, drafts: list[Draft], now: datetime) -> list[Outcome]:
-        if self._sqlite is None:
-            self._sqlite = self._db.connect_sqlite(isolation_level=None)
-        connection = self._sqlite
+        connection = self._sqlite_connection()
         # IMMEDIATE takes the write lock up front, so the batch cannot fail half-way for
         # want of it (other writers wait through the busy timeout instead).
         connection.execute("BEGIN IMMEDIATE")
@@ -189,6 +235,27 @@ class MessageStore:
         if self._sqlite is not None:
             self._sqlite.close()
             self._sqlite = None
+
+
+@dataclass(frozen=True, slots=True)
+class Tx:
+    """One open write transaction, for `MessageStore.transact`'s work."""
+
+    query: Query  # named `:params`; returns rows as tuples (use RETURNING to get any back)
+    for_update: str  # " FOR UPDATE" where the database has row locks, else ""
+    sqlite: bool
+
+    def time(self, value: datetime) -> Any:
+        """A timestamp as this database's columns take it (see SqliteBatch.insert)."""
+        return _sqlite_time(value) if self.sqlite else value
+
+
+def _write_query(connection: Connection) -> Query:
+    def query(sql: str, params: Mapping[str, Any]) -> Sequence[Sequence[Any]]:
+        result = connection.execute(text(sql), dict(params))
+        return result.all() if result.returns_rows else []
+
+    return query
 
 
 def _resolve(pending: _Pending, outcome: Outcome | BaseException) -> None:
@@ -220,7 +287,9 @@ def write_batch(ops: BatchOps, drafts: list[Draft], now: datetime) -> list[Outco
     """Store a batch in the caller's transaction; one outcome per draft, in order."""
     found = ops.existing(list({draft.key for draft in drafts}))
     existing = {(m.creator_id, m.client_message_id): m for m in found}
-    members = ops.memberships(list({(d.room_id, d.creator_id) for d in drafts}))
+    pairs = {(d.room_id, d.creator_id) for d in drafts}
+    pairs.update((d.room_id, user_id) for d in drafts for user_id in d.mention_ids)
+    members = ops.memberships(list(pairs))
     by_key: dict[tuple[str, str], Outcome] = {}
     fresh: dict[str, list[Draft]] = defaultdict(list)
     for draft in drafts:
@@ -228,6 +297,9 @@ def write_batch(ops: BatchOps, drafts: list[Draft], now: datetime) -> list[Outco
             continue
         if (draft.room_id, draft.creator_id) not in members:
             by_key[draft.key] = Outcome("not_member")
+            continue
+        if any((draft.room_id, user_id) not in members for user_id in draft.mention_ids):
+            by_key[draft.key] = Outcome("bad_mentions")
             continue
         fresh[draft.room_id].append(draft)
         by_key[draft.key] = Outcome("stored")  # placeholder until its seq is known
@@ -245,9 +317,11 @@ def write_batch(ops: BatchOps, drafts: list[Draft], now: datetime) -> list[Outco
                 "client_message_id": draft.client_message_id,
                 "created_at": now,
                 "seq": first_seq + offset,
+                "mention_ids": message_rows.mentions_json(draft.mention_ids),
             }
             rows.append(row)
-            by_key[draft.key] = Outcome("stored", MessageOut.model_construct(**row))
+            message = MessageOut.model_construct(**{**row, "mention_ids": list(draft.mention_ids)})
+            by_key[draft.key] = Outcome("stored", message)
     if rows:
         ops.insert(rows)
         # Sending marks the room read up to the message for its sender (PROTOCOL.md 9.2).
@@ -278,7 +352,7 @@ class CoreBatch:
     def existing(self, keys: list[tuple[str, str]]) -> list[MessageOut]:
         columns = tuple_(MESSAGES.c.creator_id, MESSAGES.c.client_message_id)
         rows = self._connection.execute(SELECT_MESSAGES.where(columns.in_(keys)))
-        return [MessageOut.model_construct(**row._mapping) for row in rows]
+        return [message_rows.from_row(row) for row in rows]
 
     def memberships(self, pairs: list[tuple[str, str]]) -> set[tuple[str, str]]:
         columns = tuple_(MEMBERSHIPS.c.room_id, MEMBERSHIPS.c.user_id)
@@ -303,7 +377,7 @@ class CoreBatch:
 # SQLite stores these columns the way SQLAlchemy's SQLite dialect does: UTC, no zone, as text.
 _SQLITE_TIME = "%Y-%m-%d %H:%M:%S.%f"
 _SQLITE_EXISTING = (
-    f"SELECT {', '.join(MESSAGE_FIELDS)} FROM messages"
+    f"SELECT {message_rows.COLUMNS_SQL} FROM messages"
     " WHERE creator_id = ? AND client_message_id = ?"
 )
 _SQLITE_MEMBER = "SELECT 1 FROM memberships WHERE room_id = ? AND user_id = ?"
@@ -311,7 +385,10 @@ _SQLITE_MARK_READ = (
     "UPDATE memberships SET last_read_seq = ?1"
     " WHERE room_id = ?2 AND user_id = ?3 AND last_read_seq < ?1"
 )
-_SQLITE_INSERT = f"INSERT INTO messages ({', '.join(MESSAGE_FIELDS)}) VALUES ({', '.join('?' * 7)})"
+_SQLITE_INSERT = (
+    f"INSERT INTO messages ({', '.join(MESSAGE_FIELDS)})"
+    f" VALUES ({', '.join('?' * len(MESSAGE_FIELDS))})"
+)
 
 
 class SqliteBatch:
@@ -326,9 +403,7 @@ class SqliteBatch:
         for key in keys:
             row = self._connection.execute(_SQLITE_EXISTING, key).fetchone()
             if row is not None:
-                fields = dict(zip(MESSAGE_FIELDS, row, strict=True))
-                fields["created_at"] = utc(fields["created_at"])
-                found.append(MessageOut.model_construct(**fields))
+                found.append(message_rows.from_row(row))
         return found
 
     def memberships(self, pairs: list[tuple[str, str]]) -> set[tuple[str, str]]:
@@ -355,7 +430,7 @@ class SqliteBatch:
         times = {t: _sqlite_time(t) for t in {r["created_at"] for r in rows}}
         values = [
             (r["id"], r["room_id"], r["creator_id"], r["content"], r["client_message_id"],
-             times[r["created_at"]], r["seq"])
+             times[r["created_at"]], r["seq"], r["mention_ids"])
             for r in rows
         ]  # fmt: skip
         self._connection.executemany(_SQLITE_INSERT, values)

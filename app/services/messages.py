@@ -5,20 +5,18 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import Row, select
-
-from app import models
 from app.config import Settings
-from app.db import Database, Query, in_list, utc
+from app.db import Database, Query, in_list
 from app.errors import CampfireError, ErrorCode, invalid, room_access_denied
 from app.metrics import Metrics
 from app.models import new_id
 from app.notifier import Notifier
 from app.schemas import MessageOut
+from app.services import message_rows
 from app.services.auth import Principal
 from app.services.message_store import MessageStore
 from app.services.rooms import RoomService
@@ -42,6 +40,8 @@ class Replay:
     """What a (re)connecting client missed, and the state it is in sync with afterwards."""
 
     messages: list[MessageOut] = field(default_factory=list)
+    # PROTOCOL.md 9.1: messages changed after the client's last_rev, per room ascending by rev.
+    updates: list[MessageOut] = field(default_factory=list)
     rooms: list[dict[str, Any]] = field(default_factory=list)
     truncated: bool = False
 
@@ -69,6 +69,10 @@ class MessageService:
         # Per room, the newest broadcast not yet finished: the next one waits for it.
         self._room_tail: dict[str, asyncio.Task[None]] = {}
 
+    @property
+    def store(self) -> MessageStore:
+        return self._store
+
     async def close(self) -> None:
         # Broadcasts of already acknowledged messages go out before the process stops.
         if self._publishing:
@@ -85,8 +89,11 @@ class MessageService:
         client_message_id: str | None = None,
         *,
         via: str,
+        mention_ids: list[str] | None = None,
     ) -> SendResult:
-        """Store a message durably, then broadcast it. Idempotent on client_message_id."""
+        """Store a message durably, then broadcast it. Idempotent on client_message_id.
+
+        `mention_ids` must name members of the room (checked in the batch's transaction)."""
         client_message_id = client_message_id or new_id()
         rate_key = f"messages:{actor.user_id}"
         decision = await self._state.acquire_rate(
@@ -96,7 +103,7 @@ class MessageService:
             # A resend of a stored message is answered even over the limit.
             existing = await self._find_sent(actor.user_id, client_message_id)
             if existing is not None:
-                return self._resend(existing, room_id, content)
+                return await self._resend(existing, room_id, content)
             self._metrics.rate_limit_hits.labels("messages").inc()
             raise CampfireError(
                 ErrorCode.rate_limit_exceeded,
@@ -106,7 +113,9 @@ class MessageService:
         started = time.perf_counter()
         stored = False
         try:
-            outcome = await self._store.write(actor.user_id, room_id, content, client_message_id)
+            outcome = await self._store.write(
+                actor.user_id, room_id, content, client_message_id, tuple(mention_ids or ())
+            )
             stored = outcome.kind == "stored"
         finally:
             self._metrics.commit_latency.observe(time.perf_counter() - started)
@@ -115,10 +124,12 @@ class MessageService:
                 await self._state.release_rate(rate_key, decision.token)
         if outcome.kind == "existing":
             assert outcome.message is not None
-            return self._resend(outcome.message, room_id, content)
+            return await self._resend(outcome.message, room_id, content)
         if outcome.kind == "not_member":
             await self._rooms.require_member(actor, room_id)  # raises the precise error
             raise room_access_denied()  # membership changed while we looked
+        if outcome.kind == "bad_mentions":
+            raise invalid("mention_ids: every mentioned user must be a member of the room")
         assert outcome.message is not None
         message = outcome.message
         self._metrics.messages_stored.inc(via)
@@ -128,14 +139,17 @@ class MessageService:
         return SendResult(message, created=True)
 
     def _broadcast(self, message: MessageOut) -> None:
-        """Publish in the background, in seq order per room.
+        self.in_room_order(message.room_id, lambda: self._publish(message))
+
+    def in_room_order(self, room_id: str, publish: Callable[[], Awaitable[None]]) -> None:
+        """Run `publish` in the background, after the room's earlier publications.
 
         Each broadcast awaits I/O (with Redis: the typing state and the pub/sub publish, over
         pooled connections), so two broadcasts of one room could overtake each other; chaining
-        them per room keeps a room's messages in seq order, while rooms stay independent.
+        them per room keeps a room's messages in seq order and its changes in rev order (and a
+        message before its changes), while rooms stay independent.
         """
-        room_id = message.room_id
-        task = asyncio.create_task(self._publish(message, self._room_tail.get(room_id)))
+        task = asyncio.create_task(self._chained(publish, self._room_tail.get(room_id)))
         self._room_tail[room_id] = task
         self._publishing.add(task)
         task.add_done_callback(self._publishing.discard)
@@ -145,9 +159,15 @@ class MessageService:
         if self._room_tail.get(room_id) is task:
             del self._room_tail[room_id]
 
-    async def _publish(self, message: MessageOut, previous: asyncio.Task[None] | None) -> None:
+    @staticmethod
+    async def _chained(
+        publish: Callable[[], Awaitable[None]], previous: asyncio.Task[None] | None
+    ) -> None:
         if previous is not None:
             await asyncio.wait([previous])  # never raises: a failed broadcast is its own
+        await publish()
+
+    async def _publish(self, message: MessageOut) -> None:
         started = time.perf_counter()
         try:
             await self._typing.stop(message.creator_id, message.room_id)
@@ -163,21 +183,24 @@ class MessageService:
         self._metrics.delivery_latency.observe(time.perf_counter() - started)
 
     async def _find_sent(self, creator_id: str, client_message_id: str) -> MessageOut | None:
-        query = SELECT_MESSAGE.where(
-            MESSAGES.c.creator_id == creator_id,
-            MESSAGES.c.client_message_id == client_message_id,
-        )
-        async with self._db.engine.connect() as connection:
-            row = (await connection.execute(query)).first()
-        return None if row is None else _message_out(row)
+        params = {"creator": creator_id, "cmid": client_message_id}
+        found = await self._db.read(lambda query: message_rows.load(query, FIND_SENT, params))
+        return found[0] if found else None
 
-    def _resend(self, existing: MessageOut, room_id: str, content: str) -> SendResult:
-        if existing.room_id != room_id or existing.content != content:
+    async def _resend(self, existing: MessageOut, room_id: str, content: str) -> SendResult:
+        # An edited or deleted message no longer holds the content it was sent with: its
+        # resend is recognised by the room alone (docs/protocol-notes.md).
+        changed = existing.edited_at is not None or existing.deleted
+        if existing.room_id != room_id or (existing.content != content and not changed):
             raise CampfireError(
                 ErrorCode.conflict,
                 "client_message_id was already used for a different message",
             )
         self._metrics.duplicate_sends.inc()
+        if existing.rev and not existing.boosts:
+            # Found by the batch, which reads rows only: answer with the current state.
+            params = {"id": existing.id}
+            [existing] = await self._db.read(lambda q: message_rows.load(q, BY_ID, params))
         return SendResult(existing, created=False)
 
     # ---- reading ------------------------------------------------------------------
@@ -196,18 +219,20 @@ class MessageService:
             raise invalid("limit must be at least 1")
         limit = min(limit, HISTORY_MAX_LIMIT)
         await self._rooms.require_readable(actor, room_id)
-        query = SELECT_MESSAGE.where(MESSAGES.c.room_id == room_id)
+        sql = f"SELECT {message_rows.COLUMNS_SQL} FROM messages WHERE room_id = :room"
+        params: dict[str, Any] = {"room": room_id, "limit": limit}
         if after_seq is not None:
-            query = query.where(MESSAGES.c.seq > after_seq)
+            sql += " AND seq > :after"
+            params["after"] = after_seq
         if before_seq is not None:
-            query = query.where(MESSAGES.c.seq < before_seq)
+            sql += " AND seq < :before"
+            params["before"] = before_seq
         newest_first = after_seq is None
-        query = query.order_by(MESSAGES.c.seq.desc() if newest_first else MESSAGES.c.seq)
-        async with self._db.engine.connect() as connection:
-            rows = list(await connection.execute(query.limit(limit)))
+        sql += f" ORDER BY seq{' DESC' if newest_first else ''} LIMIT :limit"
+        messages = await self._db.read(lambda query: message_rows.load(query, sql, params))
         if newest_first:
-            rows.reverse()
-        return [_message_out(row) for row in rows]
+            messages.reverse()
+        return messages
 
     async def missed(
         self,
@@ -215,8 +240,10 @@ class MessageService:
         *,
         last_seen: dict[str, int] | None = None,
         last_seen_message_id: str | None = None,
+        last_rev: dict[str, int] | None = None,
     ) -> Replay:
-        """The replay of PROTOCOL.md section 5 for a connection subscribed to `room_ids`.
+        """The replay of PROTOCOL.md section 5 (and 9.1's changes after `last_rev`) for a
+        connection subscribed to `room_ids`.
 
         One `Database.read`: this runs for every socket that (re)connects."""
         cap = self._settings.replay_max_per_room
@@ -246,25 +273,41 @@ class MessageService:
             if position is not None:
                 # The single cursor replays in insertion order across rooms.
                 rows.sort(key=lambda row: row[-1])
-            replay.messages = [_replayed(row) for row in rows]
+            replay.messages = message_rows.hydrate(query, [message_rows.from_row(r) for r in rows])
+            for room_id in room_ids:
+                if last_rev is not None and room_id in last_rev:
+                    params = {"room": room_id, "after": last_rev[room_id], "limit": cap + 1}
+                    changed = message_rows.load(query, CHANGED_AFTER_REV, params)
+                    if len(changed) > cap:
+                        replay.truncated = True
+                    replay.updates.extend(changed[:cap])
             if room_ids:
                 ids, params = in_list("room", room_ids)
-                by_id = dict(query(LAST_SEQS.format(ids=ids), params))
+                by_id = {row[0]: row for row in query(LAST_SEQS.format(ids=ids), params)}
                 replay.rooms = [
-                    {"room_id": room_id, "last_seq": by_id.get(room_id, 0)} for room_id in room_ids
+                    {
+                        "room_id": room_id,
+                        "last_seq": by_id[room_id][1] if room_id in by_id else 0,
+                        "last_rev": by_id[room_id][2] if room_id in by_id else 0,
+                    }
+                    for room_id in room_ids
                 ]
             return replay
 
         return await self._db.read(read)
 
 
-MESSAGES = models.Message.__table__  # type: ignore[attr-defined]
-# Plain rows, not ORM objects: replays and history pages are read-only and hot.
-SELECT_MESSAGE = select(*(MESSAGES.c[name] for name in (*MessageOut.model_fields, "position")))
-
-
-# Plain SQL for Database.read (see there why); columns as in MessageOut, then position.
-_COLUMNS = ", ".join((*MessageOut.model_fields, "position"))
+# Plain SQL for Database.read (see there why): message_rows.COLUMNS, then position.
+_COLUMNS = f"{message_rows.COLUMNS_SQL}, position"
+BY_ID = f"SELECT {message_rows.COLUMNS_SQL} FROM messages WHERE id = :id"
+FIND_SENT = (
+    f"SELECT {message_rows.COLUMNS_SQL} FROM messages"
+    " WHERE creator_id = :creator AND client_message_id = :cmid"
+)
+CHANGED_AFTER_REV = (
+    f"SELECT {message_rows.COLUMNS_SQL} FROM messages WHERE room_id = :room AND rev > :after"
+    " ORDER BY rev LIMIT :limit"
+)
 POSITION_OF = "SELECT position FROM messages WHERE id = :id"
 MISSED_AFTER_SEQ = (
     f"SELECT {_COLUMNS} FROM messages WHERE room_id = :room AND seq > :after"
@@ -275,15 +318,4 @@ MISSED_AFTER_POSITION = (
     " ORDER BY seq LIMIT :limit"
 )
 RECENT = f"SELECT {_COLUMNS} FROM messages WHERE room_id = :room ORDER BY seq DESC LIMIT :limit"
-LAST_SEQS = "SELECT id, last_seq FROM rooms WHERE id IN {ids}"
-
-
-def _replayed(row: Sequence[Any]) -> MessageOut:
-    fields = dict(zip(MessageOut.model_fields, row, strict=False))
-    fields["created_at"] = utc(fields["created_at"])
-    return MessageOut.model_construct(**fields)
-
-
-def _message_out(row: Row[Any]) -> MessageOut:
-    fields = row._mapping
-    return MessageOut.model_construct(**{name: fields[name] for name in MessageOut.model_fields})
+LAST_SEQS = "SELECT id, last_seq, last_rev FROM rooms WHERE id IN {ids}"

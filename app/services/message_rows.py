@@ -1,0 +1,100 @@
+"""One message's public shape from plain SQL rows, for every path that reads messages.
+
+Hot paths (replay, history, the resend lookup) read messages with plain SQL (`Database.read`,
+the SQLite writer thread); they all select `COLUMNS` and turn rows into `MessageOut` here, and
+`hydrate` adds what lives beside the row. Only a message that was changed (rev > 0) can have
+boosts, so a replay of never-changed messages costs no second query.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import orjson
+
+from app.db import Query, in_list, utc
+from app.schemas import BoostOut, MessageOut
+
+COLUMNS = (
+    "id",
+    "room_id",
+    "creator_id",
+    "content",
+    "client_message_id",
+    "created_at",
+    "seq",
+    "edited_at",
+    "deleted",
+    "rev",
+    "mention_ids",
+)
+COLUMNS_SQL = ", ".join(COLUMNS)
+NO_MENTIONS = "[]"
+BOOST_COLUMNS = "id, message_id, user_id, content, created_at"
+# Oldest first (PROTOCOL.md 9.1); the id only breaks exact ties, so the order is stable.
+BOOSTS_OF = (
+    f"SELECT {BOOST_COLUMNS} FROM boosts WHERE message_id IN {{ids}} ORDER BY created_at, id"
+)
+# IN lists stay below SQLite's and asyncpg's parameter limits.
+CHUNK = 500
+
+# Functions that add more of a message's state (attachments, PROTOCOL.md 9.4) to messages just
+# read; each gets the same query function, so it reads in the same hand-off or transaction.
+Hydrator = Callable[[Query, list[MessageOut]], None]
+HYDRATORS: list[Hydrator] = []
+
+
+def from_row(row: Sequence[Any]) -> MessageOut:
+    """A row whose first columns are `COLUMNS` (more may follow; they are ignored)."""
+    mid, room_id, creator_id, content, cmid, created_at, seq, edited_at, deleted, rev, mentions = (
+        row[:11]
+    )
+    return MessageOut.model_construct(
+        id=mid,
+        room_id=room_id,
+        creator_id=creator_id,
+        content=content,
+        client_message_id=cmid,
+        created_at=utc(created_at),
+        seq=seq,
+        edited_at=utc(edited_at),
+        deleted=bool(deleted),
+        boosts=[],
+        mention_ids=[] if not mentions or mentions == NO_MENTIONS else orjson.loads(mentions),
+        attachments=[],
+        rev=rev,
+    )
+
+
+def boost_from_row(row: Sequence[Any]) -> BoostOut:
+    bid, message_id, user_id, content, created_at = row[:5]
+    return BoostOut.model_construct(
+        id=bid,
+        message_id=message_id,
+        user_id=user_id,
+        content=content,
+        created_at=utc(created_at),
+    )
+
+
+def hydrate(query: Query, messages: list[MessageOut]) -> list[MessageOut]:
+    """Fill each message's boosts (and whatever HYDRATORS add), in place; returns `messages`."""
+    changed = {m.id: m for m in messages if m.rev and not m.deleted}
+    ids = list(changed)
+    for start in range(0, len(ids), CHUNK):
+        marks, params = in_list("m", ids[start : start + CHUNK])
+        for row in query(BOOSTS_OF.format(ids=marks), params):
+            changed[row[1]].boosts.append(boost_from_row(row))
+    for hydrator in HYDRATORS:
+        hydrator(query, messages)
+    return messages
+
+
+def load(query: Query, sql: str, params: dict[str, Any]) -> list[MessageOut]:
+    """Messages from `sql` (which selects COLUMNS_SQL first), hydrated."""
+    return hydrate(query, [from_row(row) for row in query(sql, params)])
+
+
+def mentions_json(mention_ids: Sequence[str] | None) -> str:
+    return orjson.dumps(list(mention_ids)).decode() if mention_ids else NO_MENTIONS
