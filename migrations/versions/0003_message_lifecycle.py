@@ -61,10 +61,8 @@ def downgrade() -> None:
     op.drop_index("ix_boosts_message_id", table_name="boosts")
     op.drop_table("boosts")
     op.drop_index("ix_messages_room_rev", table_name="messages")
-    with op.batch_alter_table("messages") as batch:
-        batch.drop_column("mention_ids")
-        batch.drop_column("rev")
-        batch.drop_column("deleted")
-        batch.drop_column("edited_at")
-    with op.batch_alter_table("rooms") as batch:
-        batch.drop_column("last_rev")
+    # Plain ALTER TABLE ... DROP COLUMN (SQLite 3.35+): a batch rebuild of `rooms` would
+    # drop a table that messages and memberships still reference.
+    for column in ("mention_ids", "rev", "deleted", "edited_at"):
+        op.drop_column("messages", column)
+    op.drop_column("rooms", "last_rev")
