@@ -7,9 +7,6 @@ own Redis key prefix (so its own Socket.IO channel and arq queue), any number of
 
 from __future__ import annotations
 
-import asyncio
-import os
-import signal
 import subprocess
 import sys
 import uuid
@@ -17,56 +14,19 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import asyncpg
 import redis
 
+from tests.processes import ROOT, ServerProcess, WorkerProcess, child_env, free_port
 from tests.support import (
     ADMIN_EMAIL,
     PASSWORD,
-    ROOT,
-    ServerProcess,
-    free_port,
-    spawn,
-    stop_process,
+    POSTGRES_ADMIN_DSN,
+    create_database,
+    database_url,
+    drop_database,
 )
 
 REDIS_URL = "redis://127.0.0.1:6379/0"
-POSTGRES_ADMIN_DSN = "postgresql://postgres@127.0.0.1:5432/postgres"
-WORKER = [sys.executable, "-m", "arq", "jobs.worker.WorkerSettings"]
-
-
-# ---- PostgreSQL ---------------------------------------------------------------------
-
-
-def create_database() -> str:
-    """A fresh, empty database; returns its name."""
-    name = f"campfire_test_{uuid.uuid4().hex[:16]}"
-
-    async def create() -> None:
-        connection = await asyncpg.connect(POSTGRES_ADMIN_DSN)
-        try:
-            await connection.execute(f'CREATE DATABASE "{name}"')
-        finally:
-            await connection.close()
-
-    asyncio.run(create())
-    return name
-
-
-def drop_database(name: str) -> None:
-    async def drop() -> None:
-        connection = await asyncpg.connect(POSTGRES_ADMIN_DSN)
-        try:
-            # FORCE: a process killed with -9 may leave its sessions behind for a moment.
-            await connection.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        finally:
-            await connection.close()
-
-    asyncio.run(drop())
-
-
-def database_url(name: str, driver: str = "postgresql") -> str:
-    return f"{driver}://postgres@127.0.0.1:5432/{name}"
 
 
 # ---- Redis --------------------------------------------------------------------------
@@ -86,43 +46,7 @@ def delete_redis_keys(prefix: str) -> int:
         client.close()
 
 
-# ---- processes ----------------------------------------------------------------------
-
-
-@dataclass
-class WorkerProcess:
-    """One `python -m arq jobs.worker.WorkerSettings`, with its metrics on its own port."""
-
-    workdir: Path
-    env: dict[str, str]
-    metrics_port: int = field(default_factory=free_port)
-    process: subprocess.Popen[bytes] | None = None
-
-    @property
-    def metrics_url(self) -> str:
-        return f"http://127.0.0.1:{self.metrics_port}/metrics"
-
-    @property
-    def log_path(self) -> Path:
-        return self.workdir / f"worker-{self.metrics_port}.log"
-
-    def full_env(self) -> dict[str, str]:
-        env = {k: v for k, v in os.environ.items() if not k.startswith("CAMPFIRE_")}
-        env.update(self.env)
-        env["CAMPFIRE_WORKER_METRICS_PORT"] = str(self.metrics_port)
-        return env
-
-    def start(self) -> None:
-        # The metrics port opens at the end of the worker's startup, once its services
-        # are built; arq starts polling the queue right after.
-        self.process = spawn(WORKER, self.full_env(), self.log_path, self.metrics_port)
-
-    def stop(self, sig: int = signal.SIGTERM, timeout: float = 15) -> int | None:
-        if self.process is None:
-            return None
-        code = stop_process(self.process, sig, timeout)
-        self.process = None
-        return code
+# ---- a deployment -------------------------------------------------------------------
 
 
 @dataclass
@@ -147,7 +71,7 @@ class Cluster:
     def setup(self) -> None:
         """Create the database, migrate it (`campfire migrate`) and create the admin."""
         self.workdir.mkdir(parents=True, exist_ok=True)
-        self.database = create_database()
+        self.database = create_database("campfire_test")
         tool = ServerProcess(workdir=self.workdir, env=self.base_env())
         tool.cli("migrate")
         tool.cli(
@@ -190,8 +114,7 @@ class Cluster:
     def check(self, prefix: str | None = None) -> subprocess.CompletedProcess[str]:
         """`arq --check` for this cluster's queue (or another prefix's): exit 0 while a
         worker is alive."""
-        env = {k: v for k, v in os.environ.items() if not k.startswith("CAMPFIRE_")}
-        env.update(self.base_env())
+        env = child_env(self.base_env())
         if prefix is not None:
             env["CAMPFIRE_REDIS_PREFIX"] = prefix
         return subprocess.run(

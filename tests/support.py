@@ -7,24 +7,26 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import os
-import signal
-import socket
-import subprocess
-import sys
 import time
 import uuid
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import aiohttp
 import asyncpg
 import socketio
 
-ROOT = Path(__file__).resolve().parent.parent
-CAMPFIRE = [sys.executable, "-m", "app.cli"]
+# The process helpers live in tests/processes.py; these names stay importable from here.
+from tests.processes import (  # noqa: F401
+    CAMPFIRE,
+    ROOT,
+    ServerProcess,
+    free_port,
+    spawn,
+    stop_process,
+    terminate,
+)
+
 WAIT = 10.0  # seconds: the default timeout for every wait in the tests
 
 # Limits off, so that the shared server is not throttled by tests running one after another.
@@ -36,92 +38,6 @@ UNLIMITED = {
 }
 ADMIN_EMAIL = "admin@campfire.test"
 PASSWORD = "correct horse battery"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def spawn(
-    command: list[str], env: dict[str, str], log_path: Path, port: int
-) -> subprocess.Popen[bytes]:
-    """Start a child process and wait until it listens on `port` on 127.0.0.1."""
-    log = log_path.open("ab")
-    process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=log, stderr=log)
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"{command} exited: {log_path.read_text()[-3000:]}")
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=0.2):
-                return process
-        except OSError:
-            time.sleep(0.05)  # polling a port that is not yet open, not synchronising
-    stop_process(process, signal.SIGKILL, 5)
-    raise RuntimeError(f"{command} did not start: {log_path.read_text()[-3000:]}")
-
-
-def stop_process(process: subprocess.Popen[Any], sig: int, timeout: float) -> int:
-    """Signal a child we started (by its PID) and reap it, killing it if it lingers."""
-    if process.poll() is None:
-        process.send_signal(sig)
-    try:
-        return process.wait(timeout)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        return process.wait(5)
-
-
-@dataclass
-class ServerProcess:
-    """One `campfire serve` child process with its own working directory and database."""
-
-    workdir: Path
-    env: dict[str, str]
-    port: int = field(default_factory=free_port)
-    process: subprocess.Popen[bytes] | None = None
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    @property
-    def log_path(self) -> Path:
-        return self.workdir / f"serve-{self.port}.log"
-
-    def full_env(self) -> dict[str, str]:
-        env = {k: v for k, v in os.environ.items() if not k.startswith("CAMPFIRE_")}
-        env.pop("REDIS_URL", None)
-        env.setdefault("DATABASE_URL", f"sqlite:///{self.workdir / 'campfire.sqlite3'}")
-        env.update(self.env)
-        env.update({"PORT": str(self.port), "HOST": "127.0.0.1"})
-        return env
-
-    def cli(self, *args: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(
-            [*CAMPFIRE, *args],
-            cwd=ROOT,
-            env=self.full_env(),
-            capture_output=True,
-            text=True,
-            timeout=60,
-            check=True,
-        )
-
-    def start(self) -> None:
-        self.process = spawn([*CAMPFIRE, "serve"], self.full_env(), self.log_path, self.port)
-
-    def stop(self, sig: int = signal.SIGTERM, timeout: float = 15) -> int | None:
-        if self.process is None:
-            return None
-        code = stop_process(self.process, sig, timeout)
-        self.process = None
-        return code
-
-    def kill(self) -> None:
-        self.stop(signal.SIGKILL)
 
 
 class Api:
@@ -303,16 +219,30 @@ async def wait_for_metric(
 POSTGRES_ADMIN_DSN = "postgresql://postgres@127.0.0.1:5432/postgres"
 
 
-@contextlib.contextmanager
-def scratch_postgres(prefix: str = "campfire_test") -> Iterator[str]:
-    """A fresh, empty PostgreSQL database of this run's own, dropped afterwards; yields its URL."""
+def create_database(prefix: str = "campfire_test") -> str:
+    """A fresh, empty PostgreSQL database of this run's own; returns its name."""
     name = f"{prefix}_{uuid.uuid4().hex[:12]}"
     asyncio.run(_postgres_admin(f'CREATE DATABASE "{name}"'))
+    return name
+
+
+def drop_database(name: str) -> None:
+    # FORCE: a server killed by a test may leave its sessions behind for a moment.
+    asyncio.run(_postgres_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+
+def database_url(name: str, driver: str = "postgresql") -> str:
+    return f"{driver}://postgres@127.0.0.1:5432/{name}"
+
+
+@contextlib.contextmanager
+def scratch_postgres(prefix: str = "campfire_test") -> Iterator[str]:
+    """A fresh, empty PostgreSQL database, dropped afterwards; yields its URL."""
+    name = create_database(prefix)
     try:
-        yield f"postgresql://postgres@127.0.0.1:5432/{name}"
+        yield database_url(name)
     finally:
-        # FORCE: a server killed by a test may leave its sessions behind for a moment.
-        asyncio.run(_postgres_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        drop_database(name)
 
 
 async def _postgres_admin(statement: str) -> None:
@@ -325,7 +255,3 @@ async def _postgres_admin(statement: str) -> None:
 
 def new_id() -> str:
     return str(uuid.uuid4())
-
-
-def terminate(process: subprocess.Popen[Any]) -> None:
-    stop_process(process, signal.SIGTERM, 10)

@@ -20,7 +20,7 @@ pytestmark = pytest.mark.skipif(shutil.which("node") is None, reason="bench/ nee
 
 
 @pytest.mark.timeout(300)
-def test_bench_smoke_run(tmp_path: Path) -> None:
+def test_bench_smoke_run_reports_every_target_without_errors(tmp_path: Path) -> None:
     out = tmp_path / "bench.json"
     argv = [str(ROOT / "bench" / "run"), "--smoke", "--only", "fanout,storm"]
     argv += ["--targets", "campfire,bare,node", "--out", str(out)]

@@ -268,7 +268,7 @@ async def test_rename_by_creator_or_admin_only(
     assert (status, err["code"]) == (404, "not_found")
 
 
-async def test_adding_and_removing_members(
+async def test_the_creator_adds_and_removes_members_and_members_may_leave(
     client: Client, alice: Account, bob: Account, carol: Account
 ) -> None:
     room = await make_room(client, alice, "closed")
@@ -648,7 +648,9 @@ async def test_unknown_paths_and_methods_are_json_errors(client: Client, alice: 
 # ---- operations ---------------------------------------------------------------------
 
 
-async def test_healthz_and_metrics(client: Client, alice: Account) -> None:
+async def test_healthz_reports_the_database_and_metrics_count_stored_messages(
+    client: Client, alice: Account
+) -> None:
     _, data = await call(client, "GET", "/healthz", expect=200)
     assert data == {"status": "ok", "checks": {"database": True}}
 

@@ -24,7 +24,9 @@ async def _welcomed(client: Client, user_id: str) -> dict:
     return success
 
 
-async def test_auth_payload(server, user_factory) -> None:
+async def test_a_handshake_auth_token_signs_in_and_lists_the_users_rooms(
+    server, user_factory
+) -> None:
     alice = await user_factory("alice")
     room = await alice.create_room("mine", "closed")
     client = await Client(server.url).connect(auth={"token": alice.token})
@@ -36,7 +38,7 @@ async def test_auth_payload(server, user_factory) -> None:
         await client.close()
 
 
-async def test_authorization_header(server, user_factory) -> None:
+async def test_a_handshake_bearer_header_signs_in(server, user_factory) -> None:
     alice = await user_factory("alice")
     client = await Client(server.url).connect(headers={"Authorization": f"Bearer {alice.token}"})
     try:
@@ -45,7 +47,7 @@ async def test_authorization_header(server, user_factory) -> None:
         await client.close()
 
 
-async def test_query_parameter(server, user_factory) -> None:
+async def test_a_handshake_token_query_parameter_signs_in(server, user_factory) -> None:
     alice = await user_factory("alice")
     client = await Client(server.url).connect(f"?token={alice.token}")
     try:
@@ -54,7 +56,9 @@ async def test_query_parameter(server, user_factory) -> None:
         await client.close()
 
 
-async def test_auth_event_with_cursor(server, user_factory) -> None:
+async def test_an_auth_event_with_last_seen_replays_only_newer_messages(
+    server, user_factory
+) -> None:
     alice = await user_factory("alice")
     room = await alice.create_room("mine", "closed")
     for text in ("one", "two", "three"):
@@ -91,7 +95,7 @@ async def test_events_before_auth_are_refused(server) -> None:
         await client.close()
 
 
-async def test_wrong_token_in_auth_event(server) -> None:
+async def test_a_wrong_token_in_the_auth_event_fails_and_disconnects(server) -> None:
     client = await Client(server.url).connect()
     await client.sio.emit("Auth", {"session_token": "not-a-token"})
     error = await client.wait_for("AuthError")
@@ -115,7 +119,7 @@ async def test_refusals_carry_code_and_message(server, how, code) -> None:
     assert isinstance(refusal["message"], str) and refusal["message"]
 
 
-async def test_auth_timeout(make_server) -> None:
+async def test_a_socket_that_never_authenticates_is_dropped_with_auth_timeout(make_server) -> None:
     server = make_server(CAMPFIRE_AUTH_TIMEOUT_SECONDS="1")
     client = await Client(server.url).connect()
     goodbye = await client.wait_for("Disconnect")
@@ -134,7 +138,7 @@ async def test_logout_disconnects_the_sessions_sockets(server, user_factory, htt
     assert refusal["code"] == "auth_failed"
 
 
-async def test_connection_limits(make_server, http) -> None:
+async def test_a_tab_over_the_per_user_limit_is_refused_until_one_closes(make_server, http) -> None:
     server = make_server(CAMPFIRE_MAX_CONNECTIONS_PER_USER="5")
     admin = await login(http, server.url, ADMIN_EMAIL)
     clients = [await Client(server.url).connect(auth={"token": admin.token}) for _ in range(5)]
@@ -154,7 +158,7 @@ async def test_connection_limits(make_server, http) -> None:
             await client.close()
 
 
-async def test_total_connection_limit(make_server, http) -> None:
+async def test_over_the_total_connection_limit_the_server_is_overloaded(make_server, http) -> None:
     server = make_server(CAMPFIRE_MAX_CONNECTIONS="2")
     admin = await login(http, server.url, ADMIN_EMAIL)
     clients = [await Client(server.url).connect(auth={"token": admin.token}) for _ in range(2)]
@@ -167,7 +171,9 @@ async def test_total_connection_limit(make_server, http) -> None:
             await client.close()
 
 
-async def test_connection_attempts_per_ip(make_server, http) -> None:
+async def test_handshakes_over_the_per_ip_rate_are_refused_with_retry_after(
+    make_server, http
+) -> None:
     server = make_server(CAMPFIRE_CONNECT_RATE="5")
     admin = await login(http, server.url, ADMIN_EMAIL)
     clients = []

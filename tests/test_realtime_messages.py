@@ -211,7 +211,9 @@ async def test_non_member_is_refused_everything(server, user_factory) -> None:
         await client.close()
 
 
-async def test_message_rate_limit(make_server, http) -> None:
+async def test_sends_over_the_message_rate_are_refused_and_http_shares_the_budget(
+    make_server, http
+) -> None:
     server = make_server(CAMPFIRE_MESSAGE_RATE="60")
     admin = await login(http, server.url, ADMIN_EMAIL)
     room = await admin.create_room("fast", "open")
@@ -240,7 +242,9 @@ async def test_message_rate_limit(make_server, http) -> None:
         await client.close()
 
 
-async def test_typing_rate_limit(make_server, http) -> None:
+async def test_typing_start_over_the_typing_rate_is_refused_with_retry_after(
+    make_server, http
+) -> None:
     server = make_server(CAMPFIRE_TYPING_RATE="10")
     admin = await login(http, server.url, ADMIN_EMAIL)
     room = await admin.create_room("typing", "open")
@@ -285,7 +289,9 @@ async def test_sender_order_and_gapless_seqs_under_concurrency(server, user_fact
             await c.close()
 
 
-async def test_replay_cursor_forms(server, user_factory) -> None:
+async def test_replay_honours_no_cursor_last_seen_and_last_seen_message_id(
+    server, user_factory
+) -> None:
     alice, bob = await user_factory("alice"), await user_factory("bob")
     first = await alice.create_room("first", "closed", [bob.id])
     second = await alice.create_room("second", "closed", [bob.id])

@@ -101,7 +101,9 @@ async def test_membership_changes_over_http_reach_sockets(server, user_factory) 
         await watcher.close()
 
 
-async def test_rooms_per_connection_cap(make_server, http) -> None:
+async def test_a_socket_subscribes_only_to_its_most_recently_active_rooms(
+    make_server, http
+) -> None:
     server = make_server(CAMPFIRE_MAX_ROOMS_PER_CONNECTION="2")
     admin = await login(http, server.url, ADMIN_EMAIL)
     rooms = [await admin.create_room(f"r{i}", "closed") for i in range(3)]

@@ -107,7 +107,9 @@ async def test_per_user_limit_refuses_and_zero_means_unlimited(state: RealtimeSt
     assert await state.connection_count() == 8
 
 
-async def test_total_limit_refuses(state: RealtimeState) -> None:
+async def test_a_connection_over_the_total_limit_is_refused_and_not_recorded(
+    state: RealtimeState,
+) -> None:
     assert (await add(state, conn("u1"), total=2)).accepted
     assert (await add(state, conn("u2"), total=2)).accepted
     refused = await add(state, conn("u3"), total=2)
@@ -178,7 +180,7 @@ async def test_heartbeat_never_recreates_a_removed_connection(harness: Harness) 
 # ---- typing ---------------------------------------------------------------------------
 
 
-async def test_typing_start_refresh_and_stop(state: RealtimeState) -> None:
+async def test_typing_start_and_stop_report_only_real_changes(state: RealtimeState) -> None:
     assert await state.start_typing("r1", "u1") is True
     assert await state.start_typing("r1", "u1") is False  # a refresh
     assert await state.start_typing("r2", "u1") is True
@@ -187,7 +189,9 @@ async def test_typing_start_refresh_and_stop(state: RealtimeState) -> None:
     assert await state.start_typing("r1", "u1") is True
 
 
-async def test_stop_typing_everywhere(state: RealtimeState) -> None:
+async def test_stop_typing_everywhere_ends_each_of_the_users_rooms_once(
+    state: RealtimeState,
+) -> None:
     await state.start_typing("r1", "u1")
     await state.start_typing("r2", "u1")
     await state.start_typing("r1", "u2")
@@ -276,7 +280,7 @@ async def test_retry_after_is_positive_and_within_the_window(harness: Harness) -
 # ---- activity ------------------------------------------------------------------------
 
 
-async def test_recently_active(harness: Harness) -> None:
+async def test_recently_active_means_active_within_the_window_inclusive(harness: Harness) -> None:
     state = harness.state()
     await state.touch_activity("u1")
     harness.clock.advance(200)
@@ -377,7 +381,7 @@ async def test_redis_rate_window_expires_by_itself() -> None:
         await state.close()
 
 
-async def test_redis_ping() -> None:
+async def test_ping_is_true_for_a_live_redis_and_false_for_an_unreachable_one() -> None:
     state = RedisState.from_url(REDIS_URL, prefix=f"test-{uuid.uuid4().hex}")
     dead = RedisState.from_url(f"redis://127.0.0.1:{free_port()}/0", prefix="unused")
     try:

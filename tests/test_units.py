@@ -86,7 +86,7 @@ def test_content_rules_count_code_points() -> None:
         assert refused.value.code == "invalid_message_format"
 
 
-async def test_presence_first_and_last_connection() -> None:
+async def test_a_user_is_online_from_the_first_connection_to_the_last() -> None:
     state = MemoryState(Clock())
     first = await state.add_connection(conn("c1", "u"), max_per_user=5, max_total=10)
     second = await state.add_connection(conn("c2", "u"), max_per_user=5, max_total=10)
@@ -98,7 +98,7 @@ async def test_presence_first_and_last_connection() -> None:
     assert left == 0 and await state.online_users(["u"]) == set()
 
 
-async def test_connection_limits() -> None:
+async def test_connections_over_the_per_user_or_total_limit_are_refused() -> None:
     state = MemoryState(Clock())
     for i in range(2):
         assert (
@@ -124,7 +124,7 @@ async def test_stale_connections_by_heartbeat() -> None:
     assert [c.connection_id for c in await state.stale_connections(300)] == ["old"]
 
 
-async def test_typing_expiry_and_refresh() -> None:
+async def test_typing_expires_after_the_last_refresh_not_the_first_start() -> None:
     clock = Clock()
     state = MemoryState(clock)
     assert await state.start_typing("r", "u") is True
@@ -140,7 +140,7 @@ async def test_typing_expiry_and_refresh() -> None:
     assert sorted(await state.stop_typing_everywhere("u")) == ["r1", "r2"]
 
 
-async def test_sliding_window_rate_limit() -> None:
+async def test_rate_window_slides_and_a_released_token_frees_its_slot() -> None:
     clock = Clock()
     state = MemoryState(clock)
     tokens = []

@@ -9,11 +9,7 @@ from __future__ import annotations
 
 import json
 import os
-import signal
-import socket
-import subprocess
 import sys
-import time
 import urllib.error
 import urllib.request
 import uuid
@@ -24,7 +20,8 @@ from typing import Any
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[2]
+from tests.processes import ROOT, ServerProcess, free_port  # noqa: F401 (ROOT: re-exported)
+
 CHROMIUM = os.environ.get("CAMPFIRE_E2E_CHROMIUM", "/usr/bin/chromium")
 CHROMIUM_ARGS = [
     "--headless",
@@ -55,19 +52,6 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
             item.add_marker(pytest.mark.e2e)
 
 
-def _campfire_command() -> list[str]:
-    script = Path(sys.executable).with_name("campfire")
-    if script.exists():
-        return [str(script)]
-    return [sys.executable, "-m", "app.cli"]
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 class HttpError(Exception):
     def __init__(self, status: int, body: Any) -> None:
         super().__init__(f"HTTP {status}: {body}")
@@ -85,107 +69,25 @@ class User:
     server: CampfireServer
 
 
-class CampfireServer:
-    """`campfire serve` as a child process, with helpers to call its HTTP API."""
+class CampfireServer(ServerProcess):
+    """`campfire serve` as a child process (tests/processes.py), with its HTTP API as calls.
+
+    It keeps its port, database and environment across `stop()` and `start()` (the outage test).
+    """
 
     def __init__(self, workdir: Path, env: dict[str, str] | None = None) -> None:
-        self.workdir = workdir
-        self.workdir.mkdir(parents=True, exist_ok=True)
-        self.port = _free_port()
-        self.db_path = workdir / "campfire.sqlite3"
-        self.log_path = workdir / "serve.log"
-        self.extra_env = env or {}
-        self.process: subprocess.Popen[bytes] | None = None
+        # Browsers reconnect and many contexts share 127.0.0.1: no per-IP connect limit.
+        limits_off = {
+            "CAMPFIRE_CONNECT_RATE": "0",
+            "CAMPFIRE_MESSAGE_RATE": "0",
+            "CAMPFIRE_TYPING_RATE": "0",
+        }
+        super().__init__(workdir=workdir, env={**limits_off, **(env or {})})
         self.root: User | None = None  # the admin made with the CLI, who creates the others
 
     @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    def env(self) -> dict[str, str]:
-        env = {k: v for k, v in os.environ.items() if not k.startswith("CAMPFIRE_")}
-        env.pop("REDIS_URL", None)
-        env.update(
-            {
-                "DATABASE_URL": f"sqlite:///{self.db_path}",
-                "HOST": "127.0.0.1",
-                "PORT": str(self.port),
-                # Browsers reconnect and many contexts share 127.0.0.1: no per-IP connect limit.
-                "CAMPFIRE_CONNECT_RATE": "0",
-                "CAMPFIRE_MESSAGE_RATE": "0",
-                "CAMPFIRE_TYPING_RATE": "0",
-            }
-        )
-        env.update(self.extra_env)
-        return env
-
-    # ----- process -----------------------------------------------------------------------
-
-    def cli(self, *args: str) -> str:
-        done = subprocess.run(
-            [*_campfire_command(), *args],
-            cwd=self.workdir,
-            env=self.env(),
-            capture_output=True,
-            text=True,
-            timeout=60,
-        )
-        if done.returncode != 0:
-            raise RuntimeError(f"campfire {' '.join(args)} failed: {done.stdout}{done.stderr}")
-        return done.stdout
-
-    def start(self, timeout: float = 30.0) -> None:
-        assert self.process is None, "already running"
-        with self.log_path.open("ab") as log:
-            log.write(f"\n===== start {time.strftime('%H:%M:%S')} =====\n".encode())
-            log.flush()
-            self.process = subprocess.Popen(
-                [*_campfire_command(), "serve"],
-                cwd=self.workdir,
-                env=self.env(),
-                stdout=log,
-                stderr=subprocess.STDOUT,
-            )
-        deadline = time.monotonic() + timeout
-        while True:
-            if self.process.poll() is not None:
-                code = self.process.returncode
-                self.process = None
-                raise RuntimeError(f"campfire serve exited with {code}:\n{self.log_tail()}")
-            try:
-                with urllib.request.urlopen(self.url + "/healthz", timeout=1) as res:
-                    if res.status == 200:
-                        return
-            except (urllib.error.URLError, OSError):
-                pass
-            if time.monotonic() > deadline:
-                self.stop()
-                raise RuntimeError(f"campfire serve not healthy in {timeout}s:\n{self.log_tail()}")
-            time.sleep(0.1)  # polling /healthz until it answers, with a deadline
-
-    def stop(self, timeout: float = 15.0) -> int | None:
-        """SIGTERM the process by its PID; SIGKILL if it is still there after `timeout`."""
-        proc = self.process
-        if proc is None:
-            return None
-        self.process = None
-        if proc.poll() is None:
-            os.kill(proc.pid, signal.SIGTERM)
-        try:
-            return proc.wait(timeout)
-        except subprocess.TimeoutExpired:
-            os.kill(proc.pid, signal.SIGKILL)
-            return proc.wait(10)
-
-    def restart(self) -> None:
-        self.stop()
-        self.start()
-
-    def log_tail(self, chars: int = 4000) -> str:
-        try:
-            return self.log_path.read_text(errors="replace")[-chars:]
-        except OSError:
-            return "(no log)"
+    def db_path(self) -> Path:
+        return self.workdir / "campfire.sqlite3"
 
     # ----- HTTP API ------------------------------------------------------------------------
 
@@ -314,7 +216,7 @@ BLOCK_WEBSOCKETS = """(() => {
 
 def block_websockets(context: Any) -> None:
     """Install BLOCK_WEBSOCKETS in a browser context (effective from its next page load)."""
-    context.add_init_script(BLOCK_WEBSOCKETS % _free_port())
+    context.add_init_script(BLOCK_WEBSOCKETS % free_port())
 
 
 class ChatPage:

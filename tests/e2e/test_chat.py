@@ -88,7 +88,9 @@ def test_content_is_rendered_as_text_never_html(
     assert page.page.evaluate("window.__pwned") is None
 
 
-def test_unread_markers(server: CampfireServer, alice: User, open_chat) -> None:
+def test_unread_counts_show_on_other_rooms_and_clear_when_opened(
+    server: CampfireServer, alice: User, open_chat
+) -> None:
     bob = server.create_user("Bob")
     server.create_room(alice, "alpha", [bob])
     beta = server.create_room(alice, "beta", [bob])
@@ -138,7 +140,9 @@ def test_wrong_password_is_refused(server: CampfireServer, alice: User, browser)
         context.close()
 
 
-def test_phone_sized_screen(server: CampfireServer, alice: User, open_chat) -> None:
+def test_on_a_phone_the_page_never_scrolls_sideways_and_drawers_open(
+    server: CampfireServer, alice: User, open_chat
+) -> None:
     bob = server.create_user("Bob")
     server.create_room(alice, "mobile", [bob])
     page = open_chat(bob, viewport={"width": 375, "height": 700}, is_mobile=True, has_touch=True)

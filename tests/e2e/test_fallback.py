@@ -18,7 +18,9 @@ RECORD_TYPING = """() => {
 }"""
 
 
-def test_http_polling_fallback(server: CampfireServer, alice: User, browser, open_chat) -> None:
+def test_blocked_websockets_fall_back_to_polling_and_retry_goes_live(
+    server: CampfireServer, alice: User, browser, open_chat
+) -> None:
     bob = server.create_user("Bob")
     server.create_room(alice, "fallback", [bob])
     alice_page = open_chat(alice)
@@ -74,7 +76,7 @@ def test_http_polling_fallback(server: CampfireServer, alice: User, browser, ope
         context.close()
 
 
-def test_client_library_in_plain_node(server: CampfireServer, alice: User) -> None:
+def test_campfire_client_runs_in_plain_node(server: CampfireServer, alice: User) -> None:
     """CampfireClient runs outside the browser with the real socket.io-client from npm."""
     node = shutil.which("node")
     assert node, "node is required for the web client tests"

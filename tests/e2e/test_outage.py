@@ -24,7 +24,9 @@ RECORD_SOURCES = """() => {
 
 
 @pytest.mark.timeout(180)
-def test_server_restart_mid_conversation(own_server: CampfireServer, open_chat) -> None:
+def test_a_server_restart_loses_nothing_and_queued_messages_go_once(
+    own_server: CampfireServer, open_chat
+) -> None:
     server = own_server  # stopped and started again below
     alice = server.create_user("Alice")
     bob = server.create_user("Bob")
@@ -136,7 +138,9 @@ def test_queued_message_survives_a_reload(server: CampfireServer, alice: User, o
     ]
 
 
-def test_offline_state_and_retry(own_server: CampfireServer, open_chat) -> None:
+def test_after_the_last_attempt_the_ui_is_offline_until_retry(
+    own_server: CampfireServer, open_chat
+) -> None:
     """After the last reconnection attempt the banner says offline and offers Retry."""
     server = own_server
     alice = server.create_user("Alice")
