@@ -22,7 +22,7 @@ from typing import Any, ClassVar
 ROOT = Path(__file__).resolve().parent.parent
 CAMPFIRE = [sys.executable, "-m", "app.cli"]
 WORKER = [sys.executable, "-m", "arq", "jobs.worker.WorkerSettings"]
-START_TIMEOUT = 60.0  # seconds for a child to listen; imports alone take many under load
+START_TIMEOUT = 90.0  # seconds for a child to listen; imports alone take many under load
 
 
 def free_port() -> int:
