@@ -10,6 +10,7 @@
 import { DEFAULT_IO_URL, STATES } from "./constants.js";
 import { Connection } from "./connection.js";
 import { HttpMethods, defaultBaseUrl } from "./http.js";
+import { Messages } from "./messages.js";
 import { OfflineQueue, Outbox } from "./outbox.js";
 import { Polling } from "./polling.js";
 import { Presence } from "./presence.js";
@@ -17,7 +18,7 @@ import { Rooms } from "./rooms.js";
 import { Sync } from "./sync.js";
 import { Emitter, defaultStorage, realTimers } from "./util.js";
 
-const CONCERNS = [Connection, Sync, Outbox, Presence, Rooms, Polling, HttpMethods];
+const CONCERNS = [Connection, Sync, Outbox, Presence, Rooms, Polling, HttpMethods, Messages];
 
 export class CampfireClient extends Emitter {
   /**
@@ -86,6 +87,13 @@ export class CampfireClient extends Emitter {
     this.lastSeq = new Map(); // room id -> highest seq known to exist
     this._timelines = new Map(); // room id -> RoomTimeline
     this._storedCursors = this._loadCursors();
+    // Per-message changes (messages.js): rev cursors, like the seq cursors above.
+    this._revKey = `${ns}:last_rev`;
+    this._storedRevs = this._loadRevs();
+    this._revCursors = new Map(); // room id -> rev up to which every change was seen
+    this._revSeen = new Map(); // room id -> Set(revs seen above the cursor)
+    this._revTimers = new Map();
+    this._revFetching = new Set();
     this._online = new Map(); // room id -> Set(user id)
     this._recent = new Map(); // room id -> Set(user id), polling mode
     this._remoteTyping = new Map(); // room id -> Map(user id -> timer)

@@ -99,6 +99,9 @@ export class Connection {
       for (const roomId of Object.keys(cursors)) if (!this.rooms.has(roomId)) delete cursors[roomId];
     }
     if (Object.keys(cursors).length) payload.last_seen = cursors;
+    const revs = this.getRevCursors();
+    if (this.rooms.size) for (const roomId of Object.keys(revs)) if (!this.rooms.has(roomId)) delete revs[roomId];
+    if (Object.keys(revs).length) payload.last_rev = revs;
     this._log("auth payload cursors", payload.last_seen || {});
     return payload;
   }
@@ -320,6 +323,7 @@ export class Connection {
       if (r?.room_id == null) continue;
       this._bumpLastSeq(r.room_id, r.last_seq || 0);
     }
+    this._revsSynced(rooms, truncated);
     this._setState(STATES.CONNECTED, { missed_count, truncated });
     this.emit("synced", { rooms: rooms || [], missed_count, truncated });
     for (const roomId of this.rooms.keys()) this._checkGap(roomId, 0);

@@ -102,7 +102,7 @@ export class Outbox {
    * Queue a message and send it as soon as possible. Returns the queued item (with its
    * client_message_id). It is delivered exactly once, across disconnects and reloads.
    */
-  sendMessage(roomId, content) {
+  sendMessage(roomId, content, { mentionIds } = {}) {
     if (typeof content !== "string" || !content.trim()) {
       throw new TypeError("message content must be a non-empty string");
     }
@@ -111,6 +111,7 @@ export class Outbox {
       client_message_id: uuid(),
       room_id: roomId,
       content,
+      ...(mentionIds?.length ? { mention_ids: [...new Set(mentionIds)] } : {}),
       created_at: new Date(this._t.now()).toISOString(),
     });
     this._log("queued", item.client_message_id, "for", roomId);
@@ -185,6 +186,7 @@ export class Outbox {
       room_id: item.room_id,
       content: item.content,
       client_message_id: item.client_message_id,
+      ...(item.mention_ids ? { mention_ids: item.mention_ids } : {}),
     });
     if (env?.type === "MessageDelivered") {
       return { ok: true, message_id: env.data?.message_id, seq: env.data?.seq };
@@ -204,6 +206,7 @@ export class Outbox {
       const data = await this._http("POST", `/api/rooms/${enc(item.room_id)}/messages`, {
         content: item.content,
         client_message_id: item.client_message_id,
+        ...(item.mention_ids ? { mention_ids: item.mention_ids } : {}),
       });
       const m = data?.message;
       if (m) this._ingest(item.room_id, m, "http");

@@ -59,6 +59,7 @@ export class Polling {
         this._ingestMany(roomId, messages, "poll");
         if (tl.cursor == null || messages.length < 200) break;
       }
+      await this._fillRevGap(roomId); // edits, deletes and boosts since the rev cursor
     }
     if (this._activeRoomId && this.rooms.has(this._activeRoomId)) await this._pollPresence(this._activeRoomId);
     this._pump();

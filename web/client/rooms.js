@@ -121,6 +121,7 @@ export class Rooms {
     this.lastSeq.delete(roomId);
     delete this._storedCursors[roomId];
     this._saveCursors(roomId);
+    this._saveRevs(roomId);
     this.emit("roomLeft", { room_id: roomId });
     if (!quiet) this.emit("rooms", { rooms: this.getRooms() });
   }

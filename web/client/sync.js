@@ -76,6 +76,7 @@ export class Sync {
     const res = tl.add(message);
     if (res.duplicate) {
       this._log("duplicate", message.id, "seq", message.seq);
+      this._mergeNewer(roomId, message, source); // a newer state of it (messages.js)
       return;
     }
     this._bumpLastSeq(roomId, message.seq);
