@@ -7,6 +7,7 @@ import { setupComposer } from "./ui/composer.js";
 import { load } from "./ui/dom.js";
 import { setupDrawers } from "./ui/drawers.js";
 import { setupMembers } from "./ui/members.js";
+import { setupMentions } from "./ui/mentions.js";
 import { setupMessageList } from "./ui/message-list.js";
 import { setupRoomList } from "./ui/room-list.js";
 import { setupSignin, showSignin } from "./ui/signin.js";
@@ -18,6 +19,7 @@ setupBanner();
 setupRoomList();
 setupMessageList();
 setupComposer();
+setupMentions();
 setupMembers();
 setupDrawers();
 

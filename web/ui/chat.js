@@ -81,6 +81,7 @@ export function startChat(session) {
     }
     renderRooms();
   });
+  client.on("messageUpdated", ({ room_id }) => room_id === app.activeRoomId && scheduleRenderMessages());
   client.on("queue", () => {
     scheduleRenderMessages();
     renderBanner();

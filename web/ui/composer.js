@@ -1,6 +1,7 @@
 // The composer (Enter sends, Shift+Enter for a new line) and the typing indicator above it.
 
 import { toast, ui } from "./dom.js";
+import { takeMentions } from "./mentions.js";
 import { renderMessages } from "./message-list.js";
 import { app } from "./state.js";
 import { userName } from "./users.js";
@@ -38,7 +39,7 @@ function sendComposer() {
     toast("A message can be at most 10,000 characters.");
     return;
   }
-  app.client.sendMessage(app.activeRoomId, content);
+  app.client.sendMessage(app.activeRoomId, content, { mentionIds: takeMentions(content) });
   ui.input.value = "";
   autoGrow();
   renderMessages({ forceBottom: true });

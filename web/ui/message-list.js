@@ -1,6 +1,7 @@
 // The message list: day separators, grouping by author, pending messages, older history.
 
 import { el, errorText, formatDay, formatTime, toast, ui } from "./dom.js";
+import { decorateMessage } from "./message-actions.js";
 import { app } from "./state.js";
 import { userName } from "./users.js";
 
@@ -101,7 +102,7 @@ export function renderMessages({ forceBottom = false } = {}) {
 
 function messageNode(m, grouped) {
   const mine = m.creator_id === app.session.user.id;
-  return el(
+  const node = el(
     "li",
     {
       class: `message${grouped ? " grouped" : ""}${mine ? " mine" : ""}`,
@@ -118,6 +119,7 @@ function messageNode(m, grouped) {
         ),
     el("div", { class: "message-content", text: m.content, title: grouped ? formatTime(m.created_at) : null }),
   );
+  return decorateMessage(node, m);
 }
 
 function pendingNode(p) {
