@@ -70,6 +70,8 @@ class Settings(BaseSettings):
     replay_max_per_room: int = 500
 
     max_content_length: int = 10_000
+    # An HTTP request body that has not fully arrived by then is refused (408); 0 = no limit.
+    body_timeout_seconds: float = 30.0
     # Engine.IO packets queued for one socket before it counts as a slow consumer.
     max_outgoing_packets: int = 2_000
     # Bytes written to a socket but not yet taken by the kernel before it counts as slow.
@@ -78,6 +80,11 @@ class Settings(BaseSettings):
     websocket_compression: bool = False
     ping_interval: float = 25.0
     ping_timeout: float = 20.0
+
+    # /metrics: a bearer token it requires, and/or a listen address of its own (HOST:PORT);
+    # with an address set, the public port answers 404 for /metrics.
+    metrics_token: str | None = None
+    metrics_address: str | None = None
 
     access_log: bool = False
     log: str = Field("info", validation_alias=AliasChoices("CAMPFIRE_LOG", "LOG_LEVEL"))

@@ -205,7 +205,10 @@ SECURED = [{"bearerAuth": []}]
 PUBLIC: list[dict[str, list[str]]] = []
 
 # The errors an operation can answer with, by status.
-BAD_JSON = {"400": _error("the body is not valid JSON")}
+BAD_JSON = {
+    "400": _error("the body is not valid JSON"),
+    "408": _error("the body did not arrive within CAMPFIRE_BODY_TIMEOUT_SECONDS"),
+}
 UNAUTHORIZED = {"401": _error("no token (auth_required), or a wrong, expired or revoked one")}
 TOO_LARGE = {"413": _error("the body is larger than 1 MiB")}
 INVALID = {
@@ -521,7 +524,9 @@ def _core_paths() -> dict[str, Any]:
                     "200": {
                         "description": "Prometheus text exposition format",
                         "content": {"text/plain": {"schema": {"type": "string"}}},
-                    }
+                    },
+                    "401": _error("CAMPFIRE_METRICS_TOKEN is set; not that bearer token"),
+                    "404": _error("CAMPFIRE_METRICS_ADDRESS is set: served there instead"),
                 },
                 security=PUBLIC,
             ),

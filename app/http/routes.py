@@ -11,8 +11,10 @@ from aiohttp import web
 from pydantic import BaseModel
 
 from app.errors import CampfireError, ErrorCode, invalid
+from app.http.bodies import read_body
 from app.http.errors import BadRequest, json_errors
 from app.http.openapi import openapi_json
+from app.http.security import metrics_response, serve_metrics_apart, setup_security
 from app.http.static import setup_static
 from app.schemas import (
     AddMemberIn,
@@ -37,7 +39,7 @@ def json(data: Any, status: int = 200) -> web.Response:
 
 
 async def body(request: web.Request, model: type[ModelT]) -> ModelT:
-    raw = await request.read()
+    raw = await read_body(request, request.app[services_key].settings.body_timeout_seconds)
     try:
         data = orjson.loads(raw) if raw else None
     except orjson.JSONDecodeError:
@@ -249,8 +251,10 @@ async def healthz(request: web.Request) -> web.Response:
 
 
 async def metrics(request: web.Request) -> web.Response:
-    body = request.app[services_key].metrics.render()
-    return web.Response(body=body, headers={"Content-Type": "text/plain; version=0.0.4"})
+    services = request.app[services_key]
+    if services.settings.metrics_address:
+        raise web.HTTPNotFound()  # served on its own listener instead
+    return metrics_response(request, services.settings, services.metrics.render)
 
 
 def setup_routes(app: web.Application, services: Services) -> None:
@@ -281,3 +285,6 @@ def setup_routes(app: web.Application, services: Services) -> None:
 
     setup_readstate_routes(app)
     setup_static(app)
+    setup_security(app)
+    if services.settings.metrics_address:
+        serve_metrics_apart(app, services.settings, services.metrics.render)
