@@ -85,6 +85,20 @@ class Settings(BaseSettings):
     # with an address set, the public port answers 404 for /metrics.
     metrics_token: str | None = None
     metrics_address: str | None = None
+    # Files (PROTOCOL.md 9.4): a local folder unless storage_url names an S3-compatible bucket
+    # (s3://bucket/prefix; credentials and region from the usual AWS variables, endpoint from
+    # CAMPFIRE_S3_ENDPOINT_URL or AWS_ENDPOINT_URL for a non-AWS service).
+    storage_dir: str = "./storage"
+    storage_url: str | None = None
+    s3_endpoint_url: str | None = None
+    max_upload_mb: float = 25.0
+    attachment_url_ttl_seconds: float = 3600.0
+    # An upload waits this long for its thumbnail job, so that its answer has width/height.
+    thumbnail_wait_seconds: float = 10.0
+    # Images with more pixels than this get no thumbnail (decompression-bomb guard).
+    max_image_pixels: int = 40_000_000
+    orphan_attachment_hours: float = 24.0
+    orphan_sweep_seconds: float = 3600.0
 
     access_log: bool = False
     log: str = Field("info", validation_alias=AliasChoices("CAMPFIRE_LOG", "LOG_LEVEL"))

@@ -52,6 +52,7 @@ def create_app(settings: Settings | None = None) -> web.Application:
         from jobs.scheduler import InProcessScheduler
 
         jobs = InProcessScheduler(services)
+    services.attachments.thumbnailer = jobs.thumbnail
 
     async def backfill(sid: str, room_ids: list[str], cursors: Cursors) -> None:
         await jobs.backfill(

@@ -20,6 +20,7 @@ from pydantic import (
     Field,
     StringConstraints,
     field_validator,
+    model_validator,
 )
 
 from app import models
@@ -146,12 +147,49 @@ MentionIds = Annotated[
 ]
 
 
-class NewMessageIn(_HasRoom):
+MAX_ATTACHMENTS = 10
+
+
+def _attachment_uuids(value: Any) -> list[str] | None:
+    if value is None:
+        return None
+    if not isinstance(value, list):
+        raise ValueError("must be a list of UUID strings")
+    return list(dict.fromkeys(_uuid_string(v) for v in value))
+
+
+# Ids of uploads (PROTOCOL.md 9.4); with at least one, `content` may be empty or blank.
+AttachmentIds = Annotated[list[UUIDStr], Field(max_length=MAX_ATTACHMENTS)]
+
+
+class _WithAttachments(Inbound):
     content: Content
+    attachment_ids: AttachmentIds | None = None
+
+    _ids = field_validator("attachment_ids", mode="before")(
+        classmethod(lambda cls, v: _attachment_uuids(v))
+    )
+
+    @field_validator("content")
+    @classmethod
+    def _content_text(cls, value: str) -> str:
+        # Blank content is judged in _content_or_files, once attachment_ids is known.
+        if "\x00" in value:
+            raise ValueError("content must not contain NUL characters")
+        if len(value) > MAX_CONTENT_LENGTH:
+            raise ValueError(f"content must be at most {MAX_CONTENT_LENGTH} characters")
+        return value
+
+    @model_validator(mode="after")
+    def _content_or_files(self) -> Any:
+        if not self.content.strip() and not self.attachment_ids:
+            raise ValueError("content must not be empty or blank (unless files are attached)")
+        return self
+
+
+class NewMessageIn(_WithAttachments, _HasRoom):
     client_message_id: UUIDStr
     mention_ids: MentionIds = None
-
-    _content = field_validator("content")(classmethod(lambda cls, v: _check_content(v)))
 
     @field_validator("client_message_id", mode="before")
     @classmethod
@@ -170,12 +208,9 @@ class AuthIn(Inbound):
     last_rev: dict[str, Annotated[int, Field(ge=0)]] | None = None
 
 
-class PostMessageIn(Inbound):
-    content: Content
+class PostMessageIn(_WithAttachments):
     client_message_id: UUIDStr | None = None
     mention_ids: MentionIds = None
-
-    _content = field_validator("content")(classmethod(lambda cls, v: _check_content(v)))
 
     @field_validator("client_message_id", mode="before")
     @classmethod
@@ -365,6 +400,20 @@ class BoostOut(BaseModel):
     created_at: datetime
 
 
+class AttachmentOut(BaseModel):
+    """A file (PROTOCOL.md 9.4). `url` and `thumbnail_url` are signed and expire; width and
+    height are known once the thumbnail job has read an image."""
+
+    id: str
+    filename: str
+    content_type: str
+    byte_size: int
+    width: int | None = None
+    height: int | None = None
+    url: str
+    thumbnail_url: str | None = None
+
+
 class MessageOut(BaseModel):
     id: str
     room_id: str
@@ -378,7 +427,7 @@ class MessageOut(BaseModel):
     deleted: bool = False
     boosts: list[BoostOut] = Field(default_factory=list)
     mention_ids: list[str] = Field(default_factory=list)
-    attachments: list[dict[str, Any]] = Field(default_factory=list)
+    attachments: list[AttachmentOut] = Field(default_factory=list)
     rev: int = 0
 
     @classmethod

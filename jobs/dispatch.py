@@ -99,6 +99,20 @@ class ArqJobs:
                 last_rev,
             )
 
+    async def thumbnail(self, attachment_id: str) -> bool:
+        """Queue the thumbnail job for the worker and wait for its result (the caller bounds
+        the wait; the job goes on without it)."""
+        pool = await self._pool()
+        job = await pool.enqueue_job(
+            "make_thumbnail",
+            attachment_id,
+            _queue_name=self._queue,
+            _job_id=f"{self._settings.redis_prefix}:thumbnail:{attachment_id}",
+        )
+        if job is None:  # already queued under that id
+            return False
+        return bool(await job.result(timeout=None, poll_delay=0.1))
+
     async def _connect(self) -> ArqRedis:
         settings = redis_settings(self._settings)
         # A client is waiting for its SyncComplete: fail fast (and fall back) rather than

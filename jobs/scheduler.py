@@ -23,8 +23,10 @@ class InProcessScheduler:
         self._schedule: list[tuple[Job, float]] = [
             (tasks.typing_expiry, settings.typing_sweep_seconds),
             (tasks.presence_cleanup, settings.presence_sweep_seconds),
+            (tasks.sweep_orphan_attachments, settings.orphan_sweep_seconds),
         ]
         self._tasks: list[asyncio.Task[None]] = []
+        self._thumbnails: dict[str, asyncio.Task[bool]] = {}
 
     def start(self) -> None:
         for job, interval in self._schedule:
@@ -47,6 +49,16 @@ class InProcessScheduler:
         last_rev: dict[str, int] | None = None,
     ) -> None:
         await tasks.backfill(self._ctx, sid, room_ids, last_seen, last_seen_message_id, last_rev)
+
+    def thumbnail(self, attachment_id: str) -> Awaitable[bool]:
+        """Start the thumbnail job (once per attachment); awaiting the answer waits for it,
+        and cancelling that wait leaves the job running."""
+        task = self._thumbnails.get(attachment_id)
+        if task is None:
+            task = asyncio.create_task(tasks.make_thumbnail(self._ctx, attachment_id))
+            self._thumbnails[attachment_id] = task
+            task.add_done_callback(lambda _: self._thumbnails.pop(attachment_id, None))
+        return asyncio.shield(task)
 
     async def _every(self, job: Job, interval: float) -> None:
         metrics = self._ctx["services"].metrics

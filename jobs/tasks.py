@@ -72,3 +72,16 @@ async def backfill(
     )
     services.metrics.replayed_messages.inc(len(replay.messages))
     return len(replay.messages)
+
+
+async def make_thumbnail(ctx: dict[str, Any], attachment_id: str) -> bool:
+    """Thumbnail an uploaded image and record its width and height (PROTOCOL.md 9.4)."""
+    return await _services(ctx).attachments.make_thumbnail(attachment_id)
+
+
+async def sweep_orphan_attachments(ctx: dict[str, Any]) -> int:
+    """Remove uploads that no message took within a day (CAMPFIRE_ORPHAN_ATTACHMENT_HOURS)."""
+    removed = await _services(ctx).attachments.sweep_orphans()
+    if removed:
+        log.info("removed %d attachments never sent", removed)
+    return removed

@@ -109,6 +109,7 @@ def _counted(job: Any, name: str) -> Any:
 
 typing_expiry = _counted(tasks.typing_expiry, "typing_expiry")
 presence_cleanup = _counted(tasks.presence_cleanup, "presence_cleanup")
+sweep_orphan_attachments = _counted(tasks.sweep_orphan_attachments, "sweep_orphan_attachments")
 
 
 async def backfill(
@@ -175,11 +176,16 @@ def cron_jobs(settings: Settings) -> list[CronJob]:
     return [
         every(typing_expiry, settings.typing_sweep_seconds, timeout=30),
         every(presence_cleanup, settings.presence_sweep_seconds, timeout=300),
+        every(sweep_orphan_attachments, settings.orphan_sweep_seconds, timeout=600),
     ]
 
 
 def functions() -> list[Function]:
-    return [func(backfill, name="backfill", max_tries=BACKFILL_TRIES, timeout=60)]
+    return [
+        func(backfill, name="backfill", max_tries=BACKFILL_TRIES, timeout=60),
+        # Its result is kept a while: the web process that queued it waits for it.
+        func(tasks.make_thumbnail, name="make_thumbnail", timeout=120, keep_result=120),
+    ]
 
 
 async def startup(ctx: dict[str, Any]) -> None:

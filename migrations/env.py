@@ -8,7 +8,7 @@ from alembic import context
 from sqlalchemy.engine import Connection
 from sqlmodel import SQLModel
 
-import app.models  # noqa: F401  (registers the tables on SQLModel.metadata)
+import app.models  # also registers the tables on SQLModel.metadata
 from app.config import Settings, async_database_url
 from app.db import create_engine
 
@@ -26,6 +26,7 @@ def _run(connection: Connection) -> None:
         target_metadata=target_metadata,
         render_as_batch=connection.dialect.name == "sqlite",
         compare_type=True,
+        include_name=app.models.is_modelled,
     )
     with context.begin_transaction():
         context.run_migrations()

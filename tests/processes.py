@@ -157,7 +157,12 @@ class ServerProcess(ChildProcess):
         return [*CAMPFIRE, "serve"]
 
     def full_env(self) -> dict[str, str]:
-        env = child_env({"DATABASE_URL": f"sqlite:///{self.workdir / 'campfire.sqlite3'}"})
+        env = child_env(
+            {
+                "DATABASE_URL": f"sqlite:///{self.workdir / 'campfire.sqlite3'}",
+                "CAMPFIRE_STORAGE_DIR": str(self.workdir / "storage"),
+            }
+        )
         env.update(self.env)
         env.update({"PORT": str(self.port), "HOST": "127.0.0.1"})
         return env

@@ -23,7 +23,7 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import SQLModel
 
-import app.models  # noqa: F401  (registers the tables on SQLModel.metadata)
+import app.models  # also registers the tables on SQLModel.metadata
 from app.config import async_database_url
 from app.db import SQLITE_BUSY_TIMEOUT_MS, Database, create_engine
 from app.migrate import alembic_config, upgrade
@@ -38,6 +38,8 @@ TABLES = {
     "push_subscriptions",
     "vapid_keys",
     "boosts",
+    "attachments",
+    "server_secrets",
 }
 
 
@@ -71,12 +73,15 @@ def _inspect(url: str, look: Any) -> Any:
 
 
 def _schema_diff(connection: Connection) -> list[Any]:
-    context = MigrationContext.configure(connection, opts={"compare_type": True})
+    context = MigrationContext.configure(
+        connection, opts={"compare_type": True, "include_name": app.models.is_modelled}
+    )
     return list(compare_metadata(context, SQLModel.metadata))
 
 
 def _tables(connection: Connection) -> set[str]:
-    return set(inspect(connection).get_table_names())
+    names = inspect(connection).get_table_names()
+    return {name for name in names if app.models.is_modelled(name, "table")}
 
 
 def _revision(connection: Connection) -> str | None:

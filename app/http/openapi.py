@@ -128,10 +128,11 @@ OUTBOUND: list[type[BaseModel]] = [
 
 
 def _components() -> dict[str, Any]:
+    from app.http.openapi_files import FILES_OUTBOUND
     from app.http.openapi_readstate import INBOUND as READSTATE_IN
     from app.http.openapi_readstate import OUTBOUND as READSTATE_OUT
 
-    outbound = [*OUTBOUND, *READSTATE_OUT]
+    outbound = [*OUTBOUND, *READSTATE_OUT, *FILES_OUTBOUND]
     models: list[tuple[type[BaseModel], JsonSchemaMode]] = [
         *((m, "validation") for m in (*INBOUND, *READSTATE_IN)),
         *((m, "serialization") for m in outbound),
@@ -250,9 +251,10 @@ def _operation(
 
 
 def _paths() -> dict[str, Any]:
+    from app.http.openapi_files import files_paths
     from app.http.openapi_readstate import paths as readstate_paths
 
-    return {**_core_paths(), **readstate_paths()}
+    return {**_core_paths(), **readstate_paths(), **files_paths()}
 
 
 def _core_paths() -> dict[str, Any]:

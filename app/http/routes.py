@@ -222,6 +222,7 @@ async def post_message(request: web.Request) -> web.Response:
         data.client_message_id,
         via="http",
         mention_ids=data.mention_ids,
+        attachment_ids=data.attachment_ids or (),
     )
     return json({"message": wire(result.message)}, status=201 if result.created else 200)
 
@@ -284,6 +285,11 @@ def setup_routes(app: web.Application, services: Services) -> None:
     from app.http.readstate import setup_readstate_routes
 
     setup_readstate_routes(app)
+    from app.http.attachments import setup_attachment_routes
+    from app.http.search import setup_search_routes
+
+    setup_search_routes(app)
+    setup_attachment_routes(app)
     setup_static(app)
     setup_security(app)
     if services.settings.metrics_address:

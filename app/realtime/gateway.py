@@ -312,6 +312,7 @@ class RealtimeGateway:
             data.client_message_id,
             via="socket",
             mention_ids=data.mention_ids,
+            attachment_ids=data.attachment_ids or (),
         )
         self.metrics.ack_latency.observe(time.perf_counter() - started)
         return {

@@ -13,15 +13,18 @@ from app.db import Database
 from app.metrics import Metrics
 from app.notifier import Notifier
 from app.services.admission import AdmissionService
+from app.services.attachments import AttachmentService
 from app.services.auth import AuthService, Principal
 from app.services.lifecycle import LifecycleService
 from app.services.messages import MessageService
 from app.services.presence import PresenceService
 from app.services.readstate import ReadStateService
 from app.services.rooms import RoomService
+from app.services.search import SearchService
 from app.services.typing import TypingService
 from app.services.users import UserService
 from app.state import RealtimeState
+from app.storage import create_storage
 
 
 @dataclass
@@ -40,9 +43,12 @@ class Services:
     admission: AdmissionService
     readstate: ReadStateService
     lifecycle: LifecycleService
+    search: SearchService
+    attachments: AttachmentService
 
     async def close(self) -> None:
         await self.messages.close()
+        await self.attachments.storage.close()
 
     @classmethod
     def build(
@@ -57,7 +63,10 @@ class Services:
         typing = TypingService(settings, db, state, notifier)
         rooms = RoomService(db, state, notifier, typing)
         presence = PresenceService(settings, state, notifier, rooms, typing)
+        attachments = AttachmentService(settings, db, rooms, create_storage(settings))
         messages = MessageService(settings, db, state, notifier, metrics, rooms, typing)
+        messages.attachments = attachments
+        search = SearchService(db, rooms)
         return cls(
             settings=settings,
             db=db,
@@ -73,6 +82,8 @@ class Services:
             admission=AdmissionService(settings, state, metrics),
             readstate=ReadStateService(db, notifier),
             lifecycle=LifecycleService(db, notifier, rooms, messages),
+            search=search,
+            attachments=attachments,
         )
 
 

@@ -77,6 +77,15 @@ MARK_READ = (
     )
     .values(last_read_seq=bindparam("seq"))
 )
+# An attachment goes to a message only if it is an unused upload of the sender to that room;
+# the condition is re-checked under the row lock, so two messages never take the same one.
+CLAIM_ATTACHMENT = text(
+    "UPDATE attachments SET message_id = :message, position = :position WHERE id = :id"
+    " AND room_id = :room AND uploader_id = :uploader AND message_id IS NULL"
+)
+RELEASE_ATTACHMENTS = text(
+    "UPDATE attachments SET message_id = NULL, position = 0 WHERE message_id = :message"
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,6 +95,7 @@ class Draft:
     content: str
     client_message_id: str
     mention_ids: tuple[str, ...] = ()
+    attachment_ids: tuple[str, ...] = ()
 
     @property
     def key(self) -> tuple[str, str]:
@@ -94,8 +104,9 @@ class Draft:
 
 @dataclass(frozen=True, slots=True)
 class Outcome:
-    # bad_mentions: a mentioned user is not a member of the room.
-    kind: Literal["stored", "existing", "not_member", "bad_mentions"]
+    # bad_mentions: a mentioned user is not a member of the room; bad_attachments: one of
+    # attachment_ids is not an unused upload of the sender to the room.
+    kind: Literal["stored", "existing", "not_member", "bad_mentions", "bad_attachments"]
     message: MessageOut | None = None
 
 
@@ -124,9 +135,11 @@ class MessageStore:
         content: str,
         cmid: str,
         mention_ids: tuple[str, ...] = (),
+        attachment_ids: tuple[str, ...] = (),
     ) -> Outcome:
         """Store one message (or find the one already stored under its client_message_id)."""
-        pending = _Pending(Draft(creator_id, room_id, content, cmid, mention_ids))
+        draft = Draft(creator_id, room_id, content, cmid, mention_ids, attachment_ids)
+        pending = _Pending(draft)
         if self._worker is None or self._worker.done():
             self._worker = asyncio.create_task(self._run())
         self._queue.put_nowait(pending)
@@ -277,6 +290,9 @@ class BatchOps(Protocol):
         ...
 
     def insert(self, rows: list[dict[str, Any]]) -> None: ...
+    def claim_attachments(self, message_id: str, draft: Draft) -> bool:
+        """Give the draft's attachments to its message, all or none."""
+        ...
 
     def mark_read(self, marks: list[tuple[int, str, str]]) -> None:
         """Move each (seq, room, user) member's last_read_seq forward to seq."""
@@ -292,6 +308,7 @@ def write_batch(ops: BatchOps, drafts: list[Draft], now: datetime) -> list[Outco
     members = ops.memberships(list(pairs))
     by_key: dict[tuple[str, str], Outcome] = {}
     fresh: dict[str, list[Draft]] = defaultdict(list)
+    ids: dict[tuple[str, str], str] = {}
     for draft in drafts:
         if draft.key in by_key or draft.key in existing:
             continue
@@ -301,6 +318,11 @@ def write_batch(ops: BatchOps, drafts: list[Draft], now: datetime) -> list[Outco
         if any((draft.room_id, user_id) not in members for user_id in draft.mention_ids):
             by_key[draft.key] = Outcome("bad_mentions")
             continue
+        message_id = new_id()
+        if draft.attachment_ids and not ops.claim_attachments(message_id, draft):
+            by_key[draft.key] = Outcome("bad_attachments")
+            continue
+        ids[draft.key] = message_id
         fresh[draft.room_id].append(draft)
         by_key[draft.key] = Outcome("stored")  # placeholder until its seq is known
     rows = []
@@ -310,7 +332,7 @@ def write_batch(ops: BatchOps, drafts: list[Draft], now: datetime) -> list[Outco
         first_seq = last_seqs[room_id] - len(room_drafts) + 1
         for offset, draft in enumerate(room_drafts):
             row = {
-                "id": new_id(),
+                "id": ids[draft.key],
                 "room_id": draft.room_id,
                 "creator_id": draft.creator_id,
                 "content": draft.content,
@@ -373,6 +395,16 @@ class CoreBatch:
         params = [{"seq": seq, "room": room, "user": user} for seq, room, user in marks]
         self._connection.execute(MARK_READ, params)
 
+    def claim_attachments(self, message_id: str, draft: Draft) -> bool:
+        execute = self._connection.execute
+        for position, attachment_id in enumerate(draft.attachment_ids):
+            params = {"message": message_id, "position": position, "id": attachment_id,
+                      "room": draft.room_id, "uploader": draft.creator_id}  # fmt: skip
+            if execute(CLAIM_ATTACHMENT, params).rowcount != 1:
+                execute(RELEASE_ATTACHMENTS, {"message": message_id})
+                return False
+        return True
+
 
 # SQLite stores these columns the way SQLAlchemy's SQLite dialect does: UTC, no zone, as text.
 _SQLITE_TIME = "%Y-%m-%d %H:%M:%S.%f"
@@ -389,6 +421,16 @@ _SQLITE_INSERT = (
     f"INSERT INTO messages ({', '.join(MESSAGE_FIELDS)})"
     f" VALUES ({', '.join('?' * len(MESSAGE_FIELDS))})"
 )
+_SQLITE_LAST_POSITION = "SELECT COALESCE(MAX(position), 0) FROM messages"
+_SQLITE_INDEX = (
+    "INSERT INTO messages_fts(rowid, content) SELECT position, content FROM messages"
+    " WHERE position > ?"
+)
+_SQLITE_CLAIM = (
+    "UPDATE attachments SET message_id = ?, position = ? WHERE id = ?"
+    " AND room_id = ? AND uploader_id = ? AND message_id IS NULL"
+)
+_SQLITE_RELEASE = "UPDATE attachments SET message_id = NULL, position = 0 WHERE message_id = ?"
 
 
 class SqliteBatch:
@@ -425,6 +467,15 @@ class SqliteBatch:
             raise LookupError("a room of this batch does not exist")
         return {room_id: int(last_seq) for room_id, last_seq in rows}
 
+    def claim_attachments(self, message_id: str, draft: Draft) -> bool:
+        execute = self._connection.execute
+        for position, attachment_id in enumerate(draft.attachment_ids):
+            params = (message_id, position, attachment_id, draft.room_id, draft.creator_id)
+            if execute(_SQLITE_CLAIM, params).rowcount != 1:
+                execute(_SQLITE_RELEASE, (message_id,))
+                return False
+        return True
+
     def insert(self, rows: list[dict[str, Any]]) -> None:
         # A batch shares one created_at: format each distinct one once.
         times = {t: _sqlite_time(t) for t in {r["created_at"] for r in rows}}
@@ -433,7 +484,12 @@ class SqliteBatch:
              times[r["created_at"]], r["seq"], r["mention_ids"])
             for r in rows
         ]  # fmt: skip
+        execute = self._connection.execute
+        before = execute(_SQLITE_LAST_POSITION).fetchone()[0]
         self._connection.executemany(_SQLITE_INSERT, values)
+        # The search index, in this transaction, one statement for the whole batch (see
+        # migrations/versions/0004_search.py for why not a trigger).
+        execute(_SQLITE_INDEX, (before,))
 
     def mark_read(self, marks: list[tuple[int, str, str]]) -> None:
         self._connection.executemany(_SQLITE_MARK_READ, marks)

@@ -7,7 +7,7 @@ import logging
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from app.config import Settings
 from app.db import Database, Query, in_list
@@ -22,6 +22,9 @@ from app.services.message_store import MessageStore
 from app.services.rooms import RoomService
 from app.services.typing import TypingService
 from app.state import RealtimeState
+
+if TYPE_CHECKING:
+    from app.services.attachments import AttachmentService
 
 log = logging.getLogger(__name__)
 
@@ -66,6 +69,8 @@ class MessageService:
         self._typing = typing
         self._store = MessageStore(db)
         self._publishing: set[asyncio.Task[None]] = set()
+        # Fills in a just-stored message's attachments; set by Services.build.
+        self.attachments: AttachmentService | None = None
         # Per room, the newest broadcast not yet finished: the next one waits for it.
         self._room_tail: dict[str, asyncio.Task[None]] = {}
 
@@ -90,6 +95,7 @@ class MessageService:
         *,
         via: str,
         mention_ids: list[str] | None = None,
+        attachment_ids: Sequence[str] = (),
     ) -> SendResult:
         """Store a message durably, then broadcast it. Idempotent on client_message_id.
 
@@ -114,7 +120,12 @@ class MessageService:
         stored = False
         try:
             outcome = await self._store.write(
-                actor.user_id, room_id, content, client_message_id, tuple(mention_ids or ())
+                actor.user_id,
+                room_id,
+                content,
+                client_message_id,
+                tuple(mention_ids or ()),
+                tuple(attachment_ids),
             )
             stored = outcome.kind == "stored"
         finally:
@@ -130,8 +141,13 @@ class MessageService:
             raise room_access_denied()  # membership changed while we looked
         if outcome.kind == "bad_mentions":
             raise invalid("mention_ids: every mentioned user must be a member of the room")
+        if outcome.kind == "bad_attachments":
+            assert self.attachments is not None
+            raise await self.attachments.why_not_attachable(actor, room_id, attachment_ids)
         assert outcome.message is not None
         message = outcome.message
+        if attachment_ids and self.attachments is not None:
+            await self.attachments.for_messages([message])
         self._metrics.messages_stored.inc(via)
         # The sender's ack follows the commit, not the fan-out: the broadcast runs right after
         # this returns.
@@ -201,6 +217,8 @@ class MessageService:
             # Found by the batch, which reads rows only: answer with the current state.
             params = {"id": existing.id}
             [existing] = await self._db.read(lambda q: message_rows.load(q, BY_ID, params))
+        elif self.attachments is not None and not existing.deleted:
+            await self.attachments.for_messages([existing])
         return SendResult(existing, created=False)
 
     # ---- reading ------------------------------------------------------------------
