@@ -386,3 +386,30 @@ async def test_orphans_are_swept_and_room_files_removed(
     assert await services.attachments.remove_room_files(rid) == 2
     assert not (storage_dir / f"rooms/{rid}").exists()
     assert (await fetch(client, sent["url"]))[0] == 404
+
+
+async def test_deleting_a_message_removes_its_files(
+    client: Client, alice: Account, bob: Account, storage_dir: Path
+) -> None:
+    rid = await room(client, alice, bob)
+    first = await upload(client, alice, rid, png(60, 40), "gone.png")
+    second = await upload(client, alice, rid, b"notes")
+    other = await upload(client, alice, rid, b"stays")
+    status, data = await send(
+        client, alice, rid, {"content": "two files", "attachment_ids": [first["id"], second["id"]]}
+    )
+    assert status == 201
+    mid = data["message"]["id"]
+    status, _ = await send(client, alice, rid, {"content": "one", "attachment_ids": [other["id"]]})
+    assert status == 201
+    assert (storage_dir / f"rooms/{rid}/{first['id']}/thumbnail").is_file()
+    await call(client, "DELETE", f"/api/rooms/{rid}/messages/{mid}", alice, expect=204)
+    for attachment in (first, second):
+        assert (await fetch(client, attachment["url"]))[0] == 404
+        assert not (storage_dir / f"rooms/{rid}/{attachment['id']}/original").exists()
+    assert not (storage_dir / f"rooms/{rid}/{first['id']}/thumbnail").exists()
+    history = await call(client, "GET", f"/api/rooms/{rid}/messages", bob, expect=200)
+    tombstone, survivor = history[1]["messages"]
+    assert tombstone["deleted"] is True and tombstone["attachments"] == []
+    assert [a["id"] for a in survivor["attachments"]] == [other["id"]]
+    assert (await fetch(client, survivor["attachments"][0]["url"]))[0] == 200

@@ -230,3 +230,18 @@ async def test_search_needs_a_session(client: Client) -> None:
     async with client.get("/api/search", params={"q": "a"}) as response:
         assert response.status == 401
         assert (await response.json())["code"] == "auth_required"
+
+
+async def test_edits_and_deletes_are_reflected_at_once(client: Client, seeded: Seeded) -> None:
+    alice = seeded.accounts["alice"]
+    rid = await room(client, alice)
+    t = tag()
+    message = await send(client, alice, rid, f"{t} original wording")
+    kept = await send(client, alice, rid, f"{t} another original")
+    path = f"/api/rooms/{rid}/messages/{message['id']}"
+    await call(client, "PATCH", path, alice, json={"content": f"{t} revised text"}, expect=200)
+    assert await found(client, alice, f"{t} original") == [f"{t} another original"]
+    assert await found(client, alice, f"{t} revised") == [f"{t} revised text"]
+    await call(client, "DELETE", path, alice, expect=204)
+    assert await found(client, alice, f"{t} revised") == []
+    assert await found(client, alice, t) == [kept["content"]]

@@ -67,6 +67,9 @@ class Services:
         messages = MessageService(settings, db, state, notifier, metrics, rooms, typing)
         messages.attachments = attachments
         search = SearchService(db, rooms)
+        lifecycle = LifecycleService(db, notifier, rooms, messages)
+        # A deleted message's files go with it (PROTOCOL.md 9.1), once the tombstone is stored.
+        lifecycle.after_delete.append(attachments.remove_files_of)
         return cls(
             settings=settings,
             db=db,
@@ -81,7 +84,7 @@ class Services:
             typing=typing,
             admission=AdmissionService(settings, state, metrics),
             readstate=ReadStateService(db, notifier),
-            lifecycle=LifecycleService(db, notifier, rooms, messages),
+            lifecycle=lifecycle,
             search=search,
             attachments=attachments,
         )

@@ -321,6 +321,10 @@ class AttachmentService:
         await self._delete_files([(row.room_id, row.id) for row in rows])
         return len(rows)
 
+    async def remove_files_of(self, message: MessageOut) -> None:
+        """LifecycleService's after-delete hook."""
+        await self.remove_message_files([message.id])
+
     async def remove_room_files(self, room_id: str) -> int:
         """Delete every file of a room (a deleted room); works before or after its rows go."""
         async with self._db.engine.begin() as connection:
