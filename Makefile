@@ -16,7 +16,7 @@ LATEST := .venv-latest
 export UV_PYTHON_DOWNLOADS := never
 export UV_PROJECT_ENVIRONMENT := $(VENV)
 
-.PHONY: serve test test-latest lock upgrade lint services browser bench
+.PHONY: serve test test-stock-engine test-latest lock upgrade lint services browser bench
 
 serve: $(STAMP) web/node_modules/.installed
 	$(VENV)/bin/campfire serve
@@ -24,7 +24,13 @@ serve: $(STAMP) web/node_modules/.installed
 test: $(STAMP) web/node_modules/.installed bench/node_modules/.installed services browser
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/pytest
+	$(MAKE) test-stock-engine
 	node --test web/test/
+
+# The real-time tests again on python-socketio's stock path (docs/internals.md): a library
+# upgrade that breaks the fast path can be switched off only if this path works.
+test-stock-engine: $(STAMP) services
+	CAMPFIRE_ENGINE_FAST_PATH=0 $(VENV)/bin/pytest -q tests/test_realtime_*.py
 
 $(UV):
 	test -x $(TOOLS)/bin/python || $(PYTHON) -m venv $(TOOLS)

@@ -78,6 +78,14 @@ class Settings(BaseSettings):
     max_outgoing_bytes: int = 4 * 1024 * 1024
     # permessage-deflate costs ~90 KB and much CPU per socket; opt in for slow links.
     websocket_compression: bool = False
+    # Kernel send buffer per connection, in bytes (0: the kernel's own autotuning, up to
+    # 4 MB on Linux): what a slow consumer's goodbye may still be behind.
+    socket_send_buffer: int = 256 * 1024
+    # Largest Engine.IO packet a client may send (announced as maxPayload in the handshake).
+    max_http_buffer_size: int = 256 * 1024
+    # The Engine.IO fast path (app/realtime/engineio_seam): off serves python-socketio's
+    # stock code, for when a library upgrade breaks what the fast path relies on.
+    engine_fast_path: bool = True
     ping_interval: float = 25.0
     ping_timeout: float = 20.0
 

@@ -31,9 +31,15 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+# Passed on to every child: `CAMPFIRE_ENGINE_FAST_PATH=0 pytest ...` runs every server the
+# tests start on python-socketio's stock path (docs/internals.md).
+PASSED_ON = ("CAMPFIRE_ENGINE_FAST_PATH",)
+
+
 def child_env(overrides: dict[str, str]) -> dict[str, str]:
-    """This process's environment without Campfire's settings, plus `overrides`."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("CAMPFIRE_")}
+    """This process's environment without Campfire's settings (but PASSED_ON), plus
+    `overrides`."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CAMPFIRE_") or k in PASSED_ON}
     env.pop("REDIS_URL", None)
     env.update(overrides)
     return env

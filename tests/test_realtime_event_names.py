@@ -53,3 +53,34 @@ async def test_an_event_name_that_is_not_a_string_is_invalid_message_format(
         assert json.loads((await _next(ws, "432"))[3:])[0]["type"] == "Pong"
     finally:
         await ws.close()
+
+
+@pytest.mark.parametrize("num", [0, 5])
+async def test_a_binary_event_is_refused_and_the_socket_keeps_working(
+    server, user_factory, http, num: int
+) -> None:
+    """A binary-placeholder event followed by a binary frame (issue 15: a placeholder naming
+    no attachment wedged the socket: every later frame was taken for an attachment).
+    Campfire's events are JSON: it is answered invalid_message_format."""
+    user = await user_factory("binary")
+    room = await user.create_room("binary", "closed")
+    ws = await _open(http, server, user.token)
+    try:
+        await _next(ws, '42["SyncComplete"')
+        placeholder = {"_placeholder": True, "num": num}
+        await ws.send_str(
+            "451-1" + json.dumps(["NewMessage", {"room_id": room["id"], "content": placeholder}])
+        )
+        await ws.send_bytes(b"\x00\x01binary")
+        ack = json.loads((await _next(ws, "431"))[3:])
+        assert ack[0]["type"] == "MessageError"
+        assert ack[0]["data"]["code"] == "invalid_message_format"
+        await ws.send_str("451-" + json.dumps(["Ping", placeholder]))
+        await ws.send_bytes(b"\x00")
+        _name, data = json.loads((await _next(ws, '42["Error"'))[2:])
+        assert data["code"] == "invalid_message_format"
+        # The socket still works.
+        await ws.send_str('422["Ping",{}]')
+        assert json.loads((await _next(ws, "432"))[3:])[0]["type"] == "Pong"
+    finally:
+        await ws.close()

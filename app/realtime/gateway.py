@@ -101,7 +101,9 @@ class RealtimeGateway:
         for event, handler in lifecycle_handlers(services).items():
             self._handlers[event] = _as_connection_handler(handler)
         self._tasks: set[asyncio.Task[Any]] = set()
-        self.transport = TransportDuties(sio, self.metrics, self._spawn)
+        self.transport = TransportDuties(
+            sio, self.metrics, self._spawn, send_buffer=self.settings.socket_send_buffer
+        )
 
     def register(self) -> None:
         self.sio.on("connect", self.on_connect)
@@ -112,6 +114,7 @@ class RealtimeGateway:
     # ---- connection lifecycle -----------------------------------------------------
 
     async def on_connect(self, sid: str, environ: dict[str, Any], auth: Any = None) -> bool:
+        self.transport.accepted(environ)
         request = environ["aiohttp.request"]
         ip = client_ip(request, self.settings.trusted_proxy_networks)
         try:
@@ -142,6 +145,7 @@ class RealtimeGateway:
         return True
 
     async def on_disconnect(self, sid: str, reason: Any = None) -> None:
+        self.transport.disconnected(sid)
         conn = self.live.pop(sid, None)
         if conn is None:
             return

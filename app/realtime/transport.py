@@ -7,7 +7,9 @@ Everything here reaches the sockets through `app.realtime.engineio_seam`'s named
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
+import socket
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -21,8 +23,9 @@ log = logging.getLogger(__name__)
 # SIGTERM must end the process within 10 s (PROTOCOL.md section 8): 3 s to flush goodbyes,
 # after the gateway's grace for in-flight events, and aiohttp's shutdown timeout after that.
 SHUTDOWN_FLUSH_SECONDS = 3.0
-# How long a dropped slow consumer gets to read its goodbye before its TCP connection is cut.
-SLOW_CONSUMER_GRACE_SECONDS = 2.0
+# How long a dropped slow consumer gets to read its goodbye before its TCP connection is cut
+# (its unsent backlog is gone by then: what is held is the goodbye and under ~64 KB before it).
+SLOW_CONSUMER_GRACE_SECONDS = 10.0
 
 
 class TransportDuties:
@@ -31,8 +34,10 @@ class TransportDuties:
         sio: socketio.AsyncServer,
         metrics: Metrics,
         spawn: Callable[[Awaitable[Any]], None],
+        send_buffer: int = 0,
     ) -> None:
         self.sio = sio
+        self.send_buffer = send_buffer
         self.metrics = metrics
         self._spawn = spawn
         # Sids being dropped as slow consumers: emits go on reaching them until the drop's
@@ -43,6 +48,20 @@ class TransportDuties:
         seam.install_delivery_hooks(
             self.sio, on_slow_consumer=self.slow_consumer, on_delivered=self._count_sent
         )
+
+    def accepted(self, environ: dict[str, Any]) -> None:
+        """A new socket: cap what its kernel send buffer holds (CAMPFIRE_SOCKET_SEND_BUFFER),
+        so that a slow consumer's goodbye is at most that far behind (Linux otherwise grows
+        it to 4 MB, all of it ahead of the goodbye)."""
+        request = environ.get("aiohttp.request")
+        if self.send_buffer and request is not None and request.transport is not None:
+            sock = request.transport.get_extra_info("socket")
+            if sock is not None:
+                with contextlib.suppress(OSError):
+                    sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, self.send_buffer)
+
+    def disconnected(self, sid: str) -> None:
+        seam.end_pending_poll(self.sio, sid)
 
     # ---- subscriptions ----------------------------------------------------------------
 

@@ -19,10 +19,11 @@ from collections.abc import Callable
 from typing import Any
 
 import socketio
+from engineio import packet as eio_packet
 
 from app.realtime.engineio_seam.engine import write_direct
 from app.realtime.engineio_seam.server import ack_requested as _ack_requested
-from app.realtime.engineio_seam.server import create_socket_server, event_frame
+from app.realtime.engineio_seam.server import create_socket_server, event_frame, is_fast_path
 from app.realtime.engineio_seam.worker import WorkerEmitError, WorkerRedisManager
 
 log = logging.getLogger(__name__)
@@ -38,8 +39,10 @@ __all__ = [
     "connection",
     "create_server",
     "create_worker_emitter",
+    "end_pending_poll",
     "install_delivery_hooks",
     "is_connected",
+    "is_fast_path",
     "oldest_chat_room",
 ]
 
@@ -82,6 +85,20 @@ def chat_rooms(sio: socketio.AsyncServer, sid: str) -> list[str]:
 def oldest_chat_room(sio: socketio.AsyncServer, sid: str) -> str | None:
     """The subscription to give up when `sid` is at its room cap and asks for one more."""
     return sio.manager.oldest_chat_room(sid)
+
+
+def end_pending_poll(sio: socketio.AsyncServer, sid: str) -> None:
+    """A long-polling client that says goodbye still has a GET waiting; python-engineio
+    answers it only at the ping timeout (~45 s). Answer it now with a noop. (The fast path's
+    DirectSocket does this in its own close.)"""
+    if is_fast_path(sio):
+        return
+    socket = _engine_socket(sio, sid)
+    if socket is None or getattr(socket, "upgraded", True):
+        return
+    queue = getattr(socket, "queue", None)  # see contract.py
+    if queue is not None:
+        queue.put_nowait(eio_packet.Packet(eio_packet.NOOP))
 
 
 def _engine_socket(sio: socketio.AsyncServer, sid: str) -> Any:

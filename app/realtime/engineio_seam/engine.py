@@ -20,6 +20,7 @@ import asyncio
 import logging
 import struct
 import time
+from collections import deque
 from typing import Any
 
 from aiohttp import WSMsgType
@@ -30,6 +31,9 @@ from engineio.async_socket import AsyncSocket
 log = logging.getLogger(__name__)
 
 _TEXT, _BINARY = 0x81, 0x82  # FIN + opcode (RFC 6455 section 5.2)
+# Bytes in a transport's buffer past which a socket's frames wait in its writer's backlog.
+TRANSPORT_HIGH_WATER = 64 * 1024
+BACKLOG_RETRY_SECONDS = 0.05
 
 
 def frame(payload: str | bytes) -> bytes:
@@ -73,21 +77,36 @@ class WriteCoalescer:
 
 
 class FrameWriter:
-    """Writes one websocket's frames to its transport, coalesced per event-loop pass."""
+    """Writes one websocket's frames to its transport, coalesced per event-loop pass.
 
-    __slots__ = ("_coalescer", "_pending", "transport")
+    Past `TRANSPORT_HIGH_WATER` bytes in the transport's buffer, frames wait in the writer's
+    own backlog and go on as the buffer drains. Only what is in the backlog can be taken
+    back: a slow consumer's goodbye then goes out ahead of everything it was not yet sent,
+    behind at most the high-water mark (and what the kernel holds)."""
+
+    __slots__ = (
+        "_backlog",
+        "_backlog_bytes",
+        "_coalescer",
+        "_drain_timer",
+        "_pending",
+        "transport",
+    )
 
     def __init__(self, transport: asyncio.Transport, coalescer: WriteCoalescer) -> None:
         self.transport = transport
         self._coalescer = coalescer
         self._pending: list[bytes] | None = None
+        self._backlog: deque[bytes] = deque()
+        self._backlog_bytes = 0
+        self._drain_timer: asyncio.TimerHandle | None = None
 
     @property
     def closing(self) -> bool:
         return self.transport.is_closing()
 
     def buffered_bytes(self) -> int:
-        return self.transport.get_write_buffer_size()
+        return self.transport.get_write_buffer_size() + self._backlog_bytes
 
     def write(self, data: bytes) -> None:
         if self._pending is None:
@@ -97,18 +116,54 @@ class FrameWriter:
             self._pending.append(data)
 
     def write_now(self, data: bytes) -> None:
+        """Straight to the transport, ahead of the pending frames and the backlog."""
         if not self.transport.is_closing():
             self.transport.write(data)
 
     def discard(self) -> None:
-        """Forget the frames not yet handed to the transport."""
+        """Forget every frame not yet handed to the transport."""
         if self._pending is not None:
             self._pending.clear()
+        self._backlog.clear()
+        self._backlog_bytes = 0
+        if self._drain_timer is not None:
+            self._drain_timer.cancel()
+            self._drain_timer = None
 
     def flush(self) -> None:
         pending, self._pending = self._pending, None
-        if pending and not self.transport.is_closing():
-            self.transport.write(pending[0] if len(pending) == 1 else b"".join(pending))
+        if not pending or self.transport.is_closing():
+            return
+        if self._backlog or self.transport.get_write_buffer_size() > TRANSPORT_HIGH_WATER:
+            self._backlog.extend(pending)
+            self._backlog_bytes += sum(map(len, pending))
+            self._schedule_drain()
+            return
+        self.transport.write(pending[0] if len(pending) == 1 else b"".join(pending))
+
+    def _schedule_drain(self) -> None:
+        if self._drain_timer is None:
+            loop = asyncio.get_running_loop()
+            self._drain_timer = loop.call_later(BACKLOG_RETRY_SECONDS, self._drain)
+
+    def _drain(self) -> None:
+        # A timer while a backlog exists (only for clients that fall behind): the transport
+        # tells only its protocol, aiohttp's, when its buffer drains.
+        self._drain_timer = None
+        if self.transport.is_closing():
+            self.discard()
+            return
+        room = TRANSPORT_HIGH_WATER - self.transport.get_write_buffer_size()
+        chunk: list[bytes] = []
+        while self._backlog and room > 0:
+            data = self._backlog.popleft()
+            chunk.append(data)
+            room -= len(data)
+            self._backlog_bytes -= len(data)
+        if chunk:
+            self.transport.write(b"".join(chunk))
+        if self._backlog:
+            self._schedule_drain()
 
 
 class _NoQueue:
@@ -248,7 +303,14 @@ class DirectSocket(AsyncSocket):
             if len(message.data) > limit:
                 break
             try:
-                await self.receive(eio_packet.Packet(encoded_packet=message.data))
+                pkt = eio_packet.Packet(encoded_packet=message.data)
+            except Exception:
+                # Not an Engine.IO packet: the session ends at once, as python-engineio's
+                # own loop does (its decode error leaves the loop).
+                log.info("%s: invalid Engine.IO packet; closing", self.sid)
+                break
+            try:
+                await self.receive(pkt)
             except exceptions.UnknownPacketError:
                 pass
             except exceptions.SocketIsClosedError:

@@ -18,24 +18,30 @@ from app.realtime.engineio_seam.engine import engineio_frame, write_direct
 log = logging.getLogger(__name__)
 
 
+def event_args(data: Any) -> list[Any]:
+    """An emit's arguments as python-socketio makes them: a tuple is several arguments,
+    None is none, anything else is one."""
+    if isinstance(data, tuple):
+        return list(data)
+    return [] if data is None else [data]
+
+
 def encode_event(event: str, data: Any, namespace: str = "/") -> str | None:
     """A Socket.IO EVENT packet as text, straight through orjson: what python-socketio's
-    Packet would produce, without its recursive scan for binary attachments. None when the
-    data holds something orjson cannot encode (bytes), for python-socketio to handle."""
+    Packet would produce (`data` as in `emit`), without its recursive scan for binary
+    attachments. None when the data holds something orjson cannot encode (bytes)."""
     try:
-        body = orjson.dumps([event, data]).decode()
+        body = orjson.dumps([event, *event_args(data)]).decode()
     except TypeError:
         return None
     return f"2{body}" if namespace == "/" else f"2{namespace},{body}"
 
 
-class FanoutManager(socketio.AsyncManager):
-    """Delivers a room emit by encoding the packet once and queueing it on every recipient's
-    socket directly, instead of python-socketio's one asyncio task per recipient.
-
-    Each socket's queue is bounded: a client that stops reading is reported to
-    `on_slow_consumer` rather than growing server memory.
-    """
+class CampfireManager(socketio.AsyncManager):
+    """python-socketio's manager plus what Campfire needs on both paths: the per-connection
+    cap on chat-room subscriptions, an index of each sid's rooms, and bounded backlogs (a
+    client that stops reading is reported to `on_slow_consumer` and skipped, rather than
+    growing server memory). Room emits go out as python-socketio sends them."""
 
     max_queued_packets: int = 2_000
     # Bytes written but not yet taken by the kernel, per socket, before it is a slow consumer.
@@ -89,10 +95,31 @@ class FanoutManager(socketio.AsyncManager):
         return None
 
     def is_slow(self, socket: Any) -> bool:
-        if socket.queue.qsize() >= self.max_queued_packets:
+        queue = getattr(socket, "queue", None)  # python-engineio's; see contract.py
+        if queue is not None and queue.qsize() >= self.max_queued_packets:
             return True
         writer = getattr(socket, "writer", None)
         return writer is not None and writer.buffered_bytes() > self.max_buffered_bytes
+
+    def _skip(self, skip_sid: Any) -> set[Any]:
+        return set(skip_sid) if isinstance(skip_sid, list | tuple | set) else {skip_sid}
+
+    def _recipients(self, namespace: str, room: Any, skip: set[Any]) -> list[tuple[str, Any]]:
+        """(sid, engine socket) of every recipient that keeps up; slow ones are reported."""
+        sockets = self.server.eio.sockets
+        found = []
+        for sid, eio_sid in list(self.get_participants(namespace, room)):
+            if sid in skip:
+                continue
+            socket = sockets.get(eio_sid)
+            if socket is None or socket.closed:
+                continue
+            if self.is_slow(socket):
+                if self.on_slow_consumer is not None:
+                    self.on_slow_consumer(sid)
+                continue
+            found.append((sid, socket))
+        return found
 
     def oldest_chat_room(self, sid: str) -> str | None:
         """The subscription to give up when a client explicitly asks for one more room."""
@@ -112,36 +139,55 @@ class FanoutManager(socketio.AsyncManager):
         to: str | None = None,
         **kwargs: Any,
     ) -> None:
-        if callback is not None:
-            return await super().emit(
-                event, data, namespace, room=room, skip_sid=skip_sid, callback=callback, to=to
-            )
         room = to or room
+        if callback is not None or namespace not in self.rooms:
+            return await super().emit(
+                event, data, namespace, room=room, skip_sid=skip_sid, callback=callback
+            )
+        skip = self._skip(skip_sid)
+        recipients = {sid for sid, _ in self._recipients(namespace, room, skip)}
+        everyone = {sid for sid, _ in self.get_participants(namespace, room)}
+        await super().emit(event, data, namespace, room=room, skip_sid=list(everyone - recipients))
+        if self.on_delivered is not None:
+            self.on_delivered(event, len(recipients))
+        return None
+
+
+class FanoutManager(CampfireManager):
+    """The fast path's: a room emit is encoded once and written to every recipient's socket
+    directly (one websocket frame for all), instead of python-socketio's one asyncio task and
+    one encode per recipient."""
+
+    async def emit(  # type: ignore[override]
+        self,
+        event: str,
+        data: Any,
+        namespace: str,
+        room: str | None = None,
+        skip_sid: Any = None,
+        callback: Any = None,
+        to: str | None = None,
+        **kwargs: Any,
+    ) -> None:
+        room = to or room
+        if callback is not None:
+            return await socketio.AsyncManager.emit(
+                self, event, data, namespace, room=room, skip_sid=skip_sid, callback=callback
+            )
         if namespace not in self.rooms:
             return None
-        skip = set(skip_sid) if isinstance(skip_sid, list | tuple | set) else {skip_sid}
         encoded = (
             encode_event(event, data, namespace)
             or self.server.packet_class(
-                sio_packet.EVENT, namespace=namespace, data=[event, data]
+                sio_packet.EVENT, namespace=namespace, data=[event, *event_args(data)]
             ).encode()
         )
         frames = encoded if isinstance(encoded, list) else [encoded]
         packets = [eio_packet.Packet(eio_packet.MESSAGE, frame) for frame in frames]
         # Text packets (all of Campfire's) can be framed once for every recipient.
         ws_frame = engineio_frame(encoded) if isinstance(encoded, str) else None
-        sockets = self.server.eio.sockets
         delivered = 0
-        for sid, eio_sid in list(self.get_participants(namespace, room)):
-            if sid in skip:
-                continue
-            socket = sockets.get(eio_sid)
-            if socket is None or socket.closed:
-                continue
-            if self.is_slow(socket):
-                if self.on_slow_consumer is not None:
-                    self.on_slow_consumer(sid)
-                continue
+        for _sid, socket in self._recipients(namespace, room, self._skip(skip_sid)):
             if ws_frame is None or not write_direct(socket, ws_frame):
                 for pkt in packets:
                     socket.queue.put_nowait(pkt)
@@ -153,3 +199,7 @@ class FanoutManager(socketio.AsyncManager):
 
 class FanoutRedisManager(socketio.AsyncRedisManager, FanoutManager):
     """Redis pub/sub between processes; each process delivers locally like FanoutManager."""
+
+
+class CampfireRedisManager(socketio.AsyncRedisManager, CampfireManager):
+    """The stock path's with Redis: each process delivers locally like CampfireManager."""

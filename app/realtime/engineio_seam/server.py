@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextvars
+import logging
 from typing import Any
 
 import socketio
@@ -12,13 +13,22 @@ from engineio.async_socket import AsyncSocket
 from socketio import packet as sio_packet
 
 from app.config import Settings
+from app.realtime.engineio_seam import contract
 from app.realtime.engineio_seam.engine import (
     DirectSocket,
     WriteCoalescer,
     engineio_frame,
     write_direct,
 )
-from app.realtime.engineio_seam.manager import FanoutManager, FanoutRedisManager, encode_event
+from app.realtime.engineio_seam.manager import (
+    CampfireManager,
+    CampfireRedisManager,
+    FanoutManager,
+    FanoutRedisManager,
+    encode_event,
+)
+
+log = logging.getLogger(__name__)
 
 # Whether the client event being handled asked for an ack: a failure then goes into the
 # ack envelope, otherwise it is sent as an `Error` event (PROTOCOL.md section 4).
@@ -49,18 +59,28 @@ def event_frame(event: str, data: Any) -> bytes:
     return engineio_frame(encoded)
 
 
-def create_socket_server(settings: Settings) -> CampfireSocketServer:
-    manager: FanoutManager
-    if settings.redis_url:
-        manager = FanoutRedisManager(
-            settings.redis_url, channel=f"{settings.redis_prefix}:socketio"
+def create_socket_server(settings: Settings) -> socketio.AsyncServer:
+    """The fast path unless switched off (CAMPFIRE_ENGINE_FAST_PATH=0) or unless the installed
+    libraries lack something it relies on (contract.py): then python-socketio as shipped."""
+    fast = settings.engine_fast_path
+    if fast and (broken := contract.fast_path_problems()):
+        log.error(
+            "the Engine.IO fast path is off: the installed libraries lack what it relies on "
+            "(%s); serving python-socketio's stock path",
+            "; ".join(broken),
         )
+        fast = False
+    manager: CampfireManager
+    if settings.redis_url:
+        redis_manager = FanoutRedisManager if fast else CampfireRedisManager
+        manager = redis_manager(settings.redis_url, channel=f"{settings.redis_prefix}:socketio")
     else:
-        manager = FanoutManager()
+        manager = FanoutManager() if fast else CampfireManager()
     manager.max_queued_packets = settings.max_outgoing_packets
     manager.max_buffered_bytes = settings.max_outgoing_bytes
     manager.max_rooms_per_connection = settings.max_rooms_per_connection
-    sio = CampfireSocketServer(
+    server_class = CampfireSocketServer if fast else socketio.AsyncServer
+    sio = server_class(
         async_mode="aiohttp",
         client_manager=manager,
         # One event at a time per connection keeps a client's own messages in the order
@@ -69,16 +89,23 @@ def create_socket_server(settings: Settings) -> CampfireSocketServer:
         cors_allowed_origins="*",
         ping_interval=settings.ping_interval,
         ping_timeout=settings.ping_timeout,
-        # Bigger frames than the largest valid event are refused by the transport.
-        max_http_buffer_size=256 * 1024,
+        # Bigger frames than the largest valid event are refused by the transport; the
+        # handshake announces it as maxPayload.
+        max_http_buffer_size=settings.max_http_buffer_size,
         logger=False,
         engineio_logger=False,
         json=_OrjsonCodec,
         serializer=JsonPacket,
     )
-    sio.eio.write_coalescer = WriteCoalescer()
-    sio.eio._async = dict(sio.eio._async, websocket=websocket_class(settings.websocket_compression))
+    if fast:
+        sio.eio.write_coalescer = WriteCoalescer()
+        websocket = websocket_class(settings.websocket_compression)
+        sio.eio._async = dict(sio.eio._async, websocket=websocket)
     return sio
+
+
+def is_fast_path(sio: socketio.AsyncServer) -> bool:
+    return isinstance(sio, CampfireSocketServer)
 
 
 def websocket_class(compress: bool) -> type[EngineIOWebSocket]:
@@ -128,6 +155,19 @@ class JsonPacket(sio_packet.Packet):
                 self.data = [""]
         return attachments
 
+    def add_attachment(self, attachment: Any) -> bool:
+        try:
+            return bool(super().add_attachment(attachment))
+        except Exception:
+            # A placeholder that names no attachment (`{"_placeholder":true,"num":5}`) makes
+            # python-socketio raise here while it still holds the packet as pending: every
+            # later frame of the socket would be taken for one more attachment and fail.
+            # Complete it instead, with a payload no event accepts (invalid_message_format).
+            log.info("a binary event whose placeholders do not match its attachments")
+            name = self.data[0] if isinstance(self.data, list) and self.data else ""
+            self.data = [name, "(binary placeholders without attachments)"]
+            return True
+
 
 class _OrjsonCodec:
     """JSON for Socket.IO packets through orjson: several times faster than the stdlib."""
@@ -136,7 +176,11 @@ class _OrjsonCodec:
     def dumps(obj: Any, **kwargs: Any) -> str:
         import orjson
 
-        return orjson.dumps(obj).decode()
+        try:
+            return orjson.dumps(obj).decode()
+        except orjson.JSONEncodeError as exc:
+            # Binary events and acks are not part of Campfire's protocol (docs/internals.md).
+            raise TypeError(f"Campfire sends JSON-only Socket.IO packets: {exc}") from None
 
     @staticmethod
     def loads(data: str | bytes, **kwargs: Any) -> Any:
