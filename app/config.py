@@ -108,6 +108,20 @@ class Settings(BaseSettings):
     orphan_attachment_hours: float = 24.0
     orphan_sweep_seconds: float = 3600.0
 
+    # Web Push (PROTOCOL.md section 9.2). Without a configured key the pair is made once and
+    # stored in the database. The subject is the contact push services may use (a mailto:
+    # or https: URL; Apple's service refuses localhost addresses).
+    vapid_private_key: str | None = None
+    vapid_subject: str = "mailto:admin@campfire.invalid"
+    # Allow http:// (and private-address) endpoints: for tests with a local push service.
+    push_allow_http: bool = False
+    push_attempts: int = 4  # tries per push before it is dropped (404/410 are never retried)
+    push_backoff_seconds: float = 1.0  # doubled after each failed try
+    push_timeout_seconds: float = 10.0
+    push_ttl_seconds: int = 24 * 3600  # how long a push service keeps an undelivered push
+    push_concurrency: int = 32  # pushes in flight per job
+    push_batch_seconds: float = 0.05  # sent messages gathered into one job per window
+
     access_log: bool = False
     log: str = Field("info", validation_alias=AliasChoices("CAMPFIRE_LOG", "LOG_LEVEL"))
 

@@ -59,6 +59,11 @@ def create_app(settings: Settings | None = None) -> web.Application:
             sid, room_ids, cursors.last_seen, cursors.last_seen_message_id, cursors.last_rev
         )
 
+    from jobs.push import PushBatcher
+
+    pushes = PushBatcher(jobs.push, settings.push_batch_seconds)
+    services.messages.on_stored.append(pushes.message_stored)
+
     gateway = RealtimeGateway(sio, services, process_id, backfill)
     gateway.register()
     sio.attach(app, socketio_path="socket.io")
@@ -81,6 +86,7 @@ def create_app(settings: Settings | None = None) -> web.Application:
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await task
+        await pushes.close()
         await jobs.stop()
         await sio.shutdown()
         await services.close()

@@ -73,6 +73,10 @@ class Metrics:
             "campfire_commit_latency_seconds", "Time to durably store a message", r
         )
 
+        # Deployment-wide counters kept in the real-time state (work any process may do, such
+        # as the push job in the arq worker); copied in before each scrape.
+        self.shared_counters = SharedCounters(r)
+
     def render(self) -> bytes:
         return generate_latest(self.registry)
 
@@ -99,6 +103,29 @@ class LoopCounter:
         for label, value in self._values.items():
             family.add_metric([label], value)
         yield family
+
+
+class SharedCounters:
+    """`campfire_<name>_total` for each counter copied in from the shared state."""
+
+    DESCRIPTIONS = {
+        "push_sent": "Web Pushes accepted by the push service (deployment-wide)",
+        "push_gone": "Push subscriptions deleted after a 404 or 410 (deployment-wide)",
+        "push_retried": "Web Push attempts retried after a failure (deployment-wide)",
+        "push_dropped": "Web Pushes dropped after every retry failed (deployment-wide)",
+    }
+
+    def __init__(self, registry: CollectorRegistry) -> None:
+        self.values: dict[str, float] = dict.fromkeys(self.DESCRIPTIONS, 0.0)
+        registry.register(self)
+
+    def update(self, values: dict[str, float]) -> None:
+        self.values.update(values)
+
+    def collect(self) -> Iterator[Metric]:
+        for name, value in self.values.items():
+            doc = self.DESCRIPTIONS.get(name, name)
+            yield CounterMetricFamily(f"campfire_{name}", doc, value=value)
 
 
 class LoopHistogram:

@@ -28,7 +28,6 @@ def _integral(value: Any) -> Any:
 Seq = Annotated[int, Field(ge=0, le=SEQ_MAX), BeforeValidator(_integral)]
 InvolvementName = Literal["everything", "mentions", "nothing", "invisible"]
 MAX_ENDPOINT_LENGTH = 2000
-BASE64URL_PATTERN = r"^[A-Za-z0-9_=-]+$"
 
 
 class MarkReadIn(_HasRoom):
@@ -65,10 +64,14 @@ def _decoded_length(value: str) -> int:
 class PushKeysIn(Inbound):
     # p256dh: the browser's P-256 public key, an uncompressed point (65 bytes);
     # auth: the 16-byte authentication secret (RFC 8291).
+    # 0x04 then 64 bytes: base64url "B" then one of "A".."P", 85 more (one "=" of padding).
     p256dh: Annotated[
-        str, StringConstraints(min_length=87, max_length=88, pattern=BASE64URL_PATTERN)
+        str,
+        StringConstraints(min_length=87, max_length=88, pattern=r"^B[A-P][A-Za-z0-9_-]{85}=?$"),
     ]
-    auth: Annotated[str, StringConstraints(min_length=22, max_length=24, pattern=BASE64URL_PATTERN)]
+    auth: Annotated[
+        str, StringConstraints(min_length=22, max_length=24, pattern=r"^[A-Za-z0-9_-]{22}(==)?$")
+    ]
 
     @field_validator("p256dh")
     @classmethod
@@ -92,7 +95,8 @@ class PushKeysIn(Inbound):
 
 Endpoint = Annotated[
     str,
-    StringConstraints(min_length=8, max_length=MAX_ENDPOINT_LENGTH, pattern=r"^https?://[^\x00]+$"),
+    # https only, as published; http:// is accepted besides with CAMPFIRE_PUSH_ALLOW_HTTP=1.
+    StringConstraints(min_length=9, max_length=MAX_ENDPOINT_LENGTH, pattern=r"^https?://[^\x00]+$"),
 ]
 
 

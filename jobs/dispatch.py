@@ -10,13 +10,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from arq import create_pool
 from arq.connections import ArqRedis, RedisSettings
 
 from app.config import Settings
 from jobs import tasks
+from jobs.push import push_messages
 
 if TYPE_CHECKING:
     from app.services import Services
@@ -112,6 +113,18 @@ class ArqJobs:
         if job is None:  # already queued under that id
             return False
         return bool(await job.result(timeout=None, poll_delay=0.1))
+
+    async def push(self, messages: list[dict[str, Any]]) -> None:
+        """One job for a batch of sent messages (jobs/push.py), run by the worker."""
+        try:
+            pool = await self._pool()
+            await pool.enqueue_job("push_messages", messages, _queue_name=self._queue)
+        except Exception:
+            if self._services is None:
+                raise
+            log.exception("could not enqueue a push job; sending from this process")
+            self._services.metrics.job_runs.labels("push_enqueue", "error").inc()
+            await push_messages({"services": self._services}, messages)
 
     async def _connect(self) -> ArqRedis:
         settings = redis_settings(self._settings)

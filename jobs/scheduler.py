@@ -10,6 +10,7 @@ from typing import Any
 
 from app.services import Services
 from jobs import tasks
+from jobs.push import push_messages
 
 log = logging.getLogger(__name__)
 
@@ -27,12 +28,17 @@ class InProcessScheduler:
         ]
         self._tasks: list[asyncio.Task[None]] = []
         self._thumbnails: dict[str, asyncio.Task[bool]] = {}
+        self._pushing: set[asyncio.Task[None]] = set()
 
     def start(self) -> None:
         for job, interval in self._schedule:
             self._tasks.append(asyncio.create_task(self._every(job, interval)))
 
     async def stop(self) -> None:
+        if self._pushing:  # pushes under way get a moment to finish
+            await asyncio.wait(self._pushing, timeout=2)
+        for task in self._pushing:
+            task.cancel()
         for task in self._tasks:
             task.cancel()
         for task in self._tasks:
@@ -59,6 +65,21 @@ class InProcessScheduler:
             self._thumbnails[attachment_id] = task
             task.add_done_callback(lambda _: self._thumbnails.pop(attachment_id, None))
         return asyncio.shield(task)
+
+    async def push(self, messages: list[dict[str, Any]]) -> None:
+        """Run a push job beside the web process's other work (never on the send path)."""
+        task = asyncio.create_task(self._push(messages))
+        self._pushing.add(task)
+        task.add_done_callback(self._pushing.discard)
+
+    async def _push(self, messages: list[dict[str, Any]]) -> None:
+        metrics = self._ctx["services"].metrics
+        try:
+            await push_messages(self._ctx, messages)
+            metrics.job_runs.labels("push_messages", "ok").inc()
+        except Exception:
+            metrics.job_runs.labels("push_messages", "error").inc()
+            log.exception("push job for %d messages failed", len(messages))
 
     async def _every(self, job: Job, interval: float) -> None:
         metrics = self._ctx["services"].metrics

@@ -36,7 +36,7 @@ from app.realtime.engineio_seam import WorkerRedisManager, create_worker_emitter
 from app.services import Services
 from app.state import RealtimeState
 from app.state.redis import RedisState
-from jobs import tasks
+from jobs import push, tasks
 from jobs.dispatch import queue_name, redis_settings
 
 log = logging.getLogger(__name__)
@@ -180,11 +180,25 @@ def cron_jobs(settings: Settings) -> list[CronJob]:
     ]
 
 
+async def push_messages(ctx: dict[str, Any], messages: list[dict[str, Any]]) -> int:
+    """jobs.push.push_messages, counted. Not retried by arq: each push retries itself
+    (PushService), and a rerun would push the ones that had succeeded again."""
+    metrics = ctx["services"].metrics
+    try:
+        sent = await push.push_messages(ctx, messages)
+    except Exception:
+        metrics.job_runs.labels("push_messages", "error").inc()
+        raise
+    metrics.job_runs.labels("push_messages", "ok").inc()
+    return sent
+
+
 def functions() -> list[Function]:
     return [
         func(backfill, name="backfill", max_tries=BACKFILL_TRIES, timeout=60),
         # Its result is kept a while: the web process that queued it waits for it.
         func(tasks.make_thumbnail, name="make_thumbnail", timeout=120, keep_result=120),
+        func(push_messages, name="push_messages", max_tries=1, timeout=600),
     ]
 
 

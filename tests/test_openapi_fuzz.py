@@ -55,9 +55,10 @@ def _operations() -> list[tuple[str, str, bool]]:
 # Not fuzzed: logging out would revoke the token every other case uses (tests/test_http_api.py
 # covers it), and schemathesis leaves out the document's own operation.
 UNFUZZED = {"logout", "openapi"}
-# Operations whose schema-valid input can still be refused with 422 because of stored state,
-# as PROTOCOL.md demands (markRead: a seq past the room's last message).
-STATE_CHECKED = {"markRead"}
+# Operations whose schema-valid input can still be refused with 422 because of stored state or
+# configuration, as PROTOCOL.md demands (markRead: a seq past the room's last message;
+# subscribePush: an http:// endpoint without CAMPFIRE_PUSH_ALLOW_HTTP, or a private host).
+STATE_CHECKED = {"markRead", "subscribePush"}
 CASES = [
     pytest.param(operation_id, mode, id=f"{operation_id}-{mode.value}")
     for operation_id, _, has_inputs in _operations()

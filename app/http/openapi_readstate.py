@@ -8,6 +8,7 @@ from typing import Any
 from pydantic import BaseModel
 
 from app.http.openapi import (
+    PUBLIC,
     ROOM_ID,
     ROOM_MISSING,
     UNAUTHORIZED,
@@ -32,8 +33,18 @@ class MemberRoomEnvelope(_Envelope):
     room: MemberRoomOut
 
 
+class PushSubscribed(_Envelope):
+    endpoint: str
+
+
 INBOUND: list[type[BaseModel]] = [ReadIn, MembershipIn, PushSubscriptionIn, PushUnsubscribeIn]
-OUTBOUND: list[type[BaseModel]] = [MemberRoomOut, MemberRoomEnvelope, RoomReadOut, VapidKeyOut]
+OUTBOUND: list[type[BaseModel]] = [
+    MemberRoomOut,
+    MemberRoomEnvelope,
+    RoomReadOut,
+    VapidKeyOut,
+    PushSubscribed,
+]
 
 NOT_A_MEMBER = {"403": _error("room_access_denied: the caller is not a member of the room")}
 
@@ -72,6 +83,43 @@ def paths() -> dict[str, Any]:
                 },
                 parameters=[ROOM_ID],
                 body="MembershipIn",
+            ),
+        },
+        "/api/push/vapid_public_key": {
+            "get": _operation(
+                "vapidPublicKey",
+                "The VAPID public key, for PushManager.subscribe's applicationServerKey",
+                "push",
+                {"200": _json("VapidKeyOut", "URL-safe base64 of the uncompressed P-256 point")},
+                security=PUBLIC,
+            ),
+        },
+        "/api/push/subscriptions": {
+            "post": _operation(
+                "subscribePush",
+                "Store a Web Push subscription (a PushSubscription's JSON) for the caller",
+                "push",
+                {
+                    "200": _json("PushSubscribed", "already the caller's; keys updated"),
+                    "201": _json("PushSubscribed", "stored (or moved from another user)"),
+                    **WITH_BODY,
+                    **UNAUTHORIZED,
+                },
+                body="PushSubscriptionIn",
+                description="`endpoint` must be https (http only with "
+                "CAMPFIRE_PUSH_ALLOW_HTTP=1); `keys.p256dh` is the browser's P-256 public key, "
+                "`keys.auth` its 16-byte secret, both URL-safe base64.",
+            ),
+            "delete": _operation(
+                "unsubscribePush",
+                "Delete one of the caller's push subscriptions",
+                "push",
+                {
+                    "204": {"description": "deleted (or was not the caller's)"},
+                    **WITH_BODY,
+                    **UNAUTHORIZED,
+                },
+                body="PushUnsubscribeIn",
             ),
         },
     }

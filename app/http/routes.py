@@ -255,6 +255,7 @@ async def metrics(request: web.Request) -> web.Response:
     services = request.app[services_key]
     if services.settings.metrics_address:
         raise web.HTTPNotFound()  # served on its own listener instead
+    await services.push.refresh_metrics()  # deployment-wide push counters, from the state
     return metrics_response(request, services.settings, services.metrics.render)
 
 
@@ -293,4 +294,6 @@ def setup_routes(app: web.Application, services: Services) -> None:
     setup_static(app)
     setup_security(app)
     if services.settings.metrics_address:
-        serve_metrics_apart(app, services.settings, services.metrics.render)
+        serve_metrics_apart(
+            app, services.settings, services.metrics.render, services.push.refresh_metrics
+        )

@@ -11,7 +11,7 @@ from __future__ import annotations
 import hmac
 import logging
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 
 from aiohttp import web
 from aiohttp.http_exceptions import HttpProcessingError
@@ -131,14 +131,21 @@ def metrics_response(request: web.Request, settings: Settings, render: Render) -
     return web.Response(body=render(), headers={"Content-Type": "text/plain; version=0.0.4"})
 
 
-def serve_metrics_apart(app: web.Application, settings: Settings, render: Render) -> None:
+def serve_metrics_apart(
+    app: web.Application,
+    settings: Settings,
+    render: Render,
+    refresh: Callable[[], Awaitable[None]] | None = None,
+) -> None:
     """Serve `/metrics` on CAMPFIRE_METRICS_ADDRESS, a listener of its own, for the life of
-    `app` (the main port then answers 404 for it)."""
+    `app` (the main port then answers 404 for it). `refresh` runs before each render."""
     from app.http.errors import json_errors
 
     host, port = parse_address(settings.metrics_address or "")
 
     async def metrics(request: web.Request) -> web.Response:
+        if refresh is not None:
+            await refresh()
         return metrics_response(request, settings, render)
 
     listener = web.Application(middlewares=[json_errors])

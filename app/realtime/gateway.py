@@ -384,7 +384,7 @@ class RealtimeGateway:
     async def _visibility(self, conn: LiveConnection, payload: Any) -> Envelope:
         data = parse(VisibilityIn, payload)
         assert conn.info is not None
-        await self.services.state.set_visible(conn.info.connection_id, data.visible)
+        await self.services.push.set_visible(conn.info.connection_id, data.visible)
         return {"type": "Ok", "data": {"visible": data.visible}}
 
     async def _refresh(self, conn: LiveConnection, *, force: bool = False) -> None:

@@ -18,6 +18,7 @@ from app.services.auth import AuthService, Principal
 from app.services.lifecycle import LifecycleService
 from app.services.messages import MessageService
 from app.services.presence import PresenceService
+from app.services.push import PushService
 from app.services.readstate import ReadStateService
 from app.services.rooms import RoomService
 from app.services.search import SearchService
@@ -45,10 +46,12 @@ class Services:
     lifecycle: LifecycleService
     search: SearchService
     attachments: AttachmentService
+    push: PushService
 
     async def close(self) -> None:
         await self.messages.close()
         await self.attachments.storage.close()
+        await self.push.close()
 
     @classmethod
     def build(
@@ -87,6 +90,7 @@ class Services:
             lifecycle=lifecycle,
             search=search,
             attachments=attachments,
+            push=PushService(settings, db, state, metrics),
         )
 
 

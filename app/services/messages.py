@@ -73,6 +73,9 @@ class MessageService:
         self.attachments: AttachmentService | None = None
         # Per room, the newest broadcast not yet finished: the next one waits for it.
         self._room_tail: dict[str, asyncio.Task[None]] = {}
+        # Called with each newly stored message, after its broadcast is started (the push
+        # batcher of jobs/push.py); must not block.
+        self.on_stored: list[Callable[[MessageOut], None]] = []
 
     @property
     def store(self) -> MessageStore:
@@ -152,6 +155,8 @@ class MessageService:
         # The sender's ack follows the commit, not the fan-out: the broadcast runs right after
         # this returns.
         self._broadcast(message)
+        for listener in self.on_stored:
+            listener(message)
         return SendResult(message, created=True)
 
     def _broadcast(self, message: MessageOut) -> None:
