@@ -149,11 +149,27 @@ async def test_involvement_decides_who_is_notified(push_server, service, people,
         await involve(api, room["id"], level)
         subs[level] = service.subscriber()
         await subscribe(api, subs[level])
-    before = await sent_total(push_server, http)
-    await alice.send(room["id"], "no mention")
-    await service.wait(subs["everything"], 1)
-    await wait_for_metric(http, push_server.url, "campfire_push_sent_total", before + 1)
-    assert [level for level in levels if service.to(subs[level])] == ["everything"]
+    # Without a mention only `everything` is notified; a mention adds `mentions`, and
+    # never `nothing` or `invisible`, even when they are named.
+    cases = [
+        ((), {"everything"}),
+        (("mentions",), {"everything", "mentions"}),
+        (("nothing", "invisible"), {"everything"}),
+        (("mentions", "nothing"), {"everything", "mentions"}),
+    ]
+    expected = dict.fromkeys(levels, 0)
+    for named, notified in cases:
+        before = await sent_total(push_server, http)
+        body = {"content": "ping", "mention_ids": [members[level].id for level in named]}
+        _, data = await alice.call("POST", f"/api/rooms/{room['id']}/messages", body, expect=201)
+        for level in notified:
+            expected[level] += 1
+            pushes = await service.wait(subs[level], expected[level])
+            assert pushes[-1].payload is not None
+            assert pushes[-1].payload["message_id"] == data["message"]["id"]
+        total = before + len(notified)
+        await wait_for_metric(http, push_server.url, "campfire_push_sent_total", total)
+        assert {level: len(service.to(subs[level])) for level in levels} == expected, named
 
     # A direct room notifies by default (involvement everything there).
     dm = await alice.create_room("dm", "direct", [members["nothing"].id])

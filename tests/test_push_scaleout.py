@@ -23,6 +23,10 @@ from tests.support import (
 )
 from tests.test_push import PUSH_ENV, hidden_tab, involve, subscribe
 
+# Starting PostgreSQL's database, two web processes and a worker one after another can take
+# minutes on a loaded machine; the module's first test pays for it.
+pytestmark = pytest.mark.timeout(600)
+
 
 @pytest.fixture(scope="module")
 def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:

@@ -183,3 +183,44 @@ async def test_involvement_defaults_and_changes(server, user_factory) -> None:
         "PATCH", f"/api/rooms/{new_id()}/membership", {"involvement": "nothing"}, expect=404
     )
     assert error["code"] == "not_found"
+
+
+async def _send(api: Any, room_id: str, content: str, mention_ids: tuple[str, ...] = ()) -> Any:
+    body = {"content": content, "mention_ids": list(mention_ids)}
+    _, data = await api.call("POST", f"/api/rooms/{room_id}/messages", body, expect=201)
+    return data["message"]
+
+
+async def test_tombstones_do_not_count_and_mentions_are_flagged(server, user_factory) -> None:
+    alice, bob = await user_factory("alice"), await user_factory("bob")
+    room = await alice.create_room("lifecycle", "open", [bob.id])
+    await _send(alice, room["id"], "one")
+    doomed = await _send(alice, room["id"], "two")
+    await alice.call("DELETE", f"/api/rooms/{room['id']}/messages/{doomed['id']}", expect=204)
+    state = _room(await _rooms(bob), room["id"])
+    assert (state["last_seq"], state["unread_count"], state["mentioned"]) == (2, 1, False)
+
+    mention = await _send(alice, room["id"], "hey @bob", (bob.id,))
+    await _send(alice, room["id"], "after")
+    state = _room(await _rooms(bob), room["id"])
+    assert (state["unread_count"], state["mentioned"]) == (3, True)
+    # Alice named only bob: she is not mentioned, and her own messages never count.
+    assert _room(await _rooms(alice), room["id"])["mentioned"] is False
+
+    # Read past the mention: no longer flagged.
+    await bob.call("POST", f"/api/rooms/{room['id']}/read", {"seq": mention["seq"]}, expect=200)
+    state = _room(await _rooms(bob), room["id"])
+    assert (state["unread_count"], state["mentioned"]) == (1, False)
+
+    # A deleted mention flags nothing.
+    gone = await _send(alice, room["id"], "psst @bob", (bob.id,))
+    assert _room(await _rooms(bob), room["id"])["mentioned"] is True
+    await alice.call("DELETE", f"/api/rooms/{room['id']}/messages/{gone['id']}", expect=204)
+    state = _room(await _rooms(bob), room["id"])
+    assert (state["unread_count"], state["mentioned"]) == (1, False)
+    client = await Client(server.url).connect(auth={"token": bob.token})
+    try:
+        welcome = _room((await client.wait_for("AuthSuccess"))["rooms"], room["id"])
+        assert (welcome["unread_count"], welcome["mentioned"]) == (1, False)
+    finally:
+        await client.close()

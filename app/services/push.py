@@ -157,7 +157,11 @@ class PushService:
         await self._state.set_visible(connection_id, visible)
 
     def _check_endpoint(self, endpoint: str) -> None:
-        parts = urlsplit(endpoint)
+        try:
+            parts = urlsplit(endpoint)
+            parts.port  # noqa: B018 (raises for a port that is not a number)
+        except ValueError:
+            raise invalid("endpoint is not a valid URL") from None
         if self._settings.push_allow_http:
             if parts.scheme not in ("https", "http") or not parts.hostname:
                 raise invalid("endpoint must be an http(s) URL")

@@ -31,12 +31,17 @@ ROOMS_OF = (
 MEMBERS_OF_ROOMS = (
     "SELECT room_id, user_id FROM memberships WHERE room_id IN {ids} ORDER BY created_at"
 )
-# Messages after the member's last_read_seq by others, per room: one range scan of the
-# (room_id, seq) index per room with anything unread.
+# Messages after the member's last_read_seq by others, tombstones excluded, per room, and
+# whether one of them mentions the member: one range scan of the (room_id, seq) index per
+# room with anything unread. mention_ids is a JSON array of UUIDs, so the quoted id matches
+# exactly one element (a UUID holds neither LIKE wildcard).
 UNREAD = (
-    "SELECT msg.room_id, COUNT(*) FROM memberships AS m"
+    "SELECT msg.room_id, COUNT(*),"
+    " MAX(CASE WHEN msg.mention_ids LIKE :mention THEN 1 ELSE 0 END)"
+    " FROM memberships AS m"
     " JOIN messages AS msg ON msg.room_id = m.room_id AND msg.seq > m.last_read_seq"
     " WHERE m.user_id = :user AND m.room_id IN {ids} AND msg.creator_id <> :user"
+    " AND NOT msg.deleted"
     " GROUP BY msg.room_id"
 )
 READ_POSITION = (
@@ -68,7 +73,7 @@ def member_rooms(query: Query, user_id: str, room_id: str | None = None) -> list
     for member_room, member_id in query(MEMBERS_OF_ROOMS.format(ids=ids), id_params):
         members[member_room].append(member_id)
     behind = [room[0] for room in rooms if room[5] > room[6]]
-    unread = _unread_counts(query, user_id, behind) if behind else {}
+    unread = _unread(query, user_id, behind) if behind else {}
     return [
         MemberRoomOut.model_construct(
             id=rid,
@@ -79,18 +84,20 @@ def member_rooms(query: Query, user_id: str, room_id: str | None = None) -> list
             member_ids=members[rid],
             last_seq=last_seq,
             last_read_seq=last_read_seq,
-            unread_count=unread.get(rid, 0),
-            mentioned=False,
+            unread_count=unread.get(rid, (0, False))[0],
+            mentioned=unread.get(rid, (0, False))[1],
             involvement=involvement,
         )
         for rid, name, kind, created_at, creator_id, last_seq, last_read_seq, involvement in rooms
     ]
 
 
-def _unread_counts(query: Query, user_id: str, room_ids: Sequence[str]) -> dict[str, int]:
+def _unread(query: Query, user_id: str, room_ids: Sequence[str]) -> dict[str, tuple[int, bool]]:
+    """Per room: (unread messages by others, whether one of them mentions the user)."""
     ids, params = in_list("room", room_ids)
-    rows = query(UNREAD.format(ids=ids), {**params, "user": user_id})
-    return {room_id: int(count) for room_id, count in rows}
+    params = {**params, "user": user_id, "mention": f'%"{user_id}"%'}
+    rows = query(UNREAD.format(ids=ids), params)
+    return {room_id: (int(count), bool(mentioned)) for room_id, count, mentioned in rows}
 
 
 class ReadStateService:
