@@ -38,7 +38,7 @@
 //   roomJoined      {room}
 //   roomLeft        {room_id}
 //   roomUpdated     {room}
-//   connectionState {state, previous, attempt?, delay_ms?, retry_at?, reason?}
+//   connectionState {state, previous, attempt?, delay_ms?, retry_at?, reason?, refused?}
 //   error           {code, message, retry_after?, client_message_id?, room_id?}
 //   ready           {user, rooms, connection_id}   (AuthSuccess)
 //   synced          {rooms, missed_count, truncated} (SyncComplete)

@@ -95,7 +95,8 @@ export function renderMessages({ forceBottom = false } = {}) {
     nodes.push(pendingNode(p));
   }
   ui.messageList.replaceChildren(...nodes);
-  ui.emptyRoom.hidden = messages.length > 0 || pending.length > 0;
+  // A room restored from the last visit is unknown until the server lists it: not "empty" yet.
+  ui.emptyRoom.hidden = messages.length > 0 || pending.length > 0 || !client.getRoom(roomId);
   ui.loadOlder.hidden = !client.hasOlder(roomId) || messages.length === 0;
   if (forceBottom || nearBottom) scrollToNewest();
 }
