@@ -1,6 +1,7 @@
 // Campfire chat UI: plain DOM on top of CampfireClient, one module per view in web/ui/ (see
 // web/README.md). This entry wires the views' event listeners and restores the session.
 
+import { setupAttachments } from "./ui/attachments.js";
 import { setupBanner } from "./ui/banner.js";
 import { setupChat, startChat } from "./ui/chat.js";
 import { setupComposer } from "./ui/composer.js";
@@ -10,6 +11,7 @@ import { setupMembers } from "./ui/members.js";
 import { setupMentions } from "./ui/mentions.js";
 import { setupMessageList } from "./ui/message-list.js";
 import { setupRoomList } from "./ui/room-list.js";
+import { setupSearch } from "./ui/search.js";
 import { setupSignin, showSignin } from "./ui/signin.js";
 import { SESSION_KEY } from "./ui/state.js";
 
@@ -22,6 +24,8 @@ setupComposer();
 setupMentions();
 setupMembers();
 setupDrawers();
+setupAttachments();
+setupSearch();
 
 const saved = load(SESSION_KEY, null);
 if (saved?.token && saved?.user?.id) startChat(saved);

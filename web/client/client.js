@@ -9,6 +9,7 @@
 
 import { DEFAULT_IO_URL, STATES } from "./constants.js";
 import { Connection } from "./connection.js";
+import { Files } from "./files.js";
 import { HttpMethods, defaultBaseUrl } from "./http.js";
 import { Messages } from "./messages.js";
 import { OfflineQueue, Outbox } from "./outbox.js";
@@ -18,7 +19,7 @@ import { Rooms } from "./rooms.js";
 import { Sync } from "./sync.js";
 import { Emitter, defaultStorage, realTimers } from "./util.js";
 
-const CONCERNS = [Connection, Sync, Outbox, Presence, Rooms, Polling, HttpMethods, Messages];
+const CONCERNS = [Connection, Sync, Outbox, Presence, Rooms, Polling, HttpMethods, Messages, Files];
 
 export class CampfireClient extends Emitter {
   /**

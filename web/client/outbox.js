@@ -102,8 +102,10 @@ export class Outbox {
    * Queue a message and send it as soon as possible. Returns the queued item (with its
    * client_message_id). It is delivered exactly once, across disconnects and reloads.
    */
-  sendMessage(roomId, content, { mentionIds } = {}) {
-    if (typeof content !== "string" || !content.trim()) {
+  sendMessage(roomId, content, { mentionIds, attachmentIds } = {}) {
+    const files = attachmentIds?.length ? [...new Set(attachmentIds)] : null;
+    // With files attached, the text may be empty (PROTOCOL.md 9.4).
+    if (typeof content !== "string" || (!content.trim() && !files)) {
       throw new TypeError("message content must be a non-empty string");
     }
     this.stopTyping(roomId);
@@ -112,6 +114,7 @@ export class Outbox {
       room_id: roomId,
       content,
       ...(mentionIds?.length ? { mention_ids: [...new Set(mentionIds)] } : {}),
+      ...(files ? { attachment_ids: files } : {}),
       created_at: new Date(this._t.now()).toISOString(),
     });
     this._log("queued", item.client_message_id, "for", roomId);
@@ -187,6 +190,7 @@ export class Outbox {
       content: item.content,
       client_message_id: item.client_message_id,
       ...(item.mention_ids ? { mention_ids: item.mention_ids } : {}),
+      ...(item.attachment_ids ? { attachment_ids: item.attachment_ids } : {}),
     });
     if (env?.type === "MessageDelivered") {
       return { ok: true, message_id: env.data?.message_id, seq: env.data?.seq };
@@ -207,6 +211,7 @@ export class Outbox {
         content: item.content,
         client_message_id: item.client_message_id,
         ...(item.mention_ids ? { mention_ids: item.mention_ids } : {}),
+        ...(item.attachment_ids ? { attachment_ids: item.attachment_ids } : {}),
       });
       const m = data?.message;
       if (m) this._ingest(item.room_id, m, "http");

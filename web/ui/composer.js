@@ -1,5 +1,6 @@
 // The composer (Enter sends, Shift+Enter for a new line) and the typing indicator above it.
 
+import { clearSentAttachments, readyAttachmentIds, renderTray, uploadsInFlight } from "./attachments.js";
 import { toast, ui } from "./dom.js";
 import { takeMentions } from "./mentions.js";
 import { renderMessages } from "./message-list.js";
@@ -25,6 +26,7 @@ export function updateComposer() {
   const enabled = !!(app.client && app.activeRoomId);
   ui.input.disabled = !enabled;
   ui.send.disabled = !enabled;
+  renderTray(); // the files waiting to be sent are per room
 }
 
 function autoGrow() {
@@ -34,12 +36,18 @@ function autoGrow() {
 
 function sendComposer() {
   const content = ui.input.value;
-  if (!content.trim() || !app.activeRoomId || !app.client) return;
+  const attachmentIds = readyAttachmentIds();
+  if ((!content.trim() && !attachmentIds.length) || !app.activeRoomId || !app.client) return;
+  if (uploadsInFlight()) {
+    toast("Wait until your files have uploaded.");
+    return;
+  }
   if ([...content].length > 10000) {
     toast("A message can be at most 10,000 characters.");
     return;
   }
-  app.client.sendMessage(app.activeRoomId, content, { mentionIds: takeMentions(content) });
+  app.client.sendMessage(app.activeRoomId, content, { mentionIds: takeMentions(content), attachmentIds });
+  clearSentAttachments();
   ui.input.value = "";
   autoGrow();
   renderMessages({ forceBottom: true });

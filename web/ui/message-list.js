@@ -1,5 +1,6 @@
 // The message list: day separators, grouping by author, pending messages, older history.
 
+import { renderAttachments } from "./attachments.js";
 import { el, errorText, formatDay, formatTime, toast, ui } from "./dom.js";
 import { decorateMessage } from "./message-actions.js";
 import { app } from "./state.js";
@@ -106,7 +107,7 @@ function messageNode(m, grouped) {
   const node = el(
     "li",
     {
-      class: `message${grouped ? " grouped" : ""}${mine ? " mine" : ""}`,
+      class: `message${grouped ? " grouped" : ""}${mine ? " mine" : ""}${m.id === app.foundMessageId ? " found" : ""}`,
       dataset: { id: m.id, seq: String(m.seq), clientMessageId: m.client_message_id || "", creatorId: m.creator_id },
     },
     grouped
@@ -119,6 +120,7 @@ function messageNode(m, grouped) {
           el("time", { class: "message-time", datetime: m.created_at, title: new Date(m.created_at).toLocaleString(), text: formatTime(m.created_at) }),
         ),
     el("div", { class: "message-content", text: m.content, title: grouped ? formatTime(m.created_at) : null }),
+    renderAttachments(m),
   );
   return decorateMessage(node, m);
 }
