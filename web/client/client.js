@@ -15,11 +15,14 @@ import { Messages } from "./messages.js";
 import { OfflineQueue, Outbox } from "./outbox.js";
 import { Polling } from "./polling.js";
 import { Presence } from "./presence.js";
+import { ReadState } from "./readstate.js";
 import { Rooms } from "./rooms.js";
 import { Sync } from "./sync.js";
 import { Emitter, defaultStorage, realTimers } from "./util.js";
 
-const CONCERNS = [Connection, Sync, Outbox, Presence, Rooms, Polling, HttpMethods, Messages, Files];
+const CONCERNS = [
+  Connection, Sync, Outbox, Presence, Rooms, Polling, HttpMethods, Messages, Files, ReadState,
+];
 
 export class CampfireClient extends Emitter {
   /**

@@ -34,7 +34,7 @@ test("the facade has the methods of every concern", () => {
 test("each protocol event the server pushes has exactly one handler", () => {
   const events = Object.keys(CampfireClient.prototype._socketEvents).sort();
   assert.deepEqual(events, [
-    "MessageUpdated", "NewMessage", "PresenceUpdate", "RoomJoined", "RoomLeft", "RoomUpdated", "TypingStart",
+    "MessageUpdated", "NewMessage", "PresenceUpdate", "RoomJoined", "RoomLeft", "RoomRead", "RoomUpdated", "TypingStart",
     "TypingStop", "UserJoined", "UserLeft",
   ]);
 });

@@ -8,6 +8,8 @@ import { errorText, load, store, toast, ui } from "./dom.js";
 import { closeDrawers } from "./drawers.js";
 import { renderMembers } from "./members.js";
 import { loadOlder, noteNewMessage, renderMessages, scheduleRenderMessages } from "./message-list.js";
+import { renderInvolvement, setupInvolvement } from "./involvement.js";
+import { reportVisibility, roomFromAddress, setupNotifications, startNotifications } from "./notifications.js";
 import { renderRoomHeader, renderRooms } from "./room-list.js";
 import { endChat } from "./signin.js";
 import { app, SESSION_KEY, userKey } from "./state.js";
@@ -15,8 +17,8 @@ import { refreshUsers } from "./users.js";
 
 export function startChat(session) {
   app.session = session;
-  app.read = load(userKey("read"), {});
-  app.activeRoomId = load(userKey("active_room"), null);
+  // A notification's link (/?room=<id>) wins over the room of the last visit.
+  app.activeRoomId = roomFromAddress() || load(userKey("active_room"), null);
   ui.signin.hidden = true;
   ui.chat.hidden = false;
   ui.meName.textContent = session.user.name || session.user.email_address || "";
@@ -47,16 +49,17 @@ export function startChat(session) {
       ui.meName.textContent = user.name || "";
     }
     refreshUsers();
-  });
-  client.on("synced", ({ rooms }) => {
-    // First sign-in in this browser: what was there before is not "unread".
-    if (!Object.keys(app.read).length) {
-      for (const r of rooms) app.read[r.room_id] = r.last_seq;
-      saveRead();
+    reportVisibility(); // every new connection counts as visible until told otherwise
+    if (!app.notificationsStarted) {
+      app.notificationsStarted = true;
+      startNotifications();
     }
+  });
+  client.on("synced", () => {
     renderRooms();
     markRead();
   });
+  client.on("read", () => renderRooms());
   client.on("rooms", () => {
     if (!app.activeRoomId || !client.getRoom(app.activeRoomId)) {
       const first = client.getRooms().sort((a, b) => (a.name || "").localeCompare(b.name || ""))[0];
@@ -71,6 +74,7 @@ export function startChat(session) {
   client.on("roomUpdated", () => {
     renderRooms();
     renderRoomHeader();
+    renderInvolvement();
     renderMembers();
   });
   client.on("message", ({ room_id, source }) => {
@@ -124,29 +128,22 @@ function tuning() {
   return out;
 }
 
-export function saveRead() {
-  if (app.session) store(userKey("read"), app.read);
-}
-
 export function unreadCount(roomId) {
-  const last = app.client.getLastSeq(roomId);
-  const read = app.read[roomId] ?? 0;
-  return Math.max(0, last - read);
+  return app.client ? app.client.unreadCount(roomId) : 0;
 }
 
+/** The active room is read up to its newest message while the page is visible; the server
+ * keeps the position, so it follows the person to their other tabs and devices. */
 export function markRead() {
   const id = app.activeRoomId;
   if (!id || !app.client || document.visibilityState === "hidden") return;
-  const last = app.client.getLastSeq(id);
-  if ((app.read[id] ?? 0) < last) {
-    app.read[id] = last;
-    saveRead();
-    renderRooms();
-  }
+  app.client.markRead(id);
 }
 
 export function selectRoom(roomId) {
   const changed = roomId !== app.openedRoomId;
+  // "New messages" divider: above the first message after the read position on opening.
+  if (changed) app.dividerSeq = roomId && app.client ? app.client.getLastRead(roomId) : null;
   app.activeRoomId = roomId;
   app.openedRoomId = roomId;
   if (app.session) store(userKey("active_room"), roomId);
@@ -154,6 +151,7 @@ export function selectRoom(roomId) {
   closeDrawers();
   renderRooms();
   renderRoomHeader();
+  renderInvolvement();
   renderMembers();
   renderTyping();
   updateComposer();
@@ -167,6 +165,8 @@ export function selectRoom(roomId) {
 }
 
 export function setupChat() {
+  setupNotifications((roomId) => app.client?.getRoom(roomId) && selectRoom(roomId));
+  setupInvolvement();
   window.addEventListener("online", () => app.client?.retry());
   document.addEventListener("visibilitychange", markRead);
   window.addEventListener("storage", (e) => {

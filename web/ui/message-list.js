@@ -78,11 +78,18 @@ export function renderMessages({ forceBottom = false } = {}) {
   const pending = client.getPending(roomId);
   const nodes = [];
   let prev = null;
+  let divided = app.dividerSeq == null;
   for (const m of messages) {
     const t = Date.parse(m.created_at);
     const day = formatDay(m.created_at);
     if (!prev || formatDay(prev.created_at) !== day) {
       nodes.push(el("li", { class: "day-separator", text: day }));
+      prev = null;
+    }
+    // "New messages": above the first message after the read position when the room opened.
+    if (!divided && m.seq > app.dividerSeq && m.creator_id !== app.session.user.id) {
+      divided = true;
+      nodes.push(el("li", { class: "unread-divider", role: "separator", text: "New messages" }));
       prev = null;
     }
     const grouped =

@@ -7,11 +7,16 @@ import { app } from "./state.js";
 export function renderRooms() {
   const client = app.client;
   if (!client) return;
-  const rooms = client.getRooms().sort((a, b) => (a.name || "").localeCompare(b.name || ""));
+  const all = client.getRooms().sort((a, b) => (a.name || "").localeCompare(b.name || ""));
+  // Invisible rooms are kept but listed apart, under "Hidden rooms" (PROTOCOL.md 9.2).
+  const rooms = all.filter((room) => room.involvement !== "invisible" || room.id === app.activeRoomId);
+  const hidden = all.filter((room) => !rooms.includes(room));
   let totalUnread = 0;
   const items = rooms.map((room) => {
-    const unread = room.id === app.activeRoomId ? 0 : unreadCount(room.id);
-    totalUnread += unread;
+    const reading = room.id === app.activeRoomId && document.visibilityState !== "hidden";
+    const unread = reading ? 0 : unreadCount(room.id);
+    const mentioned = !reading && client.isMentioned(room.id);
+    if (room.involvement !== "invisible") totalUnread += unread;
     const li = el(
       "li",
       {
@@ -28,14 +33,36 @@ export function renderRooms() {
         },
         el("span", { class: "room-kind", text: room.kind === "open" ? "#" : room.kind === "direct" ? "@" : "🔒" }),
         el("span", { class: "room-title", text: room.name || "(unnamed)" }),
+        mentioned ? el("span", { class: "mention-badge", text: "@", title: "You were mentioned", "aria-label": "mentioned" }) : null,
         unread ? el("span", { class: "unread", text: unread > 99 ? "99+" : String(unread), "aria-label": `${unread} unread` }) : null,
       ),
     );
     return li;
   });
   ui.roomList.replaceChildren(...items);
+  renderHiddenRooms(hidden);
   if (!rooms.length) ui.roomList.append(el("li", { class: "empty", text: "No rooms yet: create one below." }));
   document.title = totalUnread ? `(${totalUnread}) Campfire` : "Campfire";
+}
+
+function renderHiddenRooms(hidden) {
+  const box = document.getElementById("hidden-rooms");
+  const list = document.getElementById("hidden-room-list");
+  if (!box || !list) return;
+  box.hidden = hidden.length === 0;
+  list.replaceChildren(
+    ...hidden.map((room) =>
+      el(
+        "li",
+        { class: "room-item hidden-room", dataset: { roomId: room.id } },
+        el(
+          "button",
+          { type: "button", class: "room-button", onclick: () => selectRoom(room.id) },
+          el("span", { class: "room-title", text: room.name || "(unnamed)" }),
+        ),
+      ),
+    ),
+  );
 }
 
 export function renderRoomHeader() {

@@ -4,6 +4,7 @@ import { signIn } from "../campfire-client.js";
 import { $, errorText, store, ui } from "./dom.js";
 import { startChat } from "./chat.js";
 import { app, SESSION_KEY } from "./state.js";
+import { stopNotifications } from "./notifications.js";
 import { book } from "./users.js";
 
 export function showSignin(notice) {
@@ -26,6 +27,7 @@ export function endChat(notice) {
   book.clear();
   app.activeRoomId = null;
   app.openedRoomId = null;
+  app.notificationsStarted = false;
   ui.roomList.replaceChildren();
   ui.messageList.replaceChildren();
   ui.memberList.replaceChildren();
@@ -58,6 +60,7 @@ export function setupSignin() {
     const pending = app.client?.getPending().length || 0;
     if (pending && !window.confirm(`${pending} message(s) have not been sent yet and will be lost. Sign out anyway?`)) return;
     const client = app.client;
+    await stopNotifications(); // this browser stops getting the user's pushes
     try {
       await client?.signOut();
     } catch {

@@ -6,7 +6,8 @@ export const app = {
   session: null, // {token, user}
   client: null,
   activeRoomId: null,
-  read: {}, // room id -> last read seq
+  dividerSeq: null, // the "new messages" divider goes after this seq in the open room
+  notificationsStarted: false,
   bannerTimer: null,
   unseen: 0, // messages that arrived while the reader was scrolled up
   loadingOlder: false,
