@@ -1,4 +1,4 @@
-"""The `campfire` command: serve, migrate, user create."""
+"""The `campfire` command: serve, worker, migrate, user create."""
 
 from __future__ import annotations
 
@@ -37,6 +37,7 @@ def main(argv: list[str] | None = None) -> int:
         serve.add_argument(f"--{flag}")
 
     commands.add_parser("migrate", help="bring the database schema up to date")
+    commands.add_parser("worker", help="run the arq worker (REDIS_URL), riding out Redis restarts")
 
     user = commands.add_parser("user", help="manage users")
     user_commands = user.add_subparsers(dest="user_command", required=True)
@@ -63,6 +64,10 @@ def main(argv: list[str] | None = None) -> int:
     configure(settings.log)
     if args.command == "serve":
         return serve_command(settings)
+    if args.command == "worker":
+        from jobs.supervise import main as worker_main
+
+        return worker_main()
     if args.command == "migrate":
         from app.migrate import upgrade
 

@@ -66,6 +66,13 @@ class Settings(BaseSettings):
     recently_active_seconds: float = 300.0
 
     # Missed-message recovery (PROTOCOL.md section 5).
+    # With REDIS_URL: a replay no worker has started after this long is run by the web
+    # process itself, so that a connecting client gets its SyncComplete without a worker.
+    replay_wait_seconds: float = 5.0
+    # With REDIS_URL: how often each web process checks that it delivered every message of
+    # its sockets' rooms (app.realtime.recovery); a lost one arrives within about twice this.
+    # 0 turns the audit off.
+    fanout_audit_seconds: float = 5.0
     replay_default: int = 50
     replay_max_per_room: int = 500
 

@@ -72,9 +72,17 @@ def create_app(settings: Settings | None = None) -> web.Application:
     setup_http(app, services)
 
     heartbeat: list[asyncio.Task[None]] = []
+    audit = None
+    if settings.redis_url and settings.fanout_audit_seconds > 0:
+        from app.realtime.recovery import FanoutAudit
+
+        if FanoutAudit.supports(sio.manager):
+            audit = FanoutAudit(sio.manager, services, settings.fanout_audit_seconds)
 
     async def on_startup(_: web.Application) -> None:
         jobs.start()
+        if audit is not None:
+            audit.start()
         heartbeat.append(asyncio.create_task(gateway.heartbeat_loop()))
         log.info("campfire process %s started", process_id)
 
@@ -88,6 +96,8 @@ def create_app(settings: Settings | None = None) -> web.Application:
                 await task
         await pushes.close()
         await jobs.stop()
+        if audit is not None:
+            await audit.stop()
         await sio.shutdown()
         await services.close()
         await state.close()

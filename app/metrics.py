@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from bisect import bisect_left
 from collections.abc import Iterator
 
@@ -55,6 +56,16 @@ class Metrics:
             "Emits that could not be handed to the fan-out layer",
             registry=r,
         )
+        self.fanout_repaired = Counter(
+            "campfire_fanout_repaired",
+            "Messages the fan-out audit delivered after they were lost on the way (Redis)",
+            registry=r,
+        )
+        # Sampled by the soak test for leaks: a count that only grows is one.
+        self.asyncio_tasks = Gauge(
+            "campfire_asyncio_tasks", "asyncio tasks alive in this process", registry=r
+        )
+        self.asyncio_tasks.set_function(_task_count)
         self.replayed_messages = Counter(
             "campfire_replayed_messages", "Missed messages sent on (re)connect", registry=r
         )
@@ -79,6 +90,13 @@ class Metrics:
 
     def render(self) -> bytes:
         return generate_latest(self.registry)
+
+
+def _task_count() -> float:
+    try:
+        return float(len(asyncio.all_tasks()))
+    except RuntimeError:  # rendered outside the event loop (the worker's metrics thread)
+        return 0.0
 
 
 # The metrics below are updated for every event and every message. prometheus_client guards

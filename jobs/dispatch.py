@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from arq import create_pool
 from arq.connections import ArqRedis, RedisSettings
+from arq.constants import in_progress_key_prefix, job_key_prefix
 
 from app.config import Settings
 from jobs import tasks
@@ -27,6 +28,18 @@ log = logging.getLogger(__name__)
 # A replay nobody ran for this long is dropped: its client has long given up waiting and
 # reconnected (the presence sweep removes dead connections on the same scale).
 BACKFILL_EXPIRES_SECONDS = 300.0
+
+# KEYS: the queue, the job's key, its in-progress key. ARGV: the job id.
+# Takes a queued job back before any worker started it: 1 when taken. A worker marks a job
+# in progress (WATCHed, in a transaction) before reading it, so the two cannot both run it:
+# either the mark exists and this refuses, or the job's key is gone when the worker reads it
+# and arq drops it as expired.
+TAKE_BACK = """
+if redis.call('EXISTS', KEYS[3]) == 1 then return 0 end
+if redis.call('ZREM', KEYS[1], ARGV[1]) == 0 then return 0 end
+redis.call('DEL', KEYS[2])
+return 1
+"""
 
 
 def queue_name(settings: Settings) -> str:
@@ -47,6 +60,7 @@ class ArqJobs:
         self._services = services
         self._queue = queue_name(settings)
         self._pool_task: asyncio.Task[ArqRedis] | None = None
+        self._watchdogs: set[asyncio.Task[None]] = set()
 
     def start(self) -> None:
         # Synchronous like InProcessScheduler.start (app.main calls it from on_startup);
@@ -54,6 +68,8 @@ class ArqJobs:
         self._pool_task = asyncio.ensure_future(self._connect())
 
     async def stop(self) -> None:
+        for watchdog in list(self._watchdogs):
+            watchdog.cancel()
         task, self._pool_task = self._pool_task, None
         if task is None:
             return
@@ -75,7 +91,7 @@ class ArqJobs:
             pool = await self._pool()
             # last_rev only when given: the job's arguments stay those an older worker takes.
             extra = () if last_rev is None else (last_rev,)
-            await pool.enqueue_job(
+            job = await pool.enqueue_job(
                 "backfill",
                 sid,
                 room_ids,
@@ -99,6 +115,57 @@ class ArqJobs:
                 last_seen_message_id,
                 last_rev,
             )
+            return
+        if job is not None and self._services is not None:
+            # No worker may be running (all of them down, or cut off from Redis): the client
+            # must not wait for its SyncComplete forever.
+            watchdog = asyncio.ensure_future(
+                self._take_back_if_unstarted(
+                    job.job_id, sid, room_ids, last_seen, last_seen_message_id, last_rev
+                )
+            )
+            self._watchdogs.add(watchdog)
+            watchdog.add_done_callback(self._watchdogs.discard)
+
+    async def _take_back_if_unstarted(
+        self,
+        job_id: str,
+        sid: str,
+        room_ids: list[str],
+        last_seen: dict[str, int] | None,
+        last_seen_message_id: str | None,
+        last_rev: dict[str, int] | None,
+    ) -> None:
+        assert self._services is not None
+        await asyncio.sleep(self._settings.replay_wait_seconds)
+        try:
+            pool = await self._pool()
+            taken = await pool.eval(
+                TAKE_BACK,
+                3,
+                self._queue,
+                job_key_prefix + job_id,
+                in_progress_key_prefix + job_id,
+                job_id,
+            )
+            if not taken:
+                return  # a worker has it (or had it): it sends the replay
+            log.warning(
+                "no worker started the replay of %s within %.1f s; replaying in-process",
+                sid,
+                self._settings.replay_wait_seconds,
+            )
+            self._services.metrics.job_runs.labels("backfill_takeover", "ok").inc()
+            await tasks.backfill(
+                {"services": self._services},
+                sid,
+                room_ids,
+                last_seen,
+                last_seen_message_id,
+                last_rev,
+            )
+        except Exception:
+            log.exception("the fallback replay of %s failed; the client recovers by cursor", sid)
 
     async def thumbnail(self, attachment_id: str) -> bool:
         """Queue the thumbnail job for the worker and wait for its result (the caller bounds

@@ -16,7 +16,14 @@ def _boot(workdir: Path, env: dict[str, str]) -> ServerProcess:
     workdir.mkdir(parents=True, exist_ok=True)
     server = ServerProcess(workdir=workdir, env=env)
     server.cli(
-        "user", "create", "--name", "Admin", "--email", ADMIN_EMAIL, "--password", PASSWORD,
+        "user",
+        "create",
+        "--name",
+        "Admin",
+        "--email",
+        ADMIN_EMAIL,
+        "--password",
+        PASSWORD,
         "--admin",
     )
     server.start()

@@ -21,7 +21,8 @@ from typing import Any, ClassVar
 
 ROOT = Path(__file__).resolve().parent.parent
 CAMPFIRE = [sys.executable, "-m", "app.cli"]
-WORKER = [sys.executable, "-m", "arq", "jobs.worker.WorkerSettings"]
+# The supervised arq worker (jobs/supervise.py), as the Procfile runs it (`campfire worker`).
+WORKER = [sys.executable, "-m", "jobs"]
 START_TIMEOUT = 90.0  # seconds for a child to listen; imports alone take many under load
 
 
@@ -182,14 +183,14 @@ class ServerProcess(ChildProcess):
             env=self.full_env(),
             capture_output=True,
             text=True,
-            timeout=60,
+            timeout=180,  # a migration takes a minute at times on the shared, loaded machine
             check=True,
         )
 
 
 @dataclass
 class WorkerProcess(ChildProcess):
-    """One `python -m arq jobs.worker.WorkerSettings`, with its metrics on its own port."""
+    """One `python -m jobs` (the supervised arq worker), with its metrics on its own port."""
 
     kind: ClassVar[str] = "worker"
 

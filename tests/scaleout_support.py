@@ -59,12 +59,14 @@ class Cluster:
     database: str = ""
     servers: list[ServerProcess] = field(default_factory=list)
     workers: list[WorkerProcess] = field(default_factory=list)
+    # A private Redis (tests/fault_support.py) for tests that restart it.
+    redis_url: str = REDIS_URL
 
     def base_env(self) -> dict[str, str]:
         return {
             **self.env,
             "DATABASE_URL": database_url(self.database),
-            "REDIS_URL": REDIS_URL,
+            "REDIS_URL": self.redis_url,
             "CAMPFIRE_REDIS_PREFIX": self.prefix,
         }
 
@@ -131,7 +133,8 @@ class Cluster:
             process.stop()
         if self.database:
             drop_database(self.database)
-        delete_redis_keys(self.prefix)
+        if self.redis_url == REDIS_URL:  # a private Redis goes away with its keys
+            delete_redis_keys(self.prefix)
 
 
 __all__ = [

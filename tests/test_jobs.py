@@ -322,6 +322,38 @@ async def test_arq_jobs_replay_in_process_when_the_queue_is_unreachable(
     assert 'campfire_job_runs_total{job="backfill_enqueue",outcome="error"} 1.0' in rendered
 
 
+async def test_arq_jobs_take_back_a_replay_no_worker_started(deployment: Deployment) -> None:
+    ctx = await deployment.context()
+    services: Services = ctx["services"]
+    user, room = await make_member(services, "Waiter")
+    await services.messages.send(
+        Principal(user=UserOut.of(user), session_id="s"), room.id, "hi", via="http"
+    )
+    # No worker runs on this deployment's queue: after the wait, the web process replays.
+    settings = deployment.settings.model_copy(update={"replay_wait_seconds": 0.2})
+    jobs = ArqJobs(settings, services=services)
+    jobs.start()
+    async with Listener(deployment.channel, f"{settings.redis_prefix}:socketio") as ch:
+        try:
+            await jobs.backfill("sid-w", [room.id], None, None)
+            await asyncio.wait_for(asyncio.gather(*jobs._watchdogs), WAIT)
+        finally:
+            await jobs.stop()
+        published = await ch.until_marker(deployment.channel)
+    assert [m["event"] for m in published if m.get("room") == "sid-w"] == [
+        "NewMessage",
+        "SyncComplete",
+    ]
+    pool = await create_pool(arq_worker.redis_settings(settings))
+    try:
+        # Taken out of the queue: a worker starting later does not replay it a second time.
+        assert await pool.queued_jobs(queue_name=queue_name(settings)) == []
+    finally:
+        await pool.aclose()
+    rendered = services.metrics.render().decode()
+    assert 'campfire_job_runs_total{job="backfill_takeover",outcome="ok"} 1.0' in rendered
+
+
 # ---- schedule ------------------------------------------------------------------------------
 
 

@@ -177,6 +177,29 @@ async def test_heartbeat_never_recreates_a_removed_connection(harness: Harness) 
     assert await state.stale_connections(1) == []
 
 
+async def test_restore_puts_back_lost_connections_and_refreshes_the_rest(
+    harness: Harness,
+) -> None:
+    state = harness.state()
+    kept, lost, closed = conn("u1", "s1"), conn("u2", "s2"), conn("u3", "s3")
+    for c in (kept, lost, closed):
+        await add(state, c)
+    # What a Redis restart does to a live socket's registration (and a close does too).
+    await state.remove_connection(lost.connection_id)
+    await state.remove_connection(closed.connection_id)
+    harness.clock.advance(100)
+    restored = await state.restore_connections([kept, lost])
+    assert restored == [lost]
+    assert await state.online_users(["u1", "u2", "u3"]) == {"u1", "u2"}
+    assert await state.user_connections("u2") == [lost]
+    assert await state.session_connections(lost.session_id) == [lost]
+    assert await state.connection_count() == 2
+    assert await state.stale_connections(50) == []  # both refreshed just now
+    assert await state.restore_connections([kept, lost]) == []
+    info, remaining = await state.remove_connection(lost.connection_id)
+    assert info == lost and remaining == 0
+
+
 # ---- typing ---------------------------------------------------------------------------
 
 

@@ -8,6 +8,7 @@ from aiohttp import web
 from aiohttp.typedefs import Handler
 
 from app.errors import CampfireError, ErrorCode
+from app.outage import is_outage, log_limited, unavailable
 
 log = logging.getLogger(__name__)
 
@@ -61,7 +62,12 @@ async def json_errors(request: web.Request, handler: Handler) -> web.StreamRespo
         if exc.status == 405 and "Allow" in exc.headers:
             response.headers["Allow"] = exc.headers["Allow"]
         return response
-    except Exception:
+    except Exception as exc:
+        if is_outage(exc):  # Redis or the database is down: 503 with Retry-After, not 500
+            log_limited(
+                log, logging.WARNING, "http-outage", "%s %s: %r", request.method, request.path, exc
+            )
+            return error_response(unavailable())
         log.exception("unhandled error in %s %s", request.method, request.path)
         return web.json_response(
             {"error": "internal error", "code": ErrorCode.internal_error.value}, status=500

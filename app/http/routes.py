@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import re
 import uuid
+from collections.abc import Awaitable
 from typing import Any, TypeVar
 
 import orjson
@@ -29,6 +31,9 @@ from app.schemas import (
     wire,
 )
 from app.services import Principal, Services
+
+# Each /healthz probe's bound (both run at once): the answer comes within a second.
+HEALTH_TIMEOUT = 0.8
 
 ModelT = TypeVar("ModelT", bound=BaseModel)
 services_key = web.AppKey("http_services", Services)
@@ -240,15 +245,26 @@ async def room_presence(request: web.Request) -> web.Response:
 
 async def healthz(request: web.Request) -> web.Response:
     services = request.app[services_key]
-    checks = {"database": await services.db.ping()}
+    # Both at once and each bounded: a frozen server (its TCP still accepting) must not hold
+    # the answer back for the driver's timeouts; /healthz answers within a second.
+    probes = {"database": services.db.ping()}
     ping_state = getattr(services.state, "ping", None)
     if ping_state is not None:
-        checks["redis"] = await ping_state()
+        probes["redis"] = ping_state()
+    results = await asyncio.gather(*(_bounded(p) for p in probes.values()))
+    checks = dict(zip(probes, results, strict=True))
     healthy = all(checks.values())
     return json(
         {"status": "ok" if healthy else "unavailable", "checks": checks},
         status=200 if healthy else 503,
     )
+
+
+async def _bounded(probe: Awaitable[bool]) -> bool:
+    try:
+        return await asyncio.wait_for(probe, HEALTH_TIMEOUT)
+    except Exception:
+        return False
 
 
 async def metrics(request: web.Request) -> web.Response:

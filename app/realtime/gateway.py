@@ -20,6 +20,14 @@ import socketio
 from app.errors import CampfireError, ErrorCode, invalid
 from app.net import client_ip
 from app.notifier import room_channel, user_channel
+from app.outage import (
+    best_effort,
+    dependency_bound,
+    is_outage,
+    log_limited,
+    log_limiter,
+    unavailable,
+)
 from app.realtime.engineio_seam import ack_requested
 from app.realtime.lifecycle_events import Handler, lifecycle_handlers
 from app.realtime.transport import TransportDuties
@@ -106,7 +114,7 @@ class RealtimeGateway:
         )
 
     def register(self) -> None:
-        self.sio.on("connect", self.on_connect)
+        self.sio.on("connect", self._bounded_connect)
         self.sio.on("disconnect", self.on_disconnect)
         self.sio.on("*", self.on_event)
         self.transport.install()
@@ -141,8 +149,31 @@ class RealtimeGateway:
             raise socketio.exceptions.ConnectionRefusedError(exc.message, exc.payload()) from None
         # The welcome must follow Socket.IO's CONNECT packet, which is queued right after
         # this handler returns and before this task gets to run.
-        self._spawn(self._welcome(conn, cursors))
+        self._spawn(self._welcome_or_drop(conn, cursors))
         return True
+
+    async def _bounded_connect(self, sid: str, environ: dict[str, Any], auth: Any = None) -> bool:
+        """on_connect, refused with `server_overloaded` and `retry_after` when Redis or the
+        database is down or does not answer in time, instead of hanging or failing bare."""
+        try:
+            async with dependency_bound("the server's storage"):
+                return await self.on_connect(sid, environ, auth)
+        except CampfireError as exc:
+            self.live.pop(sid, None)
+            raise socketio.exceptions.ConnectionRefusedError(exc.message, exc.payload()) from None
+
+    async def _welcome_or_drop(self, conn: LiveConnection, cursors: Cursors) -> None:
+        """A welcome cut short by an outage would leave the client without SyncComplete,
+        waiting forever: close the socket instead, so that it reconnects and resumes."""
+        try:
+            await self._welcome(conn, cursors)
+        except Exception as exc:
+            if not is_outage(exc):
+                raise
+            log_limited(
+                log, logging.WARNING, "welcome-outage", "welcome of %s failed: %r", conn.sid, exc
+            )
+            await self.services.notifier.disconnect([conn.sid], "server_overloaded")
 
     async def on_disconnect(self, sid: str, reason: Any = None) -> None:
         self.transport.disconnected(sid)
@@ -256,8 +287,15 @@ class RealtimeGateway:
         except CampfireError as exc:
             self.metrics.errors.labels(exc.code.value).inc()
             return await self._fail(conn, event, args, exc)
-        except Exception:
-            log.exception("handling %s from %s failed", event, sid)
+        except Exception as exc:
+            if is_outage(exc):
+                log_limited(log, logging.WARNING, "event-outage", "%s failed: %r", event, exc)
+                error = unavailable()
+                self.metrics.errors.labels(error.code.value).inc()
+                return await self._fail(conn, event, args, error)
+            # Rate-limited: a client repeating a bad frame must not fill the disk with tracebacks.
+            if log_limiter.allow(f"event-error:{type(exc).__name__}")[0]:
+                log.exception("handling %s from %s failed", str(event)[:50], sid)
             error = CampfireError(ErrorCode.internal_error, "internal error; retry later")
             self.metrics.errors.labels(error.code.value).inc()
             return await self._fail(conn, event, args, error)
@@ -392,21 +430,33 @@ class RealtimeGateway:
         if force or now - conn.last_refresh >= ACTIVITY_REFRESH_SECONDS:
             conn.last_refresh = now
             assert conn.info is not None
-            await self.services.presence.heartbeat([conn.info.connection_id])
-            await self.services.state.touch_activity(conn.info.user_id)
+            presence, state = self.services.presence, self.services.state
+            await best_effort(presence.heartbeat([conn.info.connection_id]), "heartbeat", None)
+            await best_effort(state.touch_activity(conn.info.user_id), "activity stamp", None)
 
     # ---- background duties --------------------------------------------------------
 
     async def heartbeat_loop(self) -> None:
-        """Keep every live connection's shared heartbeat fresh, idle ones included."""
+        """Keep every live connection's shared heartbeat fresh, idle ones included, and put
+        back any the shared state lost; after a failure (Redis away) retry within a second,
+        so that presence is whole again soon after Redis returns."""
+        delay = self.settings.heartbeat_seconds
         while True:
-            await asyncio.sleep(self.settings.heartbeat_seconds)
-            ids = [c.info.connection_id for c in self.live.values() if c.info is not None]
+            await asyncio.sleep(delay)
+            infos = [c.info for c in self.live.values() if c.info is not None]
             try:
-                if ids:
-                    await self.services.presence.heartbeat(ids)
-            except Exception:
-                log.exception("heartbeat refresh failed")
+                restored = await self.services.presence.refresh(infos) if infos else []
+            except Exception as exc:
+                log_limited(log, logging.WARNING, "heartbeat", "heartbeat refresh failed: %r", exc)
+                delay = min(1.0, self.settings.heartbeat_seconds)
+                continue
+            delay = self.settings.heartbeat_seconds
+            if restored:
+                log.warning("re-registered %d connections the shared state had lost", len(restored))
+            for info in restored:
+                # Closed while the refresh ran: take it out again rather than leave a ghost.
+                if info.sid not in self.live:
+                    await self.services.presence.disconnect(info.connection_id)
 
     async def shutdown(self) -> None:
         """SIGTERM: refuse newcomers, finish in-flight events, say goodbye to every socket."""

@@ -14,6 +14,7 @@ from app.db import Database, utc
 from app.errors import CampfireError, ErrorCode
 from app.models import utcnow
 from app.notifier import Notifier
+from app.outage import best_effort
 from app.schemas import UserOut
 from app.security import new_token, token_hash, verify_password
 from app.state import RealtimeState
@@ -113,7 +114,8 @@ class AuthService:
                     TOUCH_SESSION, {"session": session_id, "now": now, "expires": now + self._ttl}
                 )
         principal_user = UserOut.model_construct(**dict(zip(USER_FIELDS, user, strict=True)))
-        await self._state.touch_activity(principal_user.id)
+        # "Recently active" is a nicety: a Redis outage must not refuse every request.
+        await best_effort(self._state.touch_activity(principal_user.id), "activity stamp", None)
         return Principal(user=principal_user, session_id=session_id)
 
     async def logout(self, principal: Principal) -> None:

@@ -15,13 +15,14 @@ from app.errors import CampfireError, ErrorCode, invalid, room_access_denied
 from app.metrics import Metrics
 from app.models import new_id
 from app.notifier import Notifier
+from app.outage import best_effort
 from app.schemas import MessageOut
 from app.services import message_rows
 from app.services.auth import Principal
 from app.services.message_store import MessageStore
 from app.services.rooms import RoomService
 from app.services.typing import TypingService
-from app.state import RealtimeState
+from app.state import RateDecision, RealtimeState
 
 if TYPE_CHECKING:
     from app.services.attachments import AttachmentService
@@ -105,8 +106,14 @@ class MessageService:
         `mention_ids` must name members of the room (checked in the batch's transaction)."""
         client_message_id = client_message_id or new_id()
         rate_key = f"messages:{actor.user_id}"
-        decision = await self._state.acquire_rate(
-            rate_key, self._settings.message_rate, self._settings.rate_window_seconds
+        # The rate window lives in Redis: while it is away, sending goes on unlimited (the
+        # database, which holds the messages, is up) rather than fail every send.
+        decision = await best_effort(
+            self._state.acquire_rate(
+                rate_key, self._settings.message_rate, self._settings.rate_window_seconds
+            ),
+            "message rate check",
+            RateDecision(True),
         )
         if not decision.allowed:
             # A resend of a stored message is answered even over the limit.
@@ -191,7 +198,12 @@ class MessageService:
     async def _publish(self, message: MessageOut) -> None:
         started = time.perf_counter()
         try:
+            # Ending the sender's typing needs the shared state; with Redis away it fails,
+            # and must not take the message's own fan-out down with it.
             await self._typing.stop(message.creator_id, message.room_id)
+        except Exception as exc:
+            log.warning("could not end typing for message %s: %r", message.id, exc)
+        try:
             await self._notifier.to_room(
                 message.room_id,
                 "NewMessage",

@@ -70,6 +70,12 @@ class PresenceService:
     async def heartbeat(self, connection_ids: list[str]) -> None:
         await self._state.heartbeat(connection_ids)
 
+    async def refresh(self, infos: list[ConnectionInfo]) -> list[ConnectionInfo]:
+        """The heartbeat of a process's live connections, registering again any that the
+        state lost (Redis restarted): else they would count as offline until they reconnect,
+        since a plain heartbeat never re-creates a connection. Returns those re-registered."""
+        return await self._state.restore_connections(infos)
+
     async def room_presence(self, actor: Principal, room_id: str) -> tuple[list[str], list[str]]:
         """(online, recently active) members of a room the actor may read."""
         await self._rooms.require_readable(actor, room_id)

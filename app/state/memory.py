@@ -55,6 +55,18 @@ class MemoryState:
             if connection_id in self._heartbeats:
                 self._heartbeats[connection_id] = now
 
+    async def restore_connections(self, infos: Iterable[ConnectionInfo]) -> list[ConnectionInfo]:
+        now = self._clock()
+        restored = []
+        for info in infos:
+            if info.connection_id not in self._connections:
+                self._connections[info.connection_id] = info
+                self._by_user[info.user_id].add(info.connection_id)
+                self._by_session[info.session_id].add(info.connection_id)
+                restored.append(info)
+            self._heartbeats[info.connection_id] = now
+        return restored
+
     async def user_connections(self, user_id: str) -> list[ConnectionInfo]:
         return [self._connections[c] for c in self._by_user.get(user_id, ())]
 

@@ -95,6 +95,28 @@ else
 end
 return 1
 """
+# KEYS: heartbeats. ARGV: P, now, then five fields per connection (connection_id, sid,
+# user_id, session_id, process_id). Refreshes each heartbeat; registers again a connection
+# whose hash is gone (Redis restarted under live sockets). Returns the re-registered ids.
+RESTORE_CONNECTIONS = """
+local p = ARGV[1]
+local restored = {}
+for i = 3, #ARGV, 5 do
+  local id = ARGV[i]
+  local conn_key = p .. ':conn:' .. id
+  if redis.call('EXISTS', conn_key) == 0 then
+    redis.call('HSET', conn_key, 'sid', ARGV[i + 1], 'user_id', ARGV[i + 2],
+      'session_id', ARGV[i + 3], 'process_id', ARGV[i + 4])
+    redis.call('SADD', p .. ':user:' .. ARGV[i + 2], id)
+    redis.call('SADD', p .. ':session:' .. ARGV[i + 3], id)
+    table.insert(restored, id)
+  end
+  redis.call('ZADD', KEYS[1], ARGV[2], id)
+end
+return restored
+"""
+# Connections per script call: keeps each call short, so that Redis serves others between.
+RESTORE_BATCH = 500
 
 # KEYS: typing. ARGV: P, room_id, user_id, now. Returns 1 when the user was not typing there.
 START_TYPING = """
@@ -165,6 +187,7 @@ class RedisState:
         self._activity = f"{self._p}:activity"
         self._add_connection = redis.register_script(ADD_CONNECTION)
         self._remove_connection = redis.register_script(REMOVE_CONNECTION)
+        self._restore_connections = redis.register_script(RESTORE_CONNECTIONS)
         self._start_typing = redis.register_script(START_TYPING)
         self._stop_typing = redis.register_script(STOP_TYPING)
         self._stop_typing_everywhere = redis.register_script(STOP_TYPING_EVERYWHERE)
@@ -238,6 +261,19 @@ class RedisState:
         if mapping:
             # XX: only refresh connections that still exist (a removed one stays removed).
             await self._redis.zadd(self._heartbeats, mapping, xx=True)  # type: ignore[arg-type]
+
+    async def restore_connections(self, infos: Iterable[ConnectionInfo]) -> list[ConnectionInfo]:
+        by_id = {info.connection_id: info for info in infos}
+        items = list(by_id.values())
+        restored: list[ConnectionInfo] = []
+        for start in range(0, len(items), RESTORE_BATCH):
+            args: list[Any] = [self._p, repr(self._clock())]
+            for info in items[start : start + RESTORE_BATCH]:
+                args += [info.connection_id, info.sid, info.user_id, info.session_id]
+                args.append(info.process_id)
+            ids = await self._restore_connections(keys=[self._heartbeats], args=args)
+            restored += [by_id[i] for i in ids]
+        return restored
 
     async def user_connections(self, user_id: str) -> list[ConnectionInfo]:
         ids = await self._redis.smembers(f"{self._p}:user:{user_id}")  # type: ignore[misc]

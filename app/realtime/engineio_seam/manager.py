@@ -14,6 +14,7 @@ from socketio import packet as sio_packet
 
 from app.notifier import ROOM_PREFIX as CHAT_ROOM_PREFIX
 from app.realtime.engineio_seam.engine import engineio_frame, write_direct
+from app.realtime.engineio_seam.pubsub_recovery import PubSubRecovery
 
 log = logging.getLogger(__name__)
 
@@ -197,9 +198,10 @@ class FanoutManager(CampfireManager):
         return None
 
 
-class FanoutRedisManager(socketio.AsyncRedisManager, FanoutManager):
-    """Redis pub/sub between processes; each process delivers locally like FanoutManager."""
+class FanoutRedisManager(PubSubRecovery, socketio.AsyncRedisManager, FanoutManager):
+    """Redis pub/sub between processes; each process delivers locally like FanoutManager.
+    PubSubRecovery: failed publishes reported, deliveries seen, short resubscribes."""
 
 
-class CampfireRedisManager(socketio.AsyncRedisManager, CampfireManager):
+class CampfireRedisManager(PubSubRecovery, socketio.AsyncRedisManager, CampfireManager):
     """The stock path's with Redis: each process delivers locally like CampfireManager."""

@@ -34,6 +34,21 @@ log = logging.getLogger(__name__)
 # ack envelope, otherwise it is sent as an `Error` event (PROTOCOL.md section 4).
 ack_requested: contextvars.ContextVar[bool] = contextvars.ContextVar("ack_requested", default=False)
 
+# Names python-socketio (and socket.io-client) keep for the connection's own life. A client
+# event by one of them (`42["disconnect",{}]`) would otherwise run the server's own handler
+# while the socket stays open. JsonPacket.decode turns it into the unnamed event, refused.
+RESERVED_EVENTS = frozenset(
+    {
+        "connect",
+        "connect_error",
+        "disconnect",
+        "disconnecting",
+        "newListener",
+        "removeListener",
+        "*",
+    }
+)
+
 
 class CampfireSocketServer(socketio.AsyncServer):
     async def _handle_eio_connect(self, eio_sid: str, environ: dict[str, Any]) -> None:
@@ -73,7 +88,12 @@ def create_socket_server(settings: Settings) -> socketio.AsyncServer:
     manager: CampfireManager
     if settings.redis_url:
         redis_manager = FanoutRedisManager if fast else CampfireRedisManager
-        manager = redis_manager(settings.redis_url, channel=f"{settings.redis_prefix}:socketio")
+        manager = redis_manager(
+            settings.redis_url,
+            channel=f"{settings.redis_prefix}:socketio",
+            # A Redis that is down must fail a publish at once, not after the OS's timeout.
+            redis_options={"socket_connect_timeout": 2},
+        )
     else:
         manager = FanoutManager() if fast else CampfireManager()
     manager.max_queued_packets = settings.max_outgoing_packets
@@ -153,6 +173,8 @@ class JsonPacket(sio_packet.Packet):
             data = self.data
             if not (isinstance(data, list) and data and isinstance(data[0], str)):
                 self.data = [""]
+            elif data[0] in RESERVED_EVENTS:
+                self.data = [""]  # `42["disconnect",{}]` must not reach the server's own handler
         return attachments
 
     def add_attachment(self, attachment: Any) -> bool:

@@ -1,0 +1,171 @@
+"""Fan-out that notices what it lost (REDIS_URL set).
+
+With several web processes a room's `NewMessage` reaches another process's sockets only
+through Redis pub/sub. Three things lose such messages while the sender's ack already went out:
+a publish during a Redis outage (python-socketio logs it and moves on), a subscriber still in
+its reconnect backoff after Redis came back, and a web process killed between a commit and
+its publish. A client learns of the loss only from a later seq, so in a room that then falls
+quiet it would never learn.
+
+`engineio_seam.pubsub_recovery.PubSubRecovery` (mixed into the Redis manager) makes failed
+publishes visible and keeps the subscriber's reconnects short, and lets this module see each
+delivery. `FanoutAudit` closes the gap: each process remembers which seqs
+of each room it has delivered to its sockets, compares them every few seconds with the
+database, and delivers what is missing to its own sockets (clients drop duplicates by id, and
+order by seq). A lost message thus reaches everyone within about two audit intervals.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from dataclasses import dataclass, field
+from typing import Any
+
+from app.db import in_list
+from app.notifier import ROOM_PREFIX
+from app.services import Services
+
+log = logging.getLogger(__name__)
+
+NAMESPACE = "/"
+# Rooms per database read of the audit, and missing messages delivered per room and audit.
+AUDIT_CHUNK = 500
+MAX_REPAIR_PER_ROOM = 500
+LAST_SEQS = "SELECT id, last_seq FROM rooms WHERE id IN {ids}"
+
+
+@dataclass(slots=True)
+class _Seen:
+    """The seqs of one room delivered here: all up to `low`, and those in `above`."""
+
+    low: int
+    above: set[int] = field(default_factory=set)
+    # The database's last seq at the previous audit: what has had a whole interval to arrive.
+    settled: int = 0
+
+    def add(self, seq: int) -> None:
+        if seq == self.low + 1:
+            self.low = seq
+            while self.low + 1 in self.above:
+                self.low += 1
+                self.above.discard(self.low)
+        elif seq > self.low:
+            self.above.add(seq)
+
+
+class FanoutAudit:
+    def __init__(self, manager: Any, services: Services, interval: float) -> None:
+        self._manager = manager
+        self._services = services
+        self._interval = interval
+        self._rooms: dict[str, _Seen] = {}
+        self._task: asyncio.Task[None] | None = None
+        metrics = services.metrics
+        manager.on_emit_handled = self._delivered
+        manager.on_publish_failed = lambda _data: metrics.emit_failures.inc()
+        manager.on_resubscribed = self._wake
+        self._wakeup = asyncio.Event()
+
+    @staticmethod
+    def supports(manager: Any) -> bool:
+        """Only a manager that reports its deliveries can be audited (not the stock path's):
+        auditing blind would deliver every message a second time."""
+        from app.realtime.engineio_seam.pubsub_recovery import PubSubRecovery
+
+        return isinstance(manager, PubSubRecovery)
+
+    def start(self) -> None:
+        self._task = asyncio.ensure_future(self._loop())
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await self._task
+
+    def _wake(self) -> None:
+        # The subscription is back: audit soon rather than a whole interval later.
+        self._wakeup.set()
+
+    def _delivered(self, message: dict[str, Any]) -> None:
+        if message.get("event") != "NewMessage":
+            return
+        room = message.get("room")
+        if not isinstance(room, str) or not room.startswith(ROOM_PREFIX):
+            return
+        seen = self._rooms.get(room[len(ROOM_PREFIX) :])
+        if seen is None:
+            return  # not audited yet: its baseline will include this
+        data = message.get("data")
+        payload = data[0] if isinstance(data, list) and data else data
+        seq = payload.get("message", {}).get("seq") if isinstance(payload, dict) else None
+        if isinstance(seq, int):
+            seen.add(seq)
+
+    async def _loop(self) -> None:
+        while True:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wakeup.wait(), self._interval)
+            self._wakeup.clear()
+            try:
+                await self.audit()
+            except Exception as exc:
+                log.warning("fan-out audit failed (%r); next one in %.0f s", exc, self._interval)
+
+    def _local_rooms(self) -> list[str]:
+        rooms = self._manager.rooms.get(NAMESPACE, {})
+        return [
+            name[len(ROOM_PREFIX) :]
+            for name, members in list(rooms.items())
+            if isinstance(name, str) and name.startswith(ROOM_PREFIX) and members
+        ]
+
+    async def audit(self) -> int:
+        """One pass; returns how many messages were delivered that had been lost here."""
+        local = self._local_rooms()
+        for gone in set(self._rooms) - set(local):
+            del self._rooms[gone]
+        last: dict[str, int] = {}
+        for start in range(0, len(local), AUDIT_CHUNK):
+            chunk = local[start : start + AUDIT_CHUNK]
+            ids, params = in_list("room", chunk)
+            rows = await self._services.db.read(
+                lambda query, ids=ids, params=params: query(LAST_SEQS.format(ids=ids), params)
+            )
+            last.update({room_id: int(seq) for room_id, seq in rows})
+        repaired = 0
+        for room_id in local:
+            current = last.get(room_id, 0)
+            seen = self._rooms.get(room_id)
+            if seen is None:
+                self._rooms[room_id] = _Seen(low=current, settled=current)
+                continue
+            target, seen.settled = seen.settled, current
+            if seen.low < target:
+                repaired += await self._repair(room_id, seen, target)
+        if repaired:
+            self._services.metrics.fanout_repaired.inc(repaired)
+            log.warning("fan-out audit delivered %d messages lost on their way here", repaired)
+        return repaired
+
+    async def _repair(self, room_id: str, seen: _Seen, target: int) -> int:
+        replay = await self._services.messages.missed([room_id], last_seen={room_id: seen.low})
+        delivered = 0
+        for message in replay.messages[:MAX_REPAIR_PER_ROOM]:
+            if message.seq > target:
+                break
+            if message.seq not in seen.above:
+                await self._manager.emit(
+                    "NewMessage",
+                    {"message": message.model_dump(mode="json"), "room_id": room_id},
+                    namespace=NAMESPACE,
+                    room=ROOM_PREFIX + room_id,
+                    ignore_queue=True,  # this process's sockets only: each process repairs its own
+                )
+                delivered += 1
+            seen.add(message.seq)
+        if seen.low < target:  # more than one pass's worth, or rows gone: do not loop on it
+            seen.low, seen.above = target, {s for s in seen.above if s > target}
+        return delivered

@@ -1,0 +1,171 @@
+"""Soak: many connections for a long time, sampling what leaks.
+
+`chaos/soak --minutes 30 --connections 2000` runs two web processes and a worker on a private
+Redis and PostgreSQL with steady sends, typing, joins and leaves of open rooms and reconnects,
+and samples every `--sample-seconds` (60): each process's RSS and open file descriptors, each
+web process's asyncio tasks (`campfire_asyncio_tasks` on /metrics) and the Redis key count.
+The first samples are warm-up (the first `--warmup-minutes`, default a third of the run up to 5
+minutes); growth is the last sample against the first after warm-up, and must stay within
+`--max-growth` (10%). One JSON line per sample, then a summary line.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import redis.asyncio as aioredis
+
+from chaos.deploy import PING_DEADLINE_MS, Deployment
+from chaos.harness import Driver, Options, populate
+from tests.support import ADMIN_EMAIL, login, metric
+
+
+def rss_kb(pid: int) -> int:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1])
+    return 0
+
+
+def open_fds(pid: int) -> int:
+    return len(os.listdir(f"/proc/{pid}/fd"))
+
+
+async def sample(deployment: Deployment, http: aiohttp.ClientSession) -> dict[str, Any]:
+    out: dict[str, Any] = {"t": round(time.time(), 1)}
+    for i, server in enumerate(deployment.servers):
+        assert server.process is not None
+        pid = server.process.pid
+        out[f"web{i}_rss_kb"] = rss_kb(pid)
+        out[f"web{i}_fds"] = open_fds(pid)
+        out[f"web{i}_tasks"] = await metric(http, server.url, "campfire_asyncio_tasks")
+        out[f"web{i}_connections"] = await metric(http, server.url, "campfire_active_connections")
+    if deployment.worker is not None and deployment.worker.process is not None:
+        out["worker_rss_kb"] = rss_kb(deployment.worker.process.pid)
+        out["worker_fds"] = open_fds(deployment.worker.process.pid)
+    if deployment.redis is not None:
+        client = aioredis.Redis.from_url(deployment.redis.url)
+        try:
+            out["redis_keys"] = await client.dbsize()
+        finally:
+            await client.aclose()
+    return out
+
+
+def growth(samples: list[dict[str, Any]], warmup_s: float) -> dict[str, float]:
+    start = samples[0]["t"]
+    settled = [s for s in samples if s["t"] - start >= warmup_s] or samples[-1:]
+    base, last = settled[0], samples[-1]
+    out = {}
+    for key, value in base.items():
+        if key == "t" or key.endswith("_connections") or not isinstance(value, int | float):
+            continue
+        out[key] = round((last[key] - value) / value, 3) if value else 0.0
+    return out
+
+
+async def soak(args: argparse.Namespace) -> int:
+    workdir = Path(tempfile.mkdtemp(prefix="soak-", dir=args.workdir))
+    deployment = Deployment(args.deployment, workdir)
+    options = Options(clients=args.connections, campfire_share=0.0, rooms=args.rooms)
+    driver: Driver | None = None
+    samples: list[dict[str, Any]] = []
+    summary: dict[str, Any] = {"event": "summary", "connections": args.connections}
+    try:
+        await asyncio.to_thread(deployment.start)
+        async with aiohttp.ClientSession() as http:
+            users, _ = await populate(http, deployment.servers[0].url, options)
+            admin = await login(http, deployment.servers[0].url, ADMIN_EMAIL)
+            open_rooms = [(await admin.create_room(f"open-{i}", "open"))["id"] for i in range(4)]
+            urls = [s.url for s in deployment.servers]
+            specs = [
+                {"kind": "raw", "user_id": users[i % len(users)]["id"],
+                 "token": users[i % len(users)]["token"], "rooms": users[i % len(users)]["rooms"],
+                 "urls": [urls[i % len(urls)], *urls]}
+                for i in range(args.connections)
+            ]  # fmt: skip
+            config = {
+                "clients": specs,
+                "send_interval_ms": args.send_interval_ms,
+                "tick_ms": 100,
+                "ack_timeout_ms": 10_000,
+                "ping_deadline_ms": PING_DEADLINE_MS,
+                "connect_spread_ms": min(30_000, args.connections * 10),
+                "extras": {
+                    "open_rooms": open_rooms,
+                    "typing_per_second": 0.02,
+                    "join_leave_per_second": 0.005,
+                    "reconnect_per_second": 0.002,
+                },
+            }
+            driver = await Driver.start(config, workdir)
+            synced = await driver.wait("synced", 300)
+            summary["all_connected"] = synced is not None
+            deadline = time.monotonic() + args.minutes * 60
+            while True:
+                samples.append(await sample(deployment, http))
+                print(json.dumps({"event": "sample", **samples[-1]}), flush=True)
+                if time.monotonic() >= deadline:
+                    break
+                await asyncio.sleep(min(args.sample_seconds, max(0.0, deadline - time.monotonic())))
+            driver.send(cmd="stop")
+            await driver.wait("drained", 60)
+            driver.send(cmd="report")
+            report = await driver.wait("report", 120)
+            if report:
+                clients = report["clients"]
+                summary["messages_acked"] = sum(len(c["acked"]) for c in clients)
+                summary["reconnects"] = sum(c["reconnects"] for c in clients)
+                summary["pending_left"] = sum(len(c["pending"]) for c in clients)
+        warmup = (
+            args.warmup_minutes * 60
+            if args.warmup_minutes is not None
+            else min(300.0, args.minutes * 60 / 3)
+        )
+        summary["samples"] = len(samples)
+        summary["warmup_seconds"] = warmup
+        summary["growth"] = growth(samples, warmup) if samples else {}
+        summary["crashed"] = deployment.crashed()
+        summary["ok"] = bool(
+            samples
+            and not summary["crashed"]
+            and all(g <= args.max_growth for g in summary["growth"].values())
+        )
+    except Exception as exc:
+        summary.update(ok=False, error=f"{type(exc).__name__}: {exc}")
+    finally:
+        if driver is not None:
+            await driver.close()
+        await asyncio.to_thread(deployment.stop)
+    print(json.dumps(summary), flush=True)
+    return 0 if summary.get("ok") else 1
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="chaos/soak", description=__doc__)
+    parser.add_argument("--minutes", type=float, default=30.0)
+    parser.add_argument("--connections", type=int, default=2000)
+    parser.add_argument("--rooms", type=int, default=40)
+    parser.add_argument("--send-interval-ms", type=int, default=30_000)
+    parser.add_argument("--sample-seconds", type=float, default=60.0)
+    parser.add_argument("--warmup-minutes", type=float)
+    parser.add_argument("--max-growth", type=float, default=0.10)
+    parser.add_argument("--workdir", type=Path)
+    parser.add_argument(
+        "--deployment", choices=["cluster", "single"], default="cluster",
+        help="two web processes, a worker, Redis and PostgreSQL; or one process on SQLite",
+    )  # fmt: skip
+    return asyncio.run(soak(parser.parse_args(argv)))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,234 @@
+"""Redis restarts and outages under a real deployment: one or two `campfire serve` processes and
+a supervised worker on a private Redis (restarted here, never the shared one) and a database of
+their own on the shared PostgreSQL.
+
+Each test leaves Redis running for the next one; a restart loses every key (no persistence),
+as a failover to an empty replica would.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from typing import Any
+
+import aiohttp
+import pytest
+
+from tests.fault_support import PrivateRedis
+from tests.scaleout_support import Cluster
+from tests.support import ADMIN_EMAIL, Api, Client, ServerProcess, login, metric
+
+FAULT_ENV = {
+    "CAMPFIRE_CONNECT_RATE": "0",
+    "CAMPFIRE_TYPING_RATE": "0",
+    "CAMPFIRE_MESSAGE_RATE": "0",
+    "CAMPFIRE_MAX_CONNECTIONS_PER_USER": "50",
+    "CAMPFIRE_HEARTBEAT_SECONDS": "1",
+    "CAMPFIRE_PRESENCE_SWEEP_SECONDS": "1",
+    "CAMPFIRE_PRESENCE_STALE_SECONDS": "30",
+    "CAMPFIRE_FANOUT_AUDIT_SECONDS": "1",
+}
+OUTAGE = 3.0  # seconds Redis stays down in a restart, as when it was probed from outside
+RECOVERY = 30.0  # generous: the machine is shared
+
+
+@pytest.fixture(scope="module")
+def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PrivateRedis]:
+    server = PrivateRedis(tmp_path_factory.mktemp("redis"))
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="module")
+def cluster(
+    tmp_path_factory: pytest.TempPathFactory, redis_server: PrivateRedis
+) -> Iterator[Cluster]:
+    deployment = Cluster(
+        tmp_path_factory.mktemp("faults"), dict(FAULT_ENV), redis_url=redis_server.url
+    )
+    try:
+        deployment.setup()
+        deployment.start(servers=2, workers=1)
+        yield deployment
+    finally:
+        deployment.teardown()
+
+
+@pytest.fixture
+async def admin(http: aiohttp.ClientSession, cluster: Cluster) -> Api:
+    return await login(http, cluster.servers[0].url, ADMIN_EMAIL)
+
+
+@pytest.fixture
+async def clients() -> AsyncIterator[list[Client]]:
+    opened: list[Client] = []
+    yield opened
+    await asyncio.gather(*(client.close() for client in opened))
+
+
+async def new_user(admin: Api, http: aiohttp.ClientSession, server: ServerProcess) -> Api:
+    user = await admin.create_user(f"user{uuid.uuid4().hex[:6]}")
+    return await login(http, server.url, user["email_address"])
+
+
+async def connect(clients: list[Client], server: ServerProcess, api: Api, **auth: Any) -> Client:
+    client = Client(server.url)
+    clients.append(client)
+    await client.connect(auth={"token": api.token, **auth})
+    await client.synced(timeout=RECOVERY)
+    return client
+
+
+async def worker_metric(http: aiohttp.ClientSession, cluster: Cluster, name: str) -> float:
+    worker = cluster.workers[0]
+    try:
+        return await metric(http, worker.metrics_url.removesuffix("/metrics"), name)
+    except aiohttp.ClientError:
+        return -1.0  # between two incarnations of the worker
+
+
+async def wait_for(check: Any, timeout: float = RECOVERY) -> None:
+    """Wait for an async condition that no event announces."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while not await check():
+        if loop.time() > deadline:
+            raise TimeoutError("condition not met in time")
+        await asyncio.sleep(0.1)
+
+
+async def redis_back(http: aiohttp.ClientSession, cluster: Cluster) -> None:
+    """Every web process reports Redis healthy again."""
+
+    async def healthy() -> bool:
+        for server in cluster.servers:
+            async with http.get(server.url + "/healthz") as response:
+                if response.status != 200:
+                    return False
+        return True
+
+    await wait_for(healthy)
+
+
+async def test_the_worker_rides_out_a_redis_restart(
+    http: aiohttp.ClientSession,
+    admin: Api,
+    cluster: Cluster,
+    redis_server: PrivateRedis,
+    clients: list[Client],
+) -> None:
+    p1 = cluster.servers[0]
+    a = await new_user(admin, http, p1)
+    room = await admin.create_room("worker", "closed", [a.id])
+    await a.send(room["id"], "before the outage")
+    replayed_before = await worker_metric(http, cluster, "campfire_replayed_messages_total")
+    assert replayed_before >= 0
+
+    await asyncio.to_thread(redis_server.restart, OUTAGE)
+    await redis_back(http, cluster)
+
+    worker = cluster.workers[0]
+    assert worker.process is not None
+    # arq's own runner exited 1 here; the supervised worker starts a new incarnation.
+    assert worker.process.poll() is None, worker.log_path.read_text()[-2000:]
+    await wait_for(lambda: _ge(worker_metric(http, cluster, "campfire_replayed_messages_total"), 0))
+    client = await connect(clients, p1, a, last_seen={room["id"]: 0})
+    assert [d["message"]["content"] for d in client.named("NewMessage")] == ["before the outage"]
+    # The replay came from the worker (whose counters restarted with it).
+    await wait_for(lambda: _ge(worker_metric(http, cluster, "campfire_replayed_messages_total"), 1))
+    assert worker.process.poll() is None
+
+
+async def _ge(value: Any, floor: float) -> bool:
+    return (await value) >= floor
+
+
+async def test_presence_comes_back_after_a_redis_restart(
+    http: aiohttp.ClientSession,
+    admin: Api,
+    cluster: Cluster,
+    redis_server: PrivateRedis,
+    clients: list[Client],
+) -> None:
+    users = [await new_user(admin, http, s) for s in [*cluster.servers, *cluster.servers]]
+    room = await admin.create_room("presence", "closed", [u.id for u in users])
+    for i, user in enumerate(users):
+        await connect(clients, cluster.servers[i % 2], user)
+    viewer = users[0]
+
+    async def online() -> set[str]:
+        _, data = await viewer.call("GET", f"/api/rooms/{room['id']}/presence", expect=200)
+        return set(data["online_users"])
+
+    assert await online() == {u.id for u in users}
+    await asyncio.to_thread(redis_server.restart, OUTAGE)
+    await redis_back(http, cluster)
+
+    # Every socket stayed open; the processes put their connections back.
+    async def everyone_online() -> bool:
+        try:
+            return await online() == {u.id for u in users}
+        except AssertionError:  # a 503 while Redis is still coming back
+            return False
+
+    await wait_for(everyone_online)
+    assert not any(c.disconnected.is_set() for c in clients)
+
+
+async def test_a_handshake_during_a_redis_outage_is_refused_with_retry_after(
+    http: aiohttp.ClientSession,
+    admin: Api,
+    cluster: Cluster,
+    redis_server: PrivateRedis,
+    clients: list[Client],
+) -> None:
+    p1 = cluster.servers[0]
+    a = await new_user(admin, http, p1)
+    redis_server.kill()
+    try:
+        client = Client(p1.url)
+        clients.append(client)
+        refusal = await client.refused(auth={"token": a.token})
+        assert refusal["code"] == "server_overloaded", refusal
+        assert 0 < refusal["retry_after"] <= 60
+    finally:
+        await asyncio.to_thread(redis_server.start)
+    await redis_back(http, cluster)
+    again = await connect(clients, p1, a)
+    assert again.named("AuthSuccess")
+
+
+async def test_messages_sent_during_a_redis_outage_reach_every_process(
+    http: aiohttp.ClientSession,
+    admin: Api,
+    cluster: Cluster,
+    redis_server: PrivateRedis,
+    clients: list[Client],
+) -> None:
+    p1, p2 = cluster.servers
+    sender, near, far = [await new_user(admin, http, s) for s in (p1, p1, p2)]
+    room = await admin.create_room("outage-fanout", "closed", [sender.id, near.id, far.id])
+    c_near = await connect(clients, p1, near)
+    c_far = await connect(clients, p2, far)
+    failures = await metric(http, p1.url, "campfire_emit_failures_total")
+    redis_server.kill()
+    try:
+        # Sent over HTTP on p1 while Redis is down: stored and acknowledged (the database is up).
+        sent = await sender.send(room["id"], "during the outage")
+        # p1 delivers to its own sockets without the Redis round trip...
+        await c_near.wait_for("NewMessage", lambda d: d["message"]["id"] == sent["id"])
+        # ...and counts the publish that never reached p2.
+        assert await metric(http, p1.url, "campfire_emit_failures_total") > failures
+    finally:
+        await asyncio.to_thread(redis_server.start)
+    # The room then falls quiet: p2's audit notices the seq it never delivered and delivers it,
+    # with no later message and no reconnect.
+    got = await c_far.wait_for(
+        "NewMessage", lambda d: d["message"]["id"] == sent["id"], timeout=RECOVERY
+    )
+    assert got["message"]["seq"] == sent["seq"]
+    assert not c_far.disconnected.is_set()
+    assert await metric(http, p2.url, "campfire_fanout_repaired_total") >= 1
