@@ -13,7 +13,7 @@
 //     and a ping watchdog (a stalled socket is given up after the ping timeout).
 //
 // stdin commands (one JSON per line): {cmd: "stop"} stops sending; {cmd: "expect", last_seq,
-// since} starts watching convergence: every client holds seqs 1..last_seq of its rooms and has
+// since, tag} starts watching convergence: every client holds seqs 1..last_seq of its rooms and has
 // acknowledged everything it queued before `since` (ms epoch); {cmd: "bounce", fraction}
 // drops that share of the raw sockets (they reconnect); {cmd: "report"} prints the final
 // state and exits. stdout: one JSON object per line.
@@ -331,7 +331,7 @@ if (extras) {
 }
 
 let watch = null;
-function expect({ last_seq, since }) {
+function expect({ last_seq, since, tag }) {
   const started = now();
   if (watch) clearInterval(watch);
   watch = setInterval(() => {
@@ -340,7 +340,7 @@ function expect({ last_seq, since }) {
     );
     if (!behind.length) {
       clearInterval(watch);
-      out({ event: "converged", ms: now() - since, watched_ms: now() - started });
+      out({ event: `converged:${tag}`, ms: now() - since, watched_ms: now() - started });
     }
   }, 100);
 }

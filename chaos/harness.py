@@ -173,11 +173,17 @@ async def run_scenario(
             samples = await asyncio.gather(sampler, return_exceptions=True)
             result["fault_seconds"] = round((fault_end - fault_start) / 1000, 1)
             last = await deployment.last_seqs(rooms)
-            driver.send(cmd="expect", last_seq=last, since=fault_end)
+            driver.send(cmd="expect", last_seq=last, since=fault_end, tag="fault")
             await asyncio.sleep(options.seconds)  # load after the fault
             driver.send(cmd="stop")
             drained = await driver.wait("drained", 120)
-            converged = await driver.wait("converged", 120)
+            converged = await driver.wait("converged:fault", 120)
+            # Settle: the last acknowledged messages are still on their way to the others;
+            # report once every client holds everything the database holds.
+            final = await deployment.last_seqs(rooms)
+            driver.send(cmd="expect", last_seq=final, since=now_ms(), tag="final")
+            settled = await driver.wait("converged:final", 120)
+            result["settled"] = settled is not None
             driver.send(cmd="report")
             report = await driver.wait("report", 120)
             rows = await deployment.rows(rooms)

@@ -5,6 +5,7 @@ is stopped by its PID."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import glob
 import os
 import shutil
@@ -300,15 +301,19 @@ class StallProxy:
         if self._loop is None:
             return
 
-        def apply() -> None:
+        async def shutdown() -> None:
             for writer in list(self._writers):
                 writer.transport.abort()
             if self._server is not None:
                 self._server.close()
-            assert self._loop is not None
-            self._loop.stop()
+            others = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
+            for task in others:
+                task.cancel()
+            await asyncio.gather(*others, return_exceptions=True)
 
-        self._loop.call_soon_threadsafe(apply)
+        with contextlib.suppress(Exception):
+            asyncio.run_coroutine_threadsafe(shutdown(), self._loop).result(10)
+        self._loop.call_soon_threadsafe(self._loop.stop)
         if self._thread is not None:
             self._thread.join(10)
 
