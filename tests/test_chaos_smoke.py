@@ -8,7 +8,12 @@ import json
 import subprocess
 from pathlib import Path
 
+import pytest
+
 from tests.support import ROOT
+
+# Deployments of several processes (and private servers) start slowly on a loaded machine.
+pytestmark = pytest.mark.timeout(900)
 
 
 def run(command: list[str], tmp_path: Path) -> list[dict]:

@@ -22,6 +22,9 @@ from tests.support import (
     new_id,
 )
 
+# Deployments of several processes (and private servers) start slowly on a loaded machine.
+pytestmark = pytest.mark.timeout(900)
+
 # A request that hangs past this has not been answered "promptly"; generous for a shared box.
 PROMPT = 5.0
 

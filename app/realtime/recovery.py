@@ -90,7 +90,11 @@ class FanoutAudit:
         self._wakeup.set()
 
     def _delivered(self, message: dict[str, Any]) -> None:
-        if message.get("event") != "NewMessage":
+        event = message.get("event")
+        if event == "SyncComplete":
+            self._synced(message)
+            return
+        if event != "NewMessage":
             return
         room = message.get("room")
         if not isinstance(room, str) or not room.startswith(ROOM_PREFIX):
@@ -103,6 +107,18 @@ class FanoutAudit:
         seq = payload.get("message", {}).get("seq") if isinstance(payload, dict) else None
         if isinstance(seq, int):
             seen.add(seq)
+
+    def _synced(self, message: dict[str, Any]) -> None:
+        """A socket here was replayed up to each room's `last_seq`: anything later reaches it
+        by fan-out only. A room not audited yet starts from there, so that a message lost
+        before its first audit is not taken for delivered."""
+        data = message.get("data")
+        payload = data[0] if isinstance(data, list) and data else data
+        rooms = payload.get("rooms") if isinstance(payload, dict) else None
+        for room in rooms if isinstance(rooms, list) else ():
+            room_id, seq = room.get("room_id"), room.get("last_seq")
+            if isinstance(room_id, str) and isinstance(seq, int) and room_id not in self._rooms:
+                self._rooms[room_id] = _Seen(low=seq, settled=seq)
 
     async def _loop(self) -> None:
         while True:
