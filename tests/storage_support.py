@@ -27,7 +27,8 @@ def moto_server(workdir: Path) -> Iterator[str]:
     port = free_port()
     env = {**os.environ, **S3_ENV}
     command = [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)]
-    process = spawn(command, env, workdir / f"moto-{port}.log", port)
+    # moto imports much of boto: on a loaded machine it takes long to listen.
+    process = spawn(command, env, workdir / f"moto-{port}.log", port, timeout=300)
     try:
         yield f"http://127.0.0.1:{port}"
     finally:
