@@ -21,6 +21,7 @@ LIMIT_OPTIONS = [
     ("message-rate", "message_rate"),
     ("typing-rate", "typing_rate"),
     ("connect-rate", "connect_rate"),
+    ("login-rate", "login_rate"),
     ("trusted-proxies", "trusted_proxies"),
     ("session-ttl-days", "session_ttl_days"),
 ]
@@ -114,7 +115,7 @@ async def _explain_first_run(settings: Settings) -> None:
     try:
         if await UserService(db).count() == 0:
             log.warning(
-                "no users yet: create the first admin with\n"
+                "no users yet: open the web UI to set up the first admin, or create one with\n"
                 "  campfire user create --name 'Your Name' --email you@example.com "
                 "--password 'a long password' --admin"
             )

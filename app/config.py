@@ -51,6 +51,11 @@ class Settings(BaseSettings):
     # typist refresh at least 12 times a minute; see docs/protocol-notes.md.
     typing_rate: int = 30
     connect_rate: int = 5
+    # Sign-in attempts per IP per 3 minutes (PROTOCOL.md 9.3); 0 = off.
+    login_rate: int = 10
+    # Let bots' webhooks reach loopback and private addresses (tests, a bot on the same box).
+    webhook_allow_private: bool = False
+    webhook_timeout_seconds: float = 7.0
     rate_window_seconds: float = 60.0
     trusted_proxies: str = ""
     session_ttl_days: float = 30.0

@@ -53,6 +53,7 @@ def create_app(settings: Settings | None = None) -> web.Application:
 
         jobs = InProcessScheduler(services)
     services.attachments.thumbnailer = jobs.thumbnail
+    services.bots.queue = jobs
 
     async def backfill(sid: str, room_ids: list[str], cursors: Cursors) -> None:
         await jobs.backfill(

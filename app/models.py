@@ -13,6 +13,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     String,
     Text,
     UniqueConstraint,
@@ -64,6 +65,7 @@ class RoomKind(StrEnum):
 
 class User(SQLModel, table=True):
     __tablename__ = "users"
+    __table_args__ = (Index("ix_users_bot_key_hash", "bot_key_hash", unique=True),)
 
     id: str = Field(default_factory=new_id, primary_key=True, max_length=36)
     name: str = Field(max_length=200)
@@ -72,6 +74,11 @@ class User(SQLModel, table=True):
     role: str = Field(default=Role.member, max_length=16)
     active: bool = Field(default=True)
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    # SHA-256 of the uploaded avatar (None: the initials SVG); also its ETag and URL version.
+    avatar_key: str | None = Field(default=None, max_length=64)
+    # Bots only: SHA-256 of the bot key (like session tokens, never stored in the clear).
+    bot_key_hash: str | None = Field(default=None, max_length=64)
+    webhook_url: str | None = Field(default=None, max_length=2000)
 
 
 class Session(SQLModel, table=True):
@@ -90,6 +97,7 @@ class Session(SQLModel, table=True):
 
 class Room(SQLModel, table=True):
     __tablename__ = "rooms"
+    __table_args__ = (Index("ix_rooms_direct_key", "direct_key", unique=True),)
 
     id: str = Field(default_factory=new_id, primary_key=True, max_length=36)
     name: str = Field(max_length=200)
@@ -103,6 +111,11 @@ class Room(SQLModel, table=True):
     # The room's revision counter (PROTOCOL.md 9.1): bumped by every change to an existing
     # message, in the transaction that makes it, under the same row lock as last_seq.
     last_rev: int = Field(default=0, sa_column_kwargs={"server_default": text("0")})
+    # Open rooms that every new member joins ("All Talk").
+    auto_join: bool = Field(default=False)
+    # Direct rooms: a digest of the sorted member ids. Unique, so that two concurrent
+    # creations of the same conversation cannot both commit (services/directs.py).
+    direct_key: str | None = Field(default=None, max_length=64)
 
 
 class Involvement(StrEnum):
@@ -202,6 +215,27 @@ class VapidKey(SQLModel, table=True):
     id: int = Field(primary_key=True)
     private_key: str = Field(max_length=100)  # URL-safe base64 of the raw 32-byte scalar
     public_key: str = Field(max_length=100)  # URL-safe base64 of the uncompressed point
+
+
+class Avatar(SQLModel, table=True):
+    """An uploaded avatar, already resized (small: kept in the database, shared by every
+    process without a file store)."""
+
+    __tablename__ = "avatars"
+
+    user_id: str = Field(foreign_key="users.id", primary_key=True, max_length=36)
+    content: bytes = Field(sa_type=LargeBinary)
+    content_type: str = Field(max_length=64)
+    updated_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+
+
+class Account(SQLModel, table=True):
+    """The one row of deployment-wide settings (id 1): the join code."""
+
+    __tablename__ = "account"
+
+    id: int = Field(primary_key=True)
+    join_code: str = Field(max_length=64)
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
 
 

@@ -6,6 +6,7 @@ Inbound models forbid unknown fields and coerce nothing, so a wrong type is refu
 
 from __future__ import annotations
 
+import hashlib
 import re
 import uuid
 from datetime import datetime
@@ -262,6 +263,8 @@ class CreateRoomIn(Inbound):
 
 class UpdateRoomIn(Inbound):
     name: Name | None = None
+    # Admins only, open rooms only: new members join the room (PROTOCOL.md 9.3).
+    auto_join: bool | None = None
 
 
 class AddMemberIn(Inbound):
@@ -291,6 +294,49 @@ class EditMessageBody(Inbound):
 
     content: Content
     mention_ids: MentionIds = None
+
+    _content = field_validator("content")(classmethod(lambda cls, v: _check_content(v)))
+
+
+Email = Annotated[
+    str,
+    StringConstraints(min_length=3, max_length=320, pattern=EMAIL_PATTERN),
+    AfterValidator(str.strip),
+]
+Password = Annotated[str, StringConstraints(min_length=8, max_length=1000)]
+
+
+class SignUpIn(Inbound):
+    """`POST /api/setup` and `POST /api/join/{code}`."""
+
+    name: Name
+    email_address: Email
+    password: Password
+
+
+class UpdateMeIn(Inbound):
+    name: Name | None = None
+    email_address: Email | None = None
+    password: Password | None = None
+    current_password: Annotated[str, StringConstraints(max_length=1000)] | None = None
+
+
+class UpdateUserIn(Inbound):
+    role: Literal["admin", "member"]
+
+
+class CreateBotIn(Inbound):
+    name: Name
+    webhook_url: Annotated[str, StringConstraints(min_length=1, max_length=2000)] | None = None
+
+
+class UpdateBotIn(Inbound):
+    name: Name | None = None
+    webhook_url: Annotated[str, StringConstraints(max_length=2000)] | None = None
+
+
+class BotPostIn(Inbound):
+    content: Content
 
     _content = field_validator("content")(classmethod(lambda cls, v: _check_content(v)))
 
@@ -360,6 +406,15 @@ def _describe(exc: ValueError) -> str:
 # ---- public objects ---------------------------------------------------------------
 
 
+def avatar_url(user_id: str, name: str, avatar_key: str | None) -> str:
+    """Never null: the upload, or the initials SVG. The version in the query changes with the
+    picture (or, for initials, the name), so a browser may cache each URL for good."""
+    version = (
+        avatar_key[:16] if avatar_key else "i" + hashlib.sha256(name.encode()).hexdigest()[:12]
+    )
+    return f"/api/users/{user_id}/avatar?v={version}"
+
+
 class UserOut(BaseModel):
     id: str
     name: str
@@ -369,7 +424,13 @@ class UserOut(BaseModel):
 
     @classmethod
     def of(cls, user: models.User) -> UserOut:
-        return cls(id=user.id, name=user.name, email_address=user.email_address, role=user.role)
+        return cls(
+            id=user.id,
+            name=user.name,
+            email_address=user.email_address,
+            role=user.role,
+            avatar_url=avatar_url(user.id, user.name, user.avatar_key),
+        )
 
 
 class RoomOut(BaseModel):
@@ -412,6 +473,19 @@ class AttachmentOut(BaseModel):
     height: int | None = None
     url: str
     thumbnail_url: str | None = None
+
+
+class OpenRoomOut(BaseModel):
+    """An entry of the room directory (`GET /api/rooms/open`)."""
+
+    id: str
+    name: str
+    kind: Literal["open"]
+    created_at: datetime
+    creator_id: str
+    auto_join: bool
+    member: bool
+    member_count: int
 
 
 class MessageOut(BaseModel):

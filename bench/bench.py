@@ -245,6 +245,7 @@ class Harness:
                 "DATABASE_URL": f"sqlite:///{self.workdir / 'db.sqlite3'}",
                 "CAMPFIRE_MESSAGE_RATE": "0",
                 "CAMPFIRE_CONNECT_RATE": "0",
+                "CAMPFIRE_LOGIN_RATE": "0",
                 "CAMPFIRE_TYPING_RATE": "0",
                 "CAMPFIRE_MAX_CONNECTIONS": "30000",
                 "CAMPFIRE_MAX_CONNECTIONS_PER_USER": str(self.profile["tabs"] + 1),

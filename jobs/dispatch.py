@@ -28,6 +28,8 @@ log = logging.getLogger(__name__)
 # A replay nobody ran for this long is dropped: its client has long given up waiting and
 # reconnected (the presence sweep removes dead connections on the same scale).
 BACKFILL_EXPIRES_SECONDS = 300.0
+# A bot's answer to a message minutes old would only confuse; drop it instead.
+WEBHOOK_EXPIRES_SECONDS = 60.0
 
 # KEYS: the queue, the job's key, its in-progress key. ARGV: the job id.
 # Takes a queued job back before any worker started it: 1 when taken. A worker marks a job
@@ -192,6 +194,22 @@ class ArqJobs:
             log.exception("could not enqueue a push job; sending from this process")
             self._services.metrics.job_runs.labels("push_enqueue", "error").inc()
             await push_messages({"services": self._services}, messages)
+
+    async def webhook(self, bot_id: str, message_id: str) -> None:
+        try:
+            pool = await self._pool()
+            await pool.enqueue_job(
+                "webhook",
+                bot_id,
+                message_id,
+                _queue_name=self._queue,
+                _expires=WEBHOOK_EXPIRES_SECONDS,
+            )
+        except Exception:
+            # Not retried, like a failed delivery: the message itself is stored and seen.
+            log.exception("could not enqueue the webhook of bot %s", bot_id)
+            if self._services is not None:
+                self._services.metrics.job_runs.labels("webhook_enqueue", "error").inc()
 
     async def _connect(self) -> ArqRedis:
         settings = redis_settings(self._settings)

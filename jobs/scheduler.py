@@ -29,6 +29,7 @@ class InProcessScheduler:
         self._tasks: list[asyncio.Task[None]] = []
         self._thumbnails: dict[str, asyncio.Task[bool]] = {}
         self._pushing: set[asyncio.Task[None]] = set()
+        self._oneoffs: set[asyncio.Task[None]] = set()
 
     def start(self) -> None:
         for job, interval in self._schedule:
@@ -39,9 +40,9 @@ class InProcessScheduler:
             await asyncio.wait(self._pushing, timeout=2)
         for task in self._pushing:
             task.cancel()
-        for task in self._tasks:
+        for task in [*self._tasks, *self._oneoffs]:
             task.cancel()
-        for task in self._tasks:
+        for task in [*self._tasks, *self._oneoffs]:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
         self._tasks.clear()
@@ -80,6 +81,21 @@ class InProcessScheduler:
         except Exception:
             metrics.job_runs.labels("push_messages", "error").inc()
             log.exception("push job for %d messages failed", len(messages))
+
+    async def webhook(self, bot_id: str, message_id: str) -> None:
+        """In the background, like arq would: the caller does not wait for the bot."""
+        task = asyncio.create_task(self._once(tasks.webhook, bot_id, message_id))
+        self._oneoffs.add(task)
+        task.add_done_callback(self._oneoffs.discard)
+
+    async def _once(self, job: Callable[..., Awaitable[Any]], *args: Any) -> None:
+        metrics = self._ctx["services"].metrics
+        try:
+            await job(self._ctx, *args)
+            metrics.job_runs.labels(job.__name__, "ok").inc()
+        except Exception:
+            metrics.job_runs.labels(job.__name__, "error").inc()
+            log.exception("job %s failed", job.__name__)
 
     async def _every(self, job: Job, interval: float) -> None:
         metrics = self._ctx["services"].metrics

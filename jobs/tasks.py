@@ -85,3 +85,8 @@ async def sweep_orphan_attachments(ctx: dict[str, Any]) -> int:
     if removed:
         log.info("removed %d attachments never sent", removed)
     return removed
+
+
+async def webhook(ctx: dict[str, Any], bot_id: str, message_id: str) -> str:
+    """POST a message to a bot's webhook and post its answer (PROTOCOL.md 9.6). One try."""
+    return await _services(ctx).bots.deliver_webhook(bot_id, message_id)

@@ -193,12 +193,25 @@ async def push_messages(ctx: dict[str, Any], messages: list[dict[str, Any]]) -> 
     return sent
 
 
+async def webhook(ctx: dict[str, Any], bot_id: str, message_id: str) -> str:
+    metrics = ctx["services"].metrics
+    try:
+        outcome = await tasks.webhook(ctx, bot_id, message_id)
+    except Exception:
+        metrics.job_runs.labels("webhook", "error").inc()
+        raise
+    metrics.job_runs.labels("webhook", "ok").inc()
+    return outcome
+
+
 def functions() -> list[Function]:
     return [
         func(backfill, name="backfill", max_tries=BACKFILL_TRIES, timeout=60),
         # Its result is kept a while: the web process that queued it waits for it.
         func(tasks.make_thumbnail, name="make_thumbnail", timeout=120, keep_result=120),
         func(push_messages, name="push_messages", max_tries=1, timeout=600),
+        # One try: a bot that fails is logged and counted, never hammered.
+        func(webhook, name="webhook", max_tries=1, timeout=30),
     ]
 
 

@@ -52,6 +52,7 @@ class Seeded:
             "message_rate": 0,
             "typing_rate": 0,
             "connect_rate": 0,
+            "login_rate": 0,
             **overrides,
         }
         return Settings(**values)

@@ -32,6 +32,7 @@ WAIT = 10.0  # seconds: the default timeout for every wait in the tests
 # Limits off, so that the shared server is not throttled by tests running one after another.
 UNLIMITED = {
     "CAMPFIRE_CONNECT_RATE": "0",
+    "CAMPFIRE_LOGIN_RATE": "0",
     "CAMPFIRE_MESSAGE_RATE": "0",
     "CAMPFIRE_TYPING_RATE": "0",
     "CAMPFIRE_MAX_CONNECTIONS_PER_USER": "50",

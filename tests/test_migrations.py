@@ -40,6 +40,8 @@ TABLES = {
     "boosts",
     "attachments",
     "server_secrets",
+    "avatars",
+    "account",
 }
 
 

@@ -33,6 +33,7 @@ from tests.support import (
 
 SCALE_ENV = {
     "CAMPFIRE_CONNECT_RATE": "0",
+    "CAMPFIRE_LOGIN_RATE": "0",
     "CAMPFIRE_TYPING_RATE": "0",
     "CAMPFIRE_MAX_CONNECTIONS_PER_USER": "50",
     "CAMPFIRE_MESSAGE_RATE": "60",

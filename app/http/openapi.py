@@ -8,6 +8,7 @@ statuses, security) is written here by hand; tests fuzz the server against this 
 
 from __future__ import annotations
 
+import sys
 from functools import cache
 from importlib import metadata
 from typing import Any, Literal
@@ -18,6 +19,7 @@ from pydantic import BaseModel, ConfigDict
 from pydantic.json_schema import JsonSchemaMode, models_json_schema
 
 from app.errors import ErrorCode
+from app.http import openapi_people
 from app.schemas import (
     UUID_PATTERN,
     AddMemberIn,
@@ -132,9 +134,9 @@ def _components() -> dict[str, Any]:
     from app.http.openapi_readstate import INBOUND as READSTATE_IN
     from app.http.openapi_readstate import OUTBOUND as READSTATE_OUT
 
-    outbound = [*OUTBOUND, *READSTATE_OUT, *FILES_OUTBOUND]
+    outbound = [*OUTBOUND, *READSTATE_OUT, *FILES_OUTBOUND, *openapi_people.OUTBOUND]
     models: list[tuple[type[BaseModel], JsonSchemaMode]] = [
-        *((m, "validation") for m in (*INBOUND, *READSTATE_IN)),
+        *((m, "validation") for m in (*INBOUND, *READSTATE_IN, *openapi_people.INBOUND)),
         *((m, "serialization") for m in outbound),
     ]
     _, top = models_json_schema(models, ref_template=REF)
@@ -147,6 +149,7 @@ def _components() -> dict[str, Any]:
         schema["required"] = list(schema["properties"])
     for model in outbound:
         _mark_ids(schemas[model.__name__])
+    openapi_people.adjust(schemas)
     return schemas
 
 
@@ -557,6 +560,14 @@ def _version() -> str:
         return "0.0.0"
 
 
+def _merge(*parts: dict[str, Any]) -> dict[str, Any]:
+    merged: dict[str, Any] = {}
+    for part in parts:
+        for path, item in part.items():
+            merged.setdefault(path, {}).update(item)
+    return merged
+
+
 @cache
 def openapi_document() -> dict[str, Any]:
     return {
@@ -568,7 +579,7 @@ def openapi_document() -> dict[str, Any]:
             "See docs/api.md and PROTOCOL.md section 7.",
         },
         "servers": [{"url": "/"}],
-        "paths": _paths(),
+        "paths": _merge(_paths(), openapi_people.paths(sys.modules[__name__])),
         "components": {
             "schemas": _components(),
             "securitySchemes": {

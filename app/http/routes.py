@@ -18,6 +18,7 @@ from app.http.errors import BadRequest, json_errors
 from app.http.openapi import openapi_json
 from app.http.security import metrics_response, serve_metrics_apart, setup_security
 from app.http.static import setup_static
+from app.net import client_ip
 from app.schemas import (
     AddMemberIn,
     CreateRoomIn,
@@ -103,8 +104,10 @@ def query_int(request: web.Request, name: str) -> int | None:
 
 
 async def create_session(request: web.Request) -> web.Response:
+    services = request.app[services_key]
+    ip = client_ip(request, services.settings.trusted_proxy_networks)
     data = await body(request, LoginIn)
-    token, user = await request.app[services_key].auth.login(data.email_address, data.password)
+    token, user = await services.auth.login(data.email_address, data.password, ip=ip)
     return json({"token": token, "user": wire(UserOut.of(user))}, status=201)
 
 
@@ -150,10 +153,11 @@ async def list_rooms(request: web.Request) -> web.Response:
 async def create_room(request: web.Request) -> web.Response:
     actor = await principal(request)
     data = await body(request, CreateRoomIn)
-    room = await request.app[services_key].rooms.create(
+    room, created = await request.app[services_key].rooms.create_or_find(
         actor, name=data.name, kind=data.kind, member_ids=data.member_ids
     )
-    return json({"room": wire(room)}, status=201)
+    # An existing direct room with the same members is answered instead (PROTOCOL.md 9.3).
+    return json({"room": wire(room)}, status=201 if created else 200)
 
 
 async def get_room(request: web.Request) -> web.Response:
@@ -167,7 +171,9 @@ async def update_room(request: web.Request) -> web.Response:
     actor = await principal(request)
     room_id = path_id(request, "room_id")
     data = await body(request, UpdateRoomIn)
-    room = await request.app[services_key].rooms.rename(actor, room_id, data.name)
+    room = await request.app[services_key].rooms.rename(
+        actor, room_id, data.name, auto_join=data.auto_join
+    )
     return json({"room": wire(room)})
 
 
@@ -288,6 +294,9 @@ def setup_routes(app: web.Application, services: Services) -> None:
     r.add_get("/api/users", list_users)
     r.add_get("/api/rooms", list_rooms)
     r.add_post("/api/rooms", create_room)
+    from app.http.people import setup_people_routes  # it imports this module's helpers
+
+    setup_people_routes(app)
     r.add_get("/api/rooms/{room_id}", get_room)
     r.add_patch("/api/rooms/{room_id}", update_room)
     r.add_post("/api/rooms/{room_id}/members", add_member)

@@ -15,8 +15,11 @@ from app.notifier import Notifier
 from app.services.admission import AdmissionService
 from app.services.attachments import AttachmentService
 from app.services.auth import AuthService, Principal
+from app.services.bots import BotService
 from app.services.lifecycle import LifecycleService
 from app.services.messages import MessageService
+from app.services.onboarding import OnboardingService
+from app.services.people import PeopleService
 from app.services.presence import PresenceService
 from app.services.push import PushService
 from app.services.readstate import ReadStateService
@@ -47,6 +50,9 @@ class Services:
     search: SearchService
     attachments: AttachmentService
     push: PushService
+    people: PeopleService
+    onboarding: OnboardingService
+    bots: BotService
 
     async def close(self) -> None:
         await self.messages.close()
@@ -67,20 +73,27 @@ class Services:
         rooms = RoomService(db, state, notifier, typing)
         presence = PresenceService(settings, state, notifier, rooms, typing)
         attachments = AttachmentService(settings, db, rooms, create_storage(settings))
+        auth = AuthService(settings, db, state, notifier)
+        users = UserService(db, notifier)
         messages = MessageService(settings, db, state, notifier, metrics, rooms, typing)
         messages.attachments = attachments
         search = SearchService(db, rooms)
         lifecycle = LifecycleService(db, notifier, rooms, messages)
         # A deleted message's files go with it (PROTOCOL.md 9.1), once the tombstone is stored.
         lifecycle.after_delete.append(attachments.remove_files_of)
+        people = PeopleService(db, auth, notifier)
+        bots = BotService(settings, db, state, notifier, metrics, users, people, rooms, messages)
+        messages.stored_hooks.append(bots.on_message)
+        # A deleted room's files go with it (PROTOCOL.md 9.3); its rows cascade.
+        rooms.after_deletion_hooks.append(attachments.remove_room_files)
         return cls(
             settings=settings,
             db=db,
             state=state,
             notifier=notifier,
             metrics=metrics,
-            auth=AuthService(settings, db, state, notifier),
-            users=UserService(db),
+            auth=auth,
+            users=users,
             rooms=rooms,
             messages=messages,
             presence=presence,
@@ -91,6 +104,9 @@ class Services:
             search=search,
             attachments=attachments,
             push=PushService(settings, db, state, metrics),
+            people=people,
+            onboarding=OnboardingService(db, users, auth),
+            bots=bots,
         )
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import timedelta
+from typing import Any
 
 from sqlalchemy import bindparam, update
 from sqlmodel import select
@@ -15,7 +16,7 @@ from app.errors import CampfireError, ErrorCode
 from app.models import utcnow
 from app.notifier import Notifier
 from app.outage import best_effort
-from app.schemas import UserOut
+from app.schemas import UserOut, avatar_url
 from app.security import new_token, token_hash, verify_password
 from app.state import RealtimeState
 
@@ -26,12 +27,29 @@ TOUCH_INTERVAL = timedelta(hours=1)
 
 SESSIONS = models.Session.__table__  # type: ignore[attr-defined]
 USER_FIELDS = ("id", "name", "email_address", "role")
+
+
+def _user_out(row: Any) -> UserOut:
+    """A UserOut from (id, name, email_address, role, avatar_key) plain columns."""
+    fields = dict(zip(USER_FIELDS, row[:4], strict=True))
+    fields["avatar_url"] = avatar_url(fields["id"], fields["name"], row[4])
+    return UserOut.model_construct(**fields)
+
+
 AUTHENTICATE = (
     "SELECT s.id, s.revoked_at, s.expires_at, s.last_active_at, u.active,"
-    " u.id, u.name, u.email_address, u.role"
+    " u.id, u.name, u.email_address, u.role, u.avatar_key"
     " FROM sessions AS s JOIN users AS u ON u.id = s.user_id"
     " WHERE s.token_hash = :token_hash"
 )
+# A bot's key works as a bearer token too (PROTOCOL.md 9.6); it has no session row.
+AUTHENTICATE_BOT = (
+    "SELECT u.id, u.name, u.email_address, u.role, u.avatar_key FROM users AS u"
+    " WHERE u.bot_key_hash = :token_hash AND u.active AND u.role = 'bot'"
+)
+BOT_SESSION_PREFIX = "bot:"
+# PROTOCOL.md 9.3: Campfire's sign-in throttle counts attempts per IP over 3 minutes.
+LOGIN_WINDOW_SECONDS = 180.0
 TOUCH_SESSION = (
     update(SESSIONS)
     .where(SESSIONS.c.id == bindparam("session"))
@@ -60,11 +78,17 @@ class AuthService:
         self, settings: Settings, db: Database, state: RealtimeState, notifier: Notifier
     ) -> None:
         self._ttl = timedelta(days=settings.session_ttl_days)
+        self._login_rate = settings.login_rate
         self._db = db
         self._state = state
         self._notifier = notifier
 
-    async def login(self, email_address: str, password: str) -> tuple[str, models.User]:
+    async def login(
+        self, email_address: str, password: str, *, ip: str | None = None
+    ) -> tuple[str, models.User]:
+        """Sign in. `ip` given (the HTTP path): throttled per IP, every attempt counting."""
+        if ip is not None:
+            await self._throttle_login(ip)
         async with self._db.session() as db:
             user = (
                 await db.exec(
@@ -102,7 +126,7 @@ class AuthService:
         hashed = token_hash(token)
         rows = await self._db.read(lambda query: query(AUTHENTICATE, {"token_hash": hashed}))
         if not rows:
-            raise CampfireError(ErrorCode.auth_failed, "unknown session token")
+            return await self._authenticate_bot(hashed)
         session_id, revoked_at, expires_at, last_active_at, active, *user = rows[0]
         expires = utc(expires_at)
         if revoked_at is not None or expires is None or expires <= now or not active:
@@ -113,10 +137,47 @@ class AuthService:
                 await connection.execute(
                     TOUCH_SESSION, {"session": session_id, "now": now, "expires": now + self._ttl}
                 )
-        principal_user = UserOut.model_construct(**dict(zip(USER_FIELDS, user, strict=True)))
+        principal_user = _user_out(user)
         # "Recently active" is a nicety: a Redis outage must not refuse every request.
         await best_effort(self._state.touch_activity(principal_user.id), "activity stamp", None)
         return Principal(user=principal_user, session_id=session_id)
+
+    async def _authenticate_bot(self, hashed: str) -> Principal:
+        rows = await self._db.read(lambda query: query(AUTHENTICATE_BOT, {"token_hash": hashed}))
+        if not rows:
+            raise CampfireError(ErrorCode.auth_failed, "unknown session token")
+        user = _user_out(rows[0])
+        await best_effort(self._state.touch_activity(user.id), "activity stamp", None)
+        return Principal(user=user, session_id=BOT_SESSION_PREFIX + user.id)
+
+    async def _throttle_login(self, ip: str) -> None:
+        decision = await self._state.acquire_rate(
+            f"login:{ip}", self._login_rate, LOGIN_WINDOW_SECONDS
+        )
+        if not decision.allowed:
+            raise CampfireError(
+                ErrorCode.rate_limit_exceeded,
+                "too many sign-in attempts; wait a little",
+                retry_after=decision.retry_after,
+            )
+
+    async def revoke_sessions(
+        self, user_id: str, reason: str, *, keep_session: str | None = None
+    ) -> None:
+        """Revoke every session of a user (but `keep_session`) and close their sockets,
+        on whichever process holds them."""
+        now = utcnow()
+        async with self._db.engine.begin() as connection:
+            query = update(SESSIONS).where(
+                SESSIONS.c.user_id == user_id, SESSIONS.c.revoked_at.is_(None)
+            )
+            if keep_session is not None:
+                query = query.where(SESSIONS.c.id != keep_session)
+            await connection.execute(query.values(revoked_at=now))
+        connections = await self._state.user_connections(user_id)
+        await self._notifier.disconnect(
+            [c.sid for c in connections if c.session_id != keep_session], reason
+        )
 
     async def logout(self, principal: Principal) -> None:
         """Revoke the session at once and close every socket that used it."""

@@ -77,6 +77,8 @@ class MessageService:
         # Called with each newly stored message, after its broadcast is started (the push
         # batcher of jobs/push.py); must not block.
         self.on_stored: list[Callable[[MessageOut], None]] = []
+        # Run after a new message's broadcast, off the sender's path (bots' webhooks).
+        self.stored_hooks: list[Callable[[MessageOut], Awaitable[None]]] = []
 
     @property
     def store(self) -> MessageStore:
@@ -214,6 +216,18 @@ class MessageService:
             log.exception("broadcast of message %s failed", message.id)
             self._metrics.emit_failures.inc()
         self._metrics.delivery_latency.observe(time.perf_counter() - started)
+        if self.stored_hooks:
+            # Its own task: the room's next broadcast does not wait for the hooks.
+            task = asyncio.create_task(self._run_hooks(message))
+            self._publishing.add(task)
+            task.add_done_callback(self._publishing.discard)
+
+    async def _run_hooks(self, message: MessageOut) -> None:
+        for hook in self.stored_hooks:
+            try:
+                await hook(message)
+            except Exception:
+                log.exception("after-send hook %s failed for message %s", hook, message.id)
 
     async def _find_sent(self, creator_id: str, client_message_id: str) -> MessageOut | None:
         params = {"creator": creator_id, "cmid": client_message_id}

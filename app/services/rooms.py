@@ -2,20 +2,23 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import logging
+from collections.abc import Awaitable, Callable, Iterable
 
 from sqlalchemy import delete
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import col, select
+from sqlmodel.ext.asyncio.session import AsyncSession
 
 from app import models
-from app.db import Database
+from app.db import Database, utc
 from app.errors import CampfireError, ErrorCode, forbidden, not_found, room_access_denied
 from app.models import RoomKind
 from app.notifier import Notifier
-from app.schemas import RoomOut, wire
+from app.schemas import OpenRoomOut, RoomOut, wire
 from app.schemas_readstate import MemberRoomOut
 from app.services.auth import Principal
+from app.services.directs import direct_key, find_direct
 from app.services.readstate import member_rooms
 from app.services.typing import TypingService
 from app.state import RealtimeState
@@ -28,10 +31,20 @@ def _no_such_user(field: str, user_id: str) -> CampfireError:
     return CampfireError(ErrorCode.conflict, f"{field}: there is no user {user_id}")
 
 
+log = logging.getLogger(__name__)
+DeletionHook = Callable[[AsyncSession, str], Awaitable[None]]
+
 ROOMS = models.Room.__table__  # type: ignore[attr-defined]
 MEMBERSHIPS = models.Membership.__table__  # type: ignore[attr-defined]
 # Plain SQL for Database.read (see there why).
 ROOM_IDS_OF = "SELECT room_id FROM memberships WHERE user_id = :user"
+OPEN_ROOMS = (
+    "SELECT r.id, r.name, r.created_at, r.creator_id, r.auto_join,"
+    " (SELECT COUNT(*) FROM memberships AS mine"
+    "   WHERE mine.room_id = r.id AND mine.user_id = :user) AS member,"
+    " (SELECT COUNT(*) FROM memberships AS m WHERE m.room_id = r.id) AS member_count"
+    " FROM rooms AS r WHERE r.kind = 'open' ORDER BY r.name, r.id"
+)
 
 
 class RoomService:
@@ -42,6 +55,11 @@ class RoomService:
         self._state = state
         self._notifier = notifier
         self._typing = typing
+        # Other features' per-room rows (files, read state, ...) are deleted by these, in the
+        # transaction that deletes the room; `after_deletion_hooks` run after its commit
+        # (for what is not in the database, such as stored files).
+        self.deletion_hooks: list[DeletionHook] = []
+        self.after_deletion_hooks: list[Callable[[str], Awaitable[None]]] = []
 
     # ---- reading ------------------------------------------------------------------
 
@@ -102,10 +120,21 @@ class RoomService:
     async def create(
         self, actor: Principal, *, name: str, kind: str, member_ids: Iterable[str] = ()
     ) -> RoomOut:
+        room, _ = await self.create_or_find(actor, name=name, kind=kind, member_ids=member_ids)
+        return room
+
+    async def create_or_find(
+        self, actor: Principal, *, name: str, kind: str, member_ids: Iterable[str] = ()
+    ) -> tuple[RoomOut, bool]:
+        """Create a room; a direct room whose member set exists already is answered instead
+        (returns the room and whether it is new)."""
         members = list(dict.fromkeys([actor.user_id, *member_ids]))
         # A direct room of the creator alone is allowed: a private notes-to-self room, as in
         # Slack. (Refusing it would also be a rule the OpenAPI document could not state.)
-        room = models.Room(name=name, kind=kind, creator_id=actor.user_id)
+        key = direct_key(members) if kind == RoomKind.direct else None
+        if key is not None and (existing := await find_direct(self._db, key)) is not None:
+            return await self.describe(existing), False
+        room = models.Room(name=name, kind=kind, creator_id=actor.user_id, direct_key=key)
         async with self._db.session() as db:
             found = (
                 await db.exec(select(models.User.id).where(col(models.User.id).in_(members)))
@@ -113,7 +142,15 @@ class RoomService:
             if missing := set(members) - set(found):
                 raise _no_such_user("member_ids", sorted(missing)[0])
             db.add(room)
-            await db.flush()
+            try:
+                await db.flush()
+            except IntegrityError:
+                # The unique direct_key: a concurrent request created this conversation.
+                await db.rollback()
+                existing = await find_direct(self._db, key) if key is not None else None
+                if existing is None:
+                    raise
+                return await self.describe(existing), False
             involvement = (
                 models.Involvement.everything
                 if kind == RoomKind.direct
@@ -125,13 +162,69 @@ class RoomService:
         out = RoomOut.of(room, members)
         for user_id in members:
             await self._announce_join(out, user_id)
-        return out
+        return out, True
 
-    async def rename(self, actor: Principal, room_id: str, name: str | None) -> RoomOut:
+    async def delete(self, actor: Principal, room_id: str) -> None:
+        """Delete a room with its messages (and, through `deletion_hooks`, whatever other
+        features keep per room); every member's connections get RoomLeft."""
+        room = await self.get(room_id)
+        if room.kind == RoomKind.direct:
+            if not actor.is_admin and not await self.is_member(room_id, actor.user_id):
+                raise room_access_denied()
+            raise forbidden("a direct room cannot be deleted")
+        await self._require_manager(actor, room_id, room)
+        members = await self.member_ids(room_id)
+        async with self._db.session() as db:
+            for hook in self.deletion_hooks:
+                await hook(db, room_id)
+            for table in (models.Message, models.Membership):
+                await db.exec(delete(table).where(col(table.room_id) == room_id))  # type: ignore[call-overload]
+            await db.exec(delete(models.Room).where(col(models.Room.id) == room_id))  # type: ignore[call-overload]
+            await db.commit()
+        for user_id in members:
+            connections = await self._state.user_connections(user_id)
+            await self._notifier.unsubscribe([c.sid for c in connections], room_id)
+            await self._notifier.to_user(user_id, "RoomLeft", {"room_id": room_id})
+            await self._typing.stop(user_id, room_id)
+        for after in self.after_deletion_hooks:
+            try:
+                await after(room_id)
+            except Exception:
+                log.exception("cleanup after deleting room %s failed", room_id)
+
+    async def open_rooms(self, actor: Principal) -> list[OpenRoomOut]:
+        """Every open room, for the directory: whether the caller is in it, how many are."""
+        rows = await self._db.read(lambda query: query(OPEN_ROOMS, {"user": actor.user_id}))
+        return [
+            OpenRoomOut(
+                id=room_id,
+                name=name,
+                kind="open",
+                created_at=utc(created_at),  # type: ignore[arg-type]
+                creator_id=creator_id,
+                auto_join=bool(auto_join),
+                member=bool(member),
+                member_count=count,
+            )
+            for room_id, name, created_at, creator_id, auto_join, member, count in rows
+        ]
+
+    async def rename(
+        self, actor: Principal, room_id: str, name: str | None, auto_join: bool | None = None
+    ) -> RoomOut:
         room = await self._require_manager(actor, room_id)
-        if name is not None and name != room.name:
+        if auto_join is not None and auto_join != room.auto_join:
+            if not actor.is_admin:
+                raise forbidden("only an admin may choose the rooms new members join")
+            if room.kind != RoomKind.open:
+                raise forbidden("only open rooms can be joined automatically")
+        changed = (name is not None and name != room.name) or (
+            auto_join is not None and auto_join != room.auto_join
+        )
+        if changed:
             async with self._db.session() as db:
-                room.name = name
+                room.name = name if name is not None else room.name
+                room.auto_join = auto_join if auto_join is not None else room.auto_join
                 db.add(room)
                 await db.commit()
             out = await self.describe(room)

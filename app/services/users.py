@@ -4,18 +4,21 @@ from __future__ import annotations
 
 from sqlalchemy import func
 from sqlalchemy.exc import IntegrityError
-from sqlmodel import select
+from sqlmodel import col, select
 
 from app import models
 from app.db import Database
 from app.errors import CampfireError, ErrorCode, forbidden, not_found
+from app.notifier import Notifier, NullNotifier
+from app.schemas import RoomOut, wire
 from app.security import hash_password
 from app.services.auth import Principal
 
 
 class UserService:
-    def __init__(self, db: Database) -> None:
+    def __init__(self, db: Database, notifier: Notifier | None = None) -> None:
         self._db = db
+        self._notifier = notifier or NullNotifier()
 
     async def create(
         self,
@@ -36,14 +39,46 @@ class UserService:
             role=role,
         )
         async with self._db.session() as db:
+            joined: list[str] = []
+            if role != models.Role.bot:
+                # New members join every open room flagged auto_join ("All Talk").
+                joined = list(
+                    (
+                        await db.exec(
+                            select(models.Room.id).where(
+                                models.Room.kind == models.RoomKind.open,
+                                col(models.Room.auto_join).is_(True),
+                            )
+                        )
+                    ).all()
+                )
             db.add(user)
             try:
+                await db.flush()
+                for room_id in joined:
+                    db.add(models.Membership(room_id=room_id, user_id=user.id))
                 await db.commit()
             except IntegrityError:
                 raise CampfireError(
                     ErrorCode.conflict, "that email address is already taken"
                 ) from None
+        for room_id in joined:
+            await self._room_updated(room_id)
         return user
+
+    async def _room_updated(self, room_id: str) -> None:
+        async with self._db.session() as db:
+            room = await db.get(models.Room, room_id)
+            members = (
+                await db.exec(
+                    select(models.Membership.user_id)
+                    .where(models.Membership.room_id == room_id)
+                    .order_by(models.Membership.created_at)
+                )
+            ).all()
+        if room is not None:
+            out = RoomOut.of(room, list(members))
+            await self._notifier.to_room(room_id, "RoomUpdated", {"room": wire(out)})
 
     async def get(self, user_id: str) -> models.User:
         async with self._db.session() as db:

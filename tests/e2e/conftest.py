@@ -79,6 +79,7 @@ class CampfireServer(ServerProcess):
         # Browsers reconnect and many contexts share 127.0.0.1: no per-IP connect limit.
         limits_off = {
             "CAMPFIRE_CONNECT_RATE": "0",
+            "CAMPFIRE_LOGIN_RATE": "0",
             "CAMPFIRE_MESSAGE_RATE": "0",
             "CAMPFIRE_TYPING_RATE": "0",
         }
