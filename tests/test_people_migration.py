@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import importlib.util
 from collections.abc import Iterator
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -43,10 +44,11 @@ def url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
 
 USERS = ["00000000-0000-4000-8000-00000000000a", "00000000-0000-4000-8000-00000000000b"]
 ROOMS = {
-    "00000000-0000-4000-8000-000000000001": ("direct", "2026-01-01 00:00:00"),
-    "00000000-0000-4000-8000-000000000002": ("direct", "2026-01-02 00:00:00"),  # same members
-    "00000000-0000-4000-8000-000000000003": ("open", "2026-01-03 00:00:00"),
+    "00000000-0000-4000-8000-000000000001": ("direct", datetime(2026, 1, 1)),
+    "00000000-0000-4000-8000-000000000002": ("direct", datetime(2026, 1, 2)),  # same members
+    "00000000-0000-4000-8000-000000000003": ("open", datetime(2026, 1, 3)),
 }
+CREATED = datetime(2026, 1, 1)
 
 
 def _seed(connection: Connection) -> None:
@@ -54,9 +56,9 @@ def _seed(connection: Connection) -> None:
         connection.execute(
             text(
                 "INSERT INTO users (id, name, email_address, password_hash, role, active,"
-                " created_at) VALUES (:id, 'U', :email, 'x', 'member', true, '2026-01-01')"
+                " created_at) VALUES (:id, 'U', :email, 'x', 'member', true, :created)"
             ),
-            {"id": user_id, "email": f"{user_id}@campfire.test"},
+            {"id": user_id, "email": f"{user_id}@campfire.test", "created": CREATED},
         )
     for room_id, (kind, created) in ROOMS.items():
         connection.execute(
@@ -70,9 +72,9 @@ def _seed(connection: Connection) -> None:
             connection.execute(
                 text(
                     "INSERT INTO memberships (room_id, user_id, created_at)"
-                    " VALUES (:room, :user, '2026-01-01')"
+                    " VALUES (:room, :user, :created)"
                 ),
-                {"room": room_id, "user": user_id},
+                {"room": room_id, "user": user_id, "created": CREATED},
             )
     connection.commit()
 

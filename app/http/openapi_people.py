@@ -142,6 +142,18 @@ def paths(h: Any) -> dict[str, Any]:
                 body="SignUpIn",
             ),
         },
+        "/api/rooms": {
+            "post": h._paths()["/api/rooms"]["post"]
+            | {
+                "responses": {
+                    **h._paths()["/api/rooms"]["post"]["responses"],
+                    "200": js(
+                        "RoomEnvelope",
+                        "a direct room with exactly these members exists: that room",
+                    ),
+                }
+            },
+        },
         "/api/rooms/open": {
             "get": op(
                 "openRooms",

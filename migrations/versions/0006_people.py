@@ -25,16 +25,16 @@ def _direct_key(member_ids: list[str]) -> str:
 
 
 def upgrade() -> None:
-    with op.batch_alter_table("users") as batch:
-        batch.add_column(sa.Column("avatar_key", sa.String(64), nullable=True))
-        batch.add_column(sa.Column("bot_key_hash", sa.String(64), nullable=True))
-        batch.add_column(sa.Column("webhook_url", sa.String(2000), nullable=True))
+    # Plain ADD COLUMN on both databases: a batch copy of `rooms` on SQLite would drop a
+    # table that memberships and messages reference.
+    op.add_column("users", sa.Column("avatar_key", sa.String(64), nullable=True))
+    op.add_column("users", sa.Column("bot_key_hash", sa.String(64), nullable=True))
+    op.add_column("users", sa.Column("webhook_url", sa.String(2000), nullable=True))
     op.create_index("ix_users_bot_key_hash", "users", ["bot_key_hash"], unique=True)
-    with op.batch_alter_table("rooms") as batch:
-        batch.add_column(
-            sa.Column("auto_join", sa.Boolean(), nullable=False, server_default=sa.false())
-        )
-        batch.add_column(sa.Column("direct_key", sa.String(64), nullable=True))
+    op.add_column(
+        "rooms", sa.Column("auto_join", sa.Boolean(), nullable=False, server_default=sa.false())
+    )
+    op.add_column("rooms", sa.Column("direct_key", sa.String(64), nullable=True))
     op.create_index("ix_rooms_direct_key", "rooms", ["direct_key"], unique=True)
     op.create_table(
         "avatars",
@@ -78,11 +78,13 @@ def downgrade() -> None:
     op.drop_table("account")
     op.drop_table("avatars")
     op.drop_index("ix_rooms_direct_key", table_name="rooms")
-    with op.batch_alter_table("rooms") as batch:
-        batch.drop_column("direct_key")
-        batch.drop_column("auto_join")
     op.drop_index("ix_users_bot_key_hash", table_name="users")
-    with op.batch_alter_table("users") as batch:
-        batch.drop_column("webhook_url")
-        batch.drop_column("bot_key_hash")
-        batch.drop_column("avatar_key")
+    # ALTER TABLE ... DROP COLUMN (SQLite 3.35+), for the reason given in upgrade.
+    for table, column in (
+        ("rooms", "direct_key"),
+        ("rooms", "auto_join"),
+        ("users", "webhook_url"),
+        ("users", "bot_key_hash"),
+        ("users", "avatar_key"),
+    ):
+        op.execute(f"ALTER TABLE {table} DROP COLUMN {column}")
