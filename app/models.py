@@ -215,6 +215,7 @@ class VapidKey(SQLModel, table=True):
     id: int = Field(primary_key=True)
     private_key: str = Field(max_length=100)  # URL-safe base64 of the raw 32-byte scalar
     public_key: str = Field(max_length=100)  # URL-safe base64 of the uncompressed point
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
 
 
 class Avatar(SQLModel, table=True):
