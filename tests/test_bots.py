@@ -4,6 +4,8 @@ HTTP server that the test starts."""
 from __future__ import annotations
 
 import asyncio
+import os
+import shutil
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -13,7 +15,7 @@ import pytest
 from aiohttp import web
 
 from app.services import webhooks
-from tests.support import Api, Client, login, wait_for_metric
+from tests.support import ROOT, Api, Client, free_port, login, wait_for_metric
 
 
 async def create_bot(admin: Api, name: str = "Robo", **extra: Any) -> dict[str, Any]:
@@ -248,8 +250,38 @@ async def test_webhook_round_trip_in_a_direct_room(make_server, http, hook: Hook
         assert len(hook.received) == 4
         contents = [m["content"] for m in await admin.history(dm["id"])]
         assert "broken" not in contents and "too late" not in contents
+
+        # The example webhook bot (web/examples/echo-bot.mjs), run with Node.
+        echo = await _start_echo_bot()
+        try:
+            made = await create_bot(admin, "Echo", webhook_url=echo[1])
+            room = await admin.create_room("echo dm", "direct", [made["user"]["id"]])
+            await admin.send(room["id"], "hello echo")
+            await watcher.wait_for(
+                "NewMessage",
+                lambda d: (
+                    d["room_id"] == room["id"] and d["message"]["content"] == "echo: hello echo"
+                ),
+            )
+        finally:
+            echo[0].terminate()
+            await echo[0].wait()
     finally:
         await watcher.close()
+
+
+async def _start_echo_bot() -> tuple[asyncio.subprocess.Process, str]:
+    node = shutil.which("node")
+    assert node, "node is needed for web/examples/echo-bot.mjs"
+    process = await asyncio.create_subprocess_exec(
+        node,
+        str(ROOT / "web" / "examples" / "echo-bot.mjs"),
+        env={**os.environ, "PORT": str(free_port()), "HOST": "127.0.0.1"},
+        stdout=asyncio.subprocess.PIPE,
+    )
+    assert process.stdout is not None
+    line = await asyncio.wait_for(process.stdout.readline(), 30)
+    return process, orjson.loads(line)["url"]
 
 
 async def _deliveries(http: aiohttp.ClientSession, base: str) -> dict[str, float]:

@@ -10,9 +10,11 @@ import { setupDrawers } from "./ui/drawers.js";
 import { setupMembers } from "./ui/members.js";
 import { setupMentions } from "./ui/mentions.js";
 import { setupMessageList } from "./ui/message-list.js";
+import { startOnboarding } from "./ui/onboarding.js";
+import { setupPeople } from "./ui/people.js";
 import { setupRoomList } from "./ui/room-list.js";
 import { setupSearch } from "./ui/search.js";
-import { setupSignin, showSignin } from "./ui/signin.js";
+import { setupSignin } from "./ui/signin.js";
 import { SESSION_KEY } from "./ui/state.js";
 
 setupSignin();
@@ -26,7 +28,8 @@ setupMembers();
 setupDrawers();
 setupAttachments();
 setupSearch();
+setupPeople();
 
 const saved = load(SESSION_KEY, null);
 if (saved?.token && saved?.user?.id) startChat(saved);
-else showSignin();
+else startOnboarding(); // first run, a join link, or sign-in

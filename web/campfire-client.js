@@ -45,6 +45,7 @@
 //   rooms           {rooms}                         (the room list changed)
 //   queue           {pending}                       (the offline queue changed)
 //   messageFailed   {item, error}                   (a queued message was refused for good)
+//   userUpdated     {user}                          (someone sharing a room changed name/avatar/role)
 //
 // Connection states: "idle", "connecting", "syncing", "connected" (up to date), "reconnecting",
 // "offline", "polling", "unauthorized", "closed".
@@ -57,6 +58,7 @@ export { DEFAULT_IO_URL, STATES } from "./client/constants.js";
 export { backoffDelay } from "./client/connection.js";
 export { CampfireHttpError, signIn } from "./client/http.js";
 export { OfflineQueue } from "./client/outbox.js";
+export { joinWithCode, setupFirstRun, setupStatus } from "./client/people.js";
 export { RoomTimeline } from "./client/timeline.js";
 export { Emitter, MemoryStorage, uuid } from "./client/util.js";
 

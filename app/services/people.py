@@ -59,7 +59,7 @@ class PeopleService:
             email = email_address.strip().lower() if email_address is not None else None
             changes_email = email is not None and email != user.email_address
             if changes_email or password is not None:
-                if not current_password:
+                if current_password is None:
                     raise invalid(
                         "current_password is needed to change the email address or password"
                     )

@@ -89,7 +89,7 @@ def test_campfire_client_runs_in_plain_node(server: CampfireServer, alice: User)
         "CAMPFIRE_PASSWORD": alice.password,
     }
     done = subprocess.run(
-        [node, "examples/echo-bot.mjs", "--once"],
+        [node, "examples/socket-bot.mjs", "--once"],
         cwd=ROOT / "web",
         env=env,
         capture_output=True,

@@ -13,6 +13,7 @@ import { Files } from "./files.js";
 import { HttpMethods, defaultBaseUrl } from "./http.js";
 import { Messages } from "./messages.js";
 import { OfflineQueue, Outbox } from "./outbox.js";
+import { People } from "./people.js";
 import { Polling } from "./polling.js";
 import { Presence } from "./presence.js";
 import { ReadState } from "./readstate.js";
@@ -21,7 +22,7 @@ import { Sync } from "./sync.js";
 import { Emitter, defaultStorage, realTimers } from "./util.js";
 
 const CONCERNS = [
-  Connection, Sync, Outbox, Presence, Rooms, Polling, HttpMethods, Messages, Files, ReadState,
+  Connection, Sync, Outbox, Presence, Rooms, Polling, HttpMethods, Messages, Files, ReadState, People,
 ];
 
 export class CampfireClient extends Emitter {

@@ -161,7 +161,7 @@ export class Connection {
     });
     socket.on("Disconnect", (d) => {
       this._serverReason = d?.reason;
-      if (d?.reason === "session_revoked") this._unauthorized("session_revoked");
+      if (d?.reason === "session_revoked" || d?.reason === "account_deactivated") this._unauthorized(d.reason);
     });
   }
 

@@ -1,55 +1,81 @@
 #!/usr/bin/env node
-// A bot on CampfireClient in plain Node with the real socket.io-client from npm.
+// A webhook bot (PROTOCOL.md 9.6) in plain Node, no dependencies.
 //
-//   cd web && npm ci
-//   CAMPFIRE_URL=http://127.0.0.1:8000 CAMPFIRE_EMAIL=bot@example.com CAMPFIRE_PASSWORD=... \
-//     node examples/echo-bot.mjs [--once]
+// An admin creates the bot with this server's address as its webhook URL (Admin page, or
+// POST /api/bots {name: "Echo", webhook_url: "http://<this host>:<port>/"}). Campfire then POSTs
+// {user, room, message} here for every message that mentions the bot and every message in a
+// direct conversation with it; whatever this answers (text, or JSON {content}) is posted as the
+// bot's reply in that room.
 //
-// It answers every message that starts with "!echo " in the rooms it belongs to. With --once it
-// prints one JSON line when it is connected and up to date, sends "echo-bot ready" to its first
-// room, waits for that message to come back over the socket, prints it and exits (the e2e tests
-// use this to check that the library works outside a browser).
+//   node examples/echo-bot.mjs                 # listens on 127.0.0.1:8100
+//   PORT=9000 HOST=0.0.0.0 node examples/echo-bot.mjs
+//
+// It also shows the other direction: with CAMPFIRE_URL and CAMPFIRE_BOT_KEY set, "!later <text>"
+// is answered at once and <text> is posted again 5 s later through
+// POST /api/bots/{bot_key}/rooms/{room_id}/messages (plain text body).
+//
+// Campfire only calls webhooks on loopback or private addresses when the server runs with
+// CAMPFIRE_WEBHOOK_ALLOW_PRIVATE=1 (for a bot on the same machine or network).
 
-import { io } from "socket.io-client";
-import { CampfireClient, MemoryStorage, signIn } from "../campfire-client.js";
+import { createServer } from "node:http";
 
-const baseUrl = process.env.CAMPFIRE_URL || "http://127.0.0.1:8000";
-const once = process.argv.includes("--once");
+const host = process.env.HOST || "127.0.0.1";
+const port = Number(process.env.PORT || 8100);
+const campfire = process.env.CAMPFIRE_URL;
+const botKey = process.env.CAMPFIRE_BOT_KEY;
+const MAX_BODY = 1024 * 1024;
 
-const { token, user } = await signIn({
-  baseUrl,
-  email_address: process.env.CAMPFIRE_EMAIL,
-  password: process.env.CAMPFIRE_PASSWORD,
-});
+function answer(payload) {
+  const text = String(payload?.message?.content || "").trim();
+  const who = payload?.user?.name || "someone";
+  if (text.startsWith("!later ") && campfire && botKey) {
+    const later = text.slice("!later ".length);
+    setTimeout(() => postLater(payload.room.id, later), 5000);
+    return { content: `OK ${who}, in 5 seconds.` };
+  }
+  // A JSON answer {content}; a plain-text body would do as well.
+  return { content: `echo: ${text}` };
+}
 
-const client = new CampfireClient({ baseUrl, token, userId: user.id, io, storage: new MemoryStorage() });
+async function postLater(roomId, text) {
+  const url = `${campfire.replace(/\/+$/, "")}/api/bots/${encodeURIComponent(botKey)}/rooms/${encodeURIComponent(roomId)}/messages`;
+  try {
+    const res = await fetch(url, { method: "POST", headers: { "Content-Type": "text/plain" }, body: text });
+    if (!res.ok) console.error(`[echo-bot] posting later failed: HTTP ${res.status}`);
+  } catch (err) {
+    console.error("[echo-bot] posting later failed:", err.message);
+  }
+}
 
-client.on("connectionState", ({ state }) => console.error(`[echo-bot] ${state}`));
-client.on("error", (err) => console.error("[echo-bot] error", err));
-
-let readySent = null;
-client.on("synced", () => {
-  if (!once || readySent) return;
-  const room = client.getRooms()[0];
-  console.log(JSON.stringify({ event: "synced", user: user.id, rooms: client.getRooms().map((r) => r.id) }));
-  if (!room) {
-    client.close();
+const server = createServer((req, res) => {
+  if (req.method !== "POST") {
+    res.writeHead(405, { Allow: "POST" }).end();
     return;
   }
-  readySent = client.sendMessage(room.id, "echo-bot ready");
-});
-
-client.on("message", ({ message, room_id, source }) => {
-  if (once) {
-    if (readySent && message.client_message_id === readySent.client_message_id) {
-      console.log(JSON.stringify({ event: "message", room_id, source, seq: message.seq, content: message.content }));
-      client.close();
+  let size = 0;
+  const chunks = [];
+  req.on("data", (chunk) => {
+    size += chunk.length;
+    if (size > MAX_BODY) req.destroy();
+    else chunks.push(chunk);
+  });
+  req.on("end", () => {
+    let payload;
+    try {
+      payload = JSON.parse(Buffer.concat(chunks).toString("utf8"));
+    } catch {
+      res.writeHead(400).end();
+      return;
     }
-    return;
-  }
-  if (source === "live" && message.creator_id !== user.id && message.content.startsWith("!echo ")) {
-    client.sendMessage(room_id, message.content.slice("!echo ".length));
-  }
+    const reply = answer(payload);
+    console.error(`[echo-bot] ${payload?.user?.name}: ${payload?.message?.content}`);
+    res.writeHead(200, { "Content-Type": "application/json" }).end(JSON.stringify(reply));
+  });
 });
 
-await client.connect();
+server.listen(port, host, () => {
+  // One line on stdout once listening, for scripts and tests that start the bot.
+  console.log(JSON.stringify({ event: "listening", url: `http://${host}:${server.address().port}/` }));
+});
+
+for (const signal of ["SIGINT", "SIGTERM"]) process.on(signal, () => server.close(() => process.exit(0)));

@@ -10,6 +10,8 @@ import { renderMembers } from "./members.js";
 import { loadOlder, noteNewMessage, renderMessages, scheduleRenderMessages } from "./message-list.js";
 import { renderInvolvement, setupInvolvement } from "./involvement.js";
 import { reportVisibility, roomFromAddress, setupNotifications, startNotifications } from "./notifications.js";
+import { renderRoomActions } from "./directory.js";
+import { watchClient } from "./people.js";
 import { renderRoomHeader, renderRooms } from "./room-list.js";
 import { endChat } from "./signin.js";
 import { app, SESSION_KEY, userKey } from "./state.js";
@@ -31,6 +33,7 @@ export function startChat(session) {
   });
   app.client = client;
   window.campfire = client; // for the console: campfire.state, campfire.getMessages(id), ...
+  watchClient(client);
 
   client.on("connectionState", () => {
     renderBanner();
@@ -152,6 +155,7 @@ export function selectRoom(roomId) {
   renderRooms();
   renderRoomHeader();
   renderInvolvement();
+  renderRoomActions();
   renderMembers();
   renderTyping();
   updateComposer();

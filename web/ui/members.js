@@ -1,5 +1,6 @@
 // The members panel: who is in the room, online first, and the "Add member" form.
 
+import { avatar, messagePerson } from "./directory.js";
 import { el, errorText, toast, ui } from "./dom.js";
 import { app } from "./state.js";
 import { knownUsers, refreshUsers, userName } from "./users.js";
@@ -42,7 +43,16 @@ export function renderMembers() {
           "li",
           { class: `member ${g.cls}${id === app.session?.user?.id ? " me" : ""}`, dataset: { userId: id }, title: g.state },
           el("span", { class: "presence-dot", "aria-hidden": "true" }),
-          el("span", { class: "member-name", text: name(id) }),
+          avatar(id),
+          id === app.session?.user?.id
+            ? el("span", { class: "member-name", text: name(id) })
+            : el("button", {
+                type: "button",
+                class: "member-name link-button",
+                text: name(id),
+                title: `Message ${name(id)}`,
+                onclick: () => messagePerson(id),
+              }),
           el("span", { class: "visually-hidden", text: ` (${g.state})` }),
         ),
       );
