@@ -228,6 +228,25 @@ async def test_webhook_round_trip_in_a_direct_room(make_server, http, hook: Hook
         await admin.send(dm["id"], "again")
         await watcher.wait_for("NewMessage", lambda d: d["message"]["content"] == "from json")
 
+        # In a room that is not direct, only a mention calls the webhook.
+        room = await admin.create_room("standup", "open")
+        await admin.call("POST", f"/api/rooms/{room['id']}/members", {"user_id": bot_id})
+        await admin.send(room["id"], "not for the bot")
+        hook.answer = {"content": "you rang?"}
+        _, mentioned = await admin.call(
+            "POST",
+            f"/api/rooms/{room['id']}/messages",
+            {"content": "@Echo status?", "mention_ids": [bot_id]},
+            expect=201,
+        )
+        reply = await watcher.wait_for(
+            "NewMessage",
+            lambda d: d["room_id"] == room["id"] and d["message"]["creator_id"] == bot_id,
+        )
+        assert reply["message"]["content"] == "you rang?"
+        assert hook.received[-1]["message"]["id"] == mentioned["message"]["id"]
+        assert [r["message"]["content"] for r in hook.received].count("not for the bot") == 0
+
         # A failure is counted and posts nothing; so is a timeout.
         base = await _deliveries(http, server.url)
         hook.status, hook.answer = 500, "broken"
@@ -247,7 +266,7 @@ async def test_webhook_round_trip_in_a_direct_room(make_server, http, hook: Hook
             base.get("timeout", 0) + 1,
         )
         # The bot's own messages never trigger its webhook: as many requests as human sends.
-        assert len(hook.received) == 4
+        assert len(hook.received) == 5
         contents = [m["content"] for m in await admin.history(dm["id"])]
         assert "broken" not in contents and "too late" not in contents
 
