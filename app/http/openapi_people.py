@@ -189,7 +189,7 @@ def paths(h: Any) -> dict[str, Any]:
                     "200": js("UserEnvelope", "the caller as they are now"),
                     **h.WITH_BODY,
                     **h.UNAUTHORIZED,
-                    "403": err("forbidden: current_password is wrong"),
+                    "403": err("forbidden: current_password is missing or wrong"),
                     "409": err("conflict: the email address is taken"),
                 },
                 body="UpdateMeIn",

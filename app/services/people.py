@@ -10,7 +10,7 @@ from sqlmodel import col
 
 from app import models
 from app.db import Database
-from app.errors import CampfireError, ErrorCode, forbidden, invalid, not_found
+from app.errors import CampfireError, ErrorCode, forbidden, not_found
 from app.models import Role, utcnow
 from app.notifier import Notifier
 from app.schemas import UserOut, wire
@@ -59,8 +59,9 @@ class PeopleService:
             email = email_address.strip().lower() if email_address is not None else None
             changes_email = email is not None and email != user.email_address
             if changes_email or password is not None:
-                if current_password is None:
-                    raise invalid(
+                # Missing and wrong alike: the change is not allowed without the password.
+                if not current_password:
+                    raise forbidden(
                         "current_password is needed to change the email address or password"
                     )
                 if not await verify_password(user.password_hash, current_password):
