@@ -223,6 +223,7 @@ async def test_messages_sent_during_a_redis_outage_reach_every_process(
         sent = await sender.send(room["id"], "during the outage")
         # p1 delivers to its own sockets without the Redis round trip...
         await c_near.wait_for("NewMessage", lambda d: d["message"]["id"] == sent["id"])
+
         # ...and counts the publish that never reached p2 (it gives up right after).
         async def counted() -> bool:
             return await metric(http, p1.url, "campfire_emit_failures_total") > failures
