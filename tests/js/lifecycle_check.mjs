@@ -53,12 +53,13 @@ const gone = once(client, "connectionState", (d) => d.state !== "connected");
 client._socket.io.engine.close(); // the connection drops, as on a network failure
 await gone;
 
+// Listening before the changes: while polling, the client may fetch the last one at once.
+const caughtUp = once(client, "messageUpdated", (d) => d.message.id === sent[1].id && d.rev === 5);
 await api(tokenA, "PATCH", `${base}/${sent[1].id}`, { content: "edited while B was away" });
 const boost = await api(tokenA, "POST", `${base}/${sent[2].id}/boosts`, { content: "🎉" });
 await api(tokenA, "DELETE", `${base}/${sent[3].id}`);
 await api(tokenA, "PATCH", `${base}/${sent[1].id}`, { content: "edited twice while B was away" });
 
-const caughtUp = once(client, "messageUpdated", (d) => d.message.id === sent[1].id && d.rev === 5);
 if (mode !== "polling") down = false; // the socket comes back and replays from last_rev
 await caughtUp;
 // The cursor moves once the catch-up is complete (SyncComplete, or the end of the after_rev page).
