@@ -116,6 +116,11 @@ def test_a_refused_connection_says_why_and_when_it_retries(tmp_path: Path, brows
             )
         )
         expect(page.locator("#banner-retry")).to_be_visible()
+        # Screen readers hear it once (#banner-live), not once per second of the countdown.
+        shown = page.locator("#banner-text").text_content()
+        expect(page.locator("#banner-live")).to_have_text(shown)
+        expect(page.locator("#banner-text")).not_to_have_text(shown)  # the countdown ticked
+        expect(page.locator("#banner-live")).to_have_text(shown)
     finally:
         context.close()
         server.stop()

@@ -10,6 +10,8 @@ export function renderBanner() {
   clearTimeout(app.bannerTimer);
   if (!client) {
     ui.banner.hidden = true;
+    ui.bannerLive.textContent = "";
+    app.bannerAnnounced = null;
     return;
   }
   const info = client.stateInfo || { state: client.state };
@@ -19,6 +21,11 @@ export function renderBanner() {
   ui.banner.hidden = false;
   ui.banner.dataset.state = state;
   ui.bannerText.textContent = text;
+  const key = `${state}|${info.refused || ""}`;
+  if (key !== app.bannerAnnounced) {
+    app.bannerAnnounced = key;
+    ui.bannerLive.textContent = text;
+  }
   ui.bannerRetry.hidden = !retry;
   ui.bannerRetry.textContent = state === STATES.OFFLINE ? "Retry" : "Retry now";
   const queued = client.getPending().filter((p) => p.status === "queued").length;

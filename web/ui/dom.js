@@ -6,6 +6,7 @@ export const $ = (id) => document.getElementById(id);
 export const ui = {
   banner: $("banner"),
   bannerText: $("banner-text"),
+  bannerLive: $("banner-live"),
   bannerQueue: $("banner-queue"),
   bannerRetry: $("banner-retry"),
   signin: $("signin"),

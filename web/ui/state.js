@@ -9,6 +9,7 @@ export const app = {
   dividerSeq: null, // the "new messages" divider goes after this seq in the open room
   notificationsStarted: false,
   bannerTimer: null,
+  bannerAnnounced: null, // state|refusal last given to screen readers
   unseen: 0, // messages that arrived while the reader was scrolled up
   loadingOlder: false,
 };
