@@ -413,3 +413,18 @@ async def test_deleting_a_message_removes_its_files(
     assert tombstone["deleted"] is True and tombstone["attachments"] == []
     assert [a["id"] for a in survivor["attachments"]] == [other["id"]]
     assert (await fetch(client, survivor["attachments"][0]["url"]))[0] == 200
+
+
+async def test_deleting_a_room_removes_its_files(
+    client: Client, alice: Account, bob: Account, storage_dir: Path
+) -> None:
+    rid = await room(client, alice, bob)
+    sent = await upload(client, alice, rid, png(30, 30), "shared.png")
+    unsent = await upload(client, alice, rid, b"draft")
+    status, _ = await send(client, alice, rid, {"content": "pic", "attachment_ids": [sent["id"]]})
+    assert status == 201
+    assert (await fetch(client, sent["url"]))[0] == 200
+    await call(client, "DELETE", f"/api/rooms/{rid}", alice, expect=204)
+    for attachment in (sent, unsent):
+        assert (await fetch(client, attachment["url"]))[0] == 404
+    assert not (storage_dir / f"rooms/{rid}").exists()
