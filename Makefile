@@ -12,11 +12,12 @@ UV := $(TOOLS)/bin/uv
 VENV := .venv
 STAMP := $(VENV)/.installed
 LATEST := .venv-latest
+LOWEST := .venv-lowest
 # uv must not fetch a Python of its own (only PyPI is reachable), nor put the venv elsewhere.
 export UV_PYTHON_DOWNLOADS := never
 export UV_PROJECT_ENVIRONMENT := $(VENV)
 
-.PHONY: serve test test-stock-engine test-latest lock upgrade lint services browser bench
+.PHONY: serve test test-stock-engine test-latest test-lowest lock upgrade lint services browser bench
 
 serve: $(STAMP) web/node_modules/.installed
 	$(VENV)/bin/campfire serve
@@ -56,6 +57,13 @@ test-latest: $(UV) services browser
 	$(UV) pip list --python $(LATEST)/bin/python --format freeze \
 		| grep -iE '^(python-engineio|python-socketio|aiohttp|sqlalchemy|redis|arq)=='
 	$(LATEST)/bin/pytest
+
+# The oldest releases pyproject.toml's lower bounds allow (for our direct dependencies), in
+# .venv-lowest: the bounds are claims, and this checks them.
+test-lowest: $(UV) services browser
+	test -x $(LOWEST)/bin/python || $(UV) venv --python $(PYTHON) $(LOWEST)
+	$(UV) pip install --python $(LOWEST)/bin/python --resolution lowest-direct -e '.[test]'
+	$(LOWEST)/bin/pytest
 
 web/node_modules/.installed: web/package-lock.json
 	cd web && npm ci --no-audit --no-fund
