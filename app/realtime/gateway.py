@@ -13,7 +13,6 @@ import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import parse_qs
 
 import socketio
 
@@ -29,6 +28,7 @@ from app.outage import (
     unavailable,
 )
 from app.realtime.engineio_seam import ack_requested
+from app.realtime.handshake import Cursors, _cursors, _handshake_token
 from app.realtime.lifecycle_events import Handler, lifecycle_handlers
 from app.realtime.transport import TransportDuties
 from app.schemas import AuthIn, NewMessageIn, RoomRef, parse, wire
@@ -44,21 +44,6 @@ ACTIVITY_REFRESH_SECONDS = 15.0
 # SIGTERM must end the process within 10 s (PROTOCOL.md section 8): up to 3 s for in-flight
 # events, then the transport's flush (transport.py), then aiohttp's shutdown timeout (app.cli).
 SHUTDOWN_GRACE_SECONDS = 3.0
-
-
-@dataclass(frozen=True, slots=True)
-class Cursors:
-    last_seen: dict[str, int] | None = None
-    last_seen_message_id: str | None = None
-    last_rev: dict[str, int] | None = None
-
-    @property
-    def present(self) -> bool:
-        return (
-            self.last_seen is not None
-            or self.last_seen_message_id is not None
-            or self.last_rev is not None
-        )
 
 
 @dataclass(slots=True)
@@ -479,43 +464,6 @@ class RealtimeGateway:
         self._tasks.discard(task)
         if not task.cancelled() and task.exception() is not None:
             log.error("background task failed", exc_info=task.exception())
-
-
-def _handshake_token(environ: dict[str, Any], auth: Any) -> str | None:
-    """The token from the auth payload, the Authorization header or `?token=`.
-
-    None means the client sent none at all (it will use the `Auth` event); an empty one
-    is refused as `auth_required`.
-    """
-    if isinstance(auth, dict) and "token" in auth:
-        token = auth["token"]
-        if not isinstance(token, str) or not token:
-            raise CampfireError(ErrorCode.auth_required, "the auth payload's token is empty")
-        return token
-    header = environ.get("HTTP_AUTHORIZATION")
-    if header is not None:
-        scheme, _, value = header.partition(" ")
-        if scheme.lower() != "bearer" or not value.strip():
-            raise CampfireError(ErrorCode.auth_required, "use Authorization: Bearer <token>")
-        return value.strip()
-    query = parse_qs(environ.get("QUERY_STRING", ""), keep_blank_values=True)
-    if "token" in query:
-        token = query["token"][0]
-        if not token:
-            raise CampfireError(ErrorCode.auth_required, "the token query parameter is empty")
-        return token
-    return None
-
-
-def _cursors(auth: Any) -> Cursors:
-    if not isinstance(auth, dict):
-        return Cursors()
-    names = ("last_seen", "last_seen_message_id", "last_rev")
-    fields = {k: auth[k] for k in names if auth.get(k) is not None}
-    if not fields:
-        return Cursors()
-    data = parse(AuthIn, fields)
-    return Cursors(data.last_seen, data.last_seen_message_id, data.last_rev)
 
 
 def _as_connection_handler(
