@@ -24,7 +24,8 @@ from functools import cache
 from typing import Any
 
 # kinds: "method" (a plain function on the class), "coroutine" (an async function on the
-# class), "attribute" (present on an instance made by `sample`), "class" (a class).
+# class), "asyncgen" (an async generator function on the class), "attribute" (present on an
+# instance made by `sample`), "class" (a class).
 
 
 @dataclass(frozen=True, slots=True)
@@ -125,6 +126,18 @@ CONTRACT: tuple[Requirement, ...] = (
       "sent with a cross-process disconnect"),
     R("socketio.async_redis_manager:AsyncRedisManager", "redis", "attribute", None, "both",
       "closed with the worker"),
+    # ---- python-socketio pub/sub (pubsub_recovery.py, the web processes' Redis managers) ------
+    R("socketio.async_pubsub_manager:AsyncPubSubManager", "_handle_emit", "coroutine",
+      ("self", "message"), "both", "every emit delivered here is reported to the fan-out audit"),
+    R("socketio.async_redis_manager:AsyncRedisManager", "_redis_listen_with_retries",
+      "asyncgen", ("self",), "both",
+      "replaced: resubscribe at most a second apart and report when back"),
+    R("socketio.async_redis_manager:AsyncRedisManager", "_redis_connect", "method", ("self",),
+      "both", "reconnecting the subscription"),
+    R("socketio.async_redis_manager:AsyncRedisManager", "pubsub", "attribute", None, "both",
+      "the subscription, listened to"),
+    R("socketio.async_redis_manager:AsyncRedisManager", "channel", "attribute", None, "both",
+      "the channel subscribed to"),
 )
 # fmt: on
 
@@ -201,7 +214,9 @@ def problem(req: Requirement) -> str | None:
         return None if inspect.isclass(target) else f"{req.label} is no longer a class"
     if req.kind == "coroutine" and not inspect.iscoroutinefunction(target):
         return f"{req.label} is no longer a coroutine function"
-    if req.kind in ("method", "coroutine") and req.params is not None:
+    if req.kind == "asyncgen" and not inspect.isasyncgenfunction(target):
+        return f"{req.label} is no longer an async generator function"
+    if req.kind in ("method", "coroutine", "asyncgen") and req.params is not None:
         found = tuple(inspect.signature(target).parameters)
         if found != req.params:
             return (

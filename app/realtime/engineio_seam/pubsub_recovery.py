@@ -8,7 +8,8 @@ Mixed into the web processes' Redis manager, before python-socketio's AsyncRedis
 - the subscription reconnects at most a second apart (python-socketio doubles its pause up to
   60 s: 10 s of lost fan-out after a 20 s outage) and calls `on_resubscribed` when back.
 Relies on AsyncPubSubManager._publish, ._handle_emit and AsyncRedisManager
-._redis_listen_with_retries, ._redis_connect, .pubsub, .channel (python-socketio 5.12+).
+._redis_listen_with_retries, ._redis_connect, .pubsub, .channel (python-socketio 5.12+); all of
+them are entries of contract.py.
 """
 
 from __future__ import annotations
