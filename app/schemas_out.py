@@ -1,0 +1,132 @@
+"""The public objects we send back (users, rooms, messages, boosts, files), re-exported by
+app/schemas.py; each is dumped whole through `wire`."""
+
+from __future__ import annotations
+
+import hashlib
+from datetime import datetime
+from typing import Any, Literal
+
+import orjson
+from pydantic import BaseModel, Field
+
+from app import models
+
+
+def avatar_url(user_id: str, name: str, avatar_key: str | None) -> str:
+    """Never null: the upload, or the initials SVG. The version in the query changes with the
+    picture (or, for initials, the name), so a browser may cache each URL for good."""
+    version = (
+        avatar_key[:16] if avatar_key else "i" + hashlib.sha256(name.encode()).hexdigest()[:12]
+    )
+    return f"/api/users/{user_id}/avatar?v={version}"
+
+
+class UserOut(BaseModel):
+    id: str
+    name: str
+    email_address: str | None = None
+    role: str
+    avatar_url: str | None = None
+
+    @classmethod
+    def of(cls, user: models.User) -> UserOut:
+        return cls(
+            id=user.id,
+            name=user.name,
+            email_address=user.email_address,
+            role=user.role,
+            avatar_url=avatar_url(user.id, user.name, user.avatar_key),
+        )
+
+
+class RoomOut(BaseModel):
+    id: str
+    name: str
+    kind: Literal["open", "closed", "direct"]
+    created_at: datetime
+    creator_id: str
+    member_ids: list[str] | None = None
+
+    @classmethod
+    def of(cls, room: models.Room, member_ids: list[str] | None = None) -> RoomOut:
+        return cls(
+            id=room.id,
+            name=room.name,
+            kind=room.kind,  # type: ignore[arg-type]
+            created_at=room.created_at,
+            creator_id=room.creator_id,
+            member_ids=member_ids,
+        )
+
+
+class BoostOut(BaseModel):
+    id: str
+    message_id: str
+    user_id: str
+    content: str
+    created_at: datetime
+
+
+class AttachmentOut(BaseModel):
+    """A file (PROTOCOL.md 9.4). `url` and `thumbnail_url` are signed and expire; width and
+    height are known once the thumbnail job has read an image."""
+
+    id: str
+    filename: str
+    content_type: str
+    byte_size: int
+    width: int | None = None
+    height: int | None = None
+    url: str
+    thumbnail_url: str | None = None
+
+
+class OpenRoomOut(BaseModel):
+    """An entry of the room directory (`GET /api/rooms/open`)."""
+
+    id: str
+    name: str
+    kind: Literal["open"]
+    created_at: datetime
+    creator_id: str
+    auto_join: bool
+    member: bool
+    member_count: int
+
+
+class MessageOut(BaseModel):
+    id: str
+    room_id: str
+    creator_id: str
+    content: str
+    client_message_id: str
+    created_at: datetime
+    seq: int
+    # PROTOCOL.md 9.1; `model_construct` fills these defaults for a message just stored.
+    edited_at: datetime | None = None
+    deleted: bool = False
+    boosts: list[BoostOut] = Field(default_factory=list)
+    mention_ids: list[str] = Field(default_factory=list)
+    attachments: list[AttachmentOut] = Field(default_factory=list)
+    rev: int = 0
+
+    @classmethod
+    def of(cls, message: models.Message) -> MessageOut:
+        return cls(
+            id=message.id,
+            room_id=message.room_id,
+            creator_id=message.creator_id,
+            content=message.content,
+            client_message_id=message.client_message_id,
+            created_at=message.created_at,
+            seq=message.seq,
+            edited_at=message.edited_at,
+            deleted=message.deleted,
+            mention_ids=orjson.loads(message.mention_ids),
+            rev=message.rev,
+        )
+
+
+def wire(model: BaseModel) -> dict[str, Any]:
+    return model.model_dump(mode="json")
