@@ -30,8 +30,9 @@ from app.outage import (
 from app.realtime.engineio_seam import ack_requested
 from app.realtime.handshake import Cursors, _cursors, _handshake_token
 from app.realtime.lifecycle_events import Handler, lifecycle_handlers
+from app.realtime.room_events import room_handlers
 from app.realtime.transport import TransportDuties
-from app.schemas import AuthIn, NewMessageIn, RoomRef, parse, wire
+from app.schemas import AuthIn, RoomRef, parse, wire
 from app.schemas_readstate import MarkReadIn, VisibilityIn
 from app.services import Principal, Services
 from app.state import ConnectionInfo
@@ -80,13 +81,14 @@ class RealtimeGateway:
         self._idle = asyncio.Event()
         self._idle.set()
         self._closing = False
+        rooms = {e: _as_connection_handler(h) for e, h in room_handlers(services).items()}
         self._handlers: dict[str, Callable[[LiveConnection, Any], Awaitable[Envelope]]] = {
-            "NewMessage": self._new_message,
-            "TypingStart": self._typing_start,
-            "TypingStop": self._typing_stop,
+            "NewMessage": rooms["NewMessage"],
+            "TypingStart": rooms["TypingStart"],
+            "TypingStop": rooms["TypingStop"],
             "GetPresence": self._get_presence,
             "JoinRoom": self._join_room,
-            "LeaveRoom": self._leave_room,
+            "LeaveRoom": rooms["LeaveRoom"],
             "Ping": self._ping,
             "MarkRead": self._mark_read,
             "Visibility": self._visibility,
@@ -328,40 +330,6 @@ class RealtimeGateway:
         await self._welcome(conn, Cursors(data.last_seen, data.last_seen_message_id, data.last_rev))
         return {"type": "AuthSuccess", "data": {"connection_id": conn.info.connection_id}}  # type: ignore[union-attr]
 
-    async def _new_message(self, conn: LiveConnection, payload: Any) -> Envelope:
-        started = time.perf_counter()
-        data = parse(NewMessageIn, payload)
-        assert conn.principal is not None
-        result = await self.services.messages.send(
-            conn.principal,
-            data.room_id,
-            data.content,
-            data.client_message_id,
-            via="socket",
-            mention_ids=data.mention_ids,
-            attachment_ids=data.attachment_ids or (),
-        )
-        self.metrics.ack_latency.observe(time.perf_counter() - started)
-        return {
-            "type": "MessageDelivered",
-            "data": {
-                "client_message_id": data.client_message_id,
-                "message_id": result.message.id,
-                "seq": result.message.seq,
-            },
-        }
-
-    async def _typing_start(self, conn: LiveConnection, payload: Any) -> Envelope:
-        data = parse(RoomRef, payload)
-        await self.services.typing.start(conn.principal.user_id, data.room_id)  # type: ignore[union-attr]
-        return {"type": "Ok", "data": {"room_id": data.room_id}}
-
-    async def _typing_stop(self, conn: LiveConnection, payload: Any) -> Envelope:
-        data = parse(RoomRef, payload)
-        assert conn.principal is not None
-        await self.services.typing.client_stop(conn.principal.user_id, data.room_id)
-        return {"type": "Ok", "data": {"room_id": data.room_id}}
-
     async def _get_presence(self, conn: LiveConnection, payload: Any) -> Envelope:
         data = parse(RoomRef, payload)
         assert conn.principal is not None
@@ -379,14 +347,6 @@ class RealtimeGateway:
         # for it by giving up this connection's least recently subscribed room.
         await self.transport.subscribe_explicitly(conn.sid, room_channel(room.id))
         return {"type": "RoomJoined", "data": {"room": wire(room)}}
-
-    async def _leave_room(self, conn: LiveConnection, payload: Any) -> Envelope:
-        data = parse(RoomRef, payload)
-        assert conn.principal is not None
-        await self.services.rooms.remove_member(
-            conn.principal, data.room_id, conn.principal.user_id
-        )
-        return {"type": "RoomLeft", "data": {"room_id": data.room_id}}
 
     async def _ping(self, conn: LiveConnection, payload: Any) -> Envelope:
         if payload not in (None, {}) and not isinstance(payload, dict):
