@@ -35,7 +35,7 @@ test("each protocol event the server pushes has exactly one handler", () => {
   const events = Object.keys(CampfireClient.prototype._socketEvents).sort();
   assert.deepEqual(events, [
     "MessageUpdated", "NewMessage", "PresenceUpdate", "RoomJoined", "RoomLeft", "RoomRead", "RoomUpdated", "TypingStart",
-    "TypingStop", "UserJoined", "UserLeft",
+    "TypingStop", "UserJoined", "UserLeft", "UserUpdated",
   ]);
 });
 
