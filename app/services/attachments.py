@@ -1,47 +1,46 @@
-"""Attachments (PROTOCOL.md 9.4): uploads, signed URLs, access to files, thumbnails, removal.
+"""Attachments (PROTOCOL.md 9.4): uploads, access to files, removal.
 
-Files are stored under `rooms/<room id>/<attachment id>/{original,thumbnail}`, so a room's
-files can be removed by prefix even after its rows are gone. An upload is unused until a
-message of its uploader in its room takes it (in the message's own transaction, see
-message_store); unused ones are swept after `orphan_attachment_hours`.
+An upload is unused until a message of its uploader in its room takes it (in the message's
+own transaction, see message_store); unused ones are swept after `orphan_attachment_hours`.
+Where files live and how URLs are signed: attachment_urls.py; the thumbnail job:
+attachment_thumbnails.py.
 """
 
 from __future__ import annotations
 
 import asyncio
-import base64
-import hashlib
-import hmac
 import logging
-import secrets
-import tempfile
-import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
-from dataclasses import dataclass
 from datetime import timedelta
-from typing import Any, Literal
+from typing import Any
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import delete
 from sqlalchemy.exc import IntegrityError
 
 from app import models
 from app.config import Settings
-from app.db import Database, Query, in_list
+from app.db import Database
 from app.errors import CampfireError, ErrorCode, invalid, not_found
 from app.models import new_id, utcnow
 from app.schemas import AttachmentOut, MessageOut
-from app.services import message_rows
+from app.services.attachment_thumbnails import thumbnail_attachment
+from app.services.attachment_urls import (
+    Servable,
+    UrlSigner,
+    Variant,
+    hydrate_attachments,
+    room_prefix,
+    storage_key,
+)
 from app.services.auth import Principal
 from app.services.rooms import RoomService
 from app.services.sniff import SNIFF_BYTES, is_inline_image, sniff
-from app.services.thumbnails import THUMBNAIL_TYPE, ImageRejected, make_thumbnail
-from app.storage import FileMissing, Storage, StoredFile
+from app.services.thumbnails import THUMBNAIL_TYPE
+from app.storage import Storage, StoredFile
 
 log = logging.getLogger(__name__)
 
-Variant = Literal["original", "thumbnail"]
 ATTACHMENTS = models.Attachment.__table__  # type: ignore[attr-defined]
-SECRET_NAME = "attachment_url_key"
 MAX_FILENAME = 255
 # Filename characters kept: no controls, no path separators, nothing a header cannot carry.
 _FILENAME_DROP = {chr(c) for c in range(32)} | {"\x7f", "/", "\\", '"'}
@@ -60,25 +59,6 @@ class TooLarge(CampfireError):
         return 413
 
 
-@dataclass(frozen=True, slots=True)
-class Servable:
-    """A file to send: its key in storage and how to label it."""
-
-    key: str
-    content_type: str
-    filename: str
-    inline: bool
-    expires: int | None  # when the signed URL used for it stops working
-
-
-def storage_key(room_id: str, attachment_id: str, variant: Variant) -> str:
-    return f"rooms/{room_id}/{attachment_id}/{variant}"
-
-
-def room_prefix(room_id: str) -> str:
-    return f"rooms/{room_id}/"
-
-
 def clean_filename(name: str | None) -> str:
     """The last path part of the client's name, without controls; `file` if nothing is left."""
     name = (name or "").replace("\\", "/").rsplit("/", 1)[-1]
@@ -94,10 +74,9 @@ class AttachmentService:
         self._db = db
         self._rooms = rooms
         self.storage = storage
-        self._key: bytes | None = None
+        self.signer = UrlSigner(db, settings.attachment_url_ttl_seconds)
         # Set by the job runner: makes the thumbnail of an attachment (in a worker with Redis).
         self.thumbnailer: Callable[[str], Awaitable[Any]] | None = None
-        _URL_TTL[0] = self._ttl()
 
     @property
     def max_bytes(self) -> int:
@@ -170,83 +149,20 @@ class AttachmentService:
     # ---- thumbnails (the background job) ----------------------------------------
 
     async def make_thumbnail(self, attachment_id: str) -> bool:
-        """Read an image upload, store its thumbnail and record its width and height."""
-        row = await self._row(attachment_id)
-        if row is None or row.thumbnail_state != "pending":
-            return False
-        original = storage_key(row.room_id, row.id, "original")
-        state, values = "failed", {}
-        with tempfile.SpooledTemporaryFile(max_size=1024 * 1024) as copy:
-            try:
-                async with self.storage.open(original) as stored:
-                    async for chunk in stored.chunks:
-                        copy.write(chunk)
-                copy.seek(0)
-                thumb = await asyncio.to_thread(
-                    make_thumbnail,
-                    copy,  # type: ignore[arg-type]
-                    self._settings.max_image_pixels,
-                )
-            except (ImageRejected, FileMissing) as exc:
-                log.info("no thumbnail for attachment %s: %s", attachment_id, exc)
-            except Exception:
-                # Whatever went wrong, the upload must not stay "pending" for ever.
-                log.exception("thumbnail of attachment %s failed", attachment_id)
-            else:
-                thumb_key = storage_key(row.room_id, row.id, "thumbnail")
-                await self.storage.put(thumb_key, _once(thumb.data), THUMBNAIL_TYPE)
-                state = "done"
-                values = {"width": thumb.width, "height": thumb.height}
-        async with self._db.engine.begin() as connection:
-            result = await connection.execute(
-                update(ATTACHMENTS)
-                .where(ATTACHMENTS.c.id == attachment_id)
-                .values(thumbnail_state=state, **values)
-            )
-        if result.rowcount == 0 and state == "done":
-            # Deleted while we worked: do not leave its thumbnail behind.
-            await self.storage.delete([storage_key(row.room_id, row.id, "thumbnail")])
-        return state == "done"
+        """The background job: thumbnail an image upload, record its width and height."""
+        return await thumbnail_attachment(
+            self._db, self.storage, attachment_id, self._settings.max_image_pixels
+        )
 
     # ---- describing and signing ---------------------------------------------------
 
     async def describe(self, row: models.Attachment | dict[str, Any]) -> AttachmentOut:
-        key = await self._signing_key()
-        return _describe(row if isinstance(row, dict) else row.model_dump(), key, self._ttl())
+        return await self.signer.describe(row if isinstance(row, dict) else row.model_dump())
 
     async def for_messages(self, messages: Sequence[MessageOut]) -> None:
         """Fill in `attachments` of these messages (one read for all of them)."""
         if messages:
             await self._db.read(lambda query: hydrate_attachments(query, list(messages)))
-
-    def _ttl(self) -> int:
-        return max(1, int(self._settings.attachment_url_ttl_seconds))
-
-    async def _signing_key(self) -> bytes:
-        if self._key is None:
-            self._key = await self._load_or_create_key()
-        return self._key
-
-    async def _load_or_create_key(self) -> bytes:
-        secret = models.ServerSecret.__table__  # type: ignore[attr-defined]
-        query = select(secret.c.value).where(secret.c.name == SECRET_NAME)
-        for _ in range(2):
-            async with self._db.engine.begin() as connection:
-                value = (await connection.execute(query)).scalar()
-                if value is not None:
-                    return base64.urlsafe_b64decode(value)
-            try:
-                async with self._db.engine.begin() as connection:
-                    await connection.execute(
-                        secret.insert().values(
-                            name=SECRET_NAME,
-                            value=base64.urlsafe_b64encode(secrets.token_bytes(32)).decode(),
-                            created_at=utcnow(),
-                        )
-                    )
-            except IntegrityError:
-                pass  # another process made it first: read theirs
-        raise RuntimeError("could not load the URL signing key")
 
     # ---- serving --------------------------------------------------------------------
 
@@ -254,17 +170,13 @@ class AttachmentService:
         self, attachment_id: str, variant: Variant, expires: str | None, signature: str | None
     ) -> Servable | None:
         """The file a valid, unexpired signed URL names; None when the signature is not."""
-        if expires is None or signature is None or not expires.isdigit() or len(expires) > 12:
-            return None
-        if int(expires) < time.time():
-            return None
-        expected = _signature(await self._signing_key(), attachment_id, variant, int(expires))
-        if not hmac.compare_digest(expected, signature.encode("ascii", "replace")):
+        valid_until = await self.signer.check(attachment_id, variant, expires, signature)
+        if valid_until is None:
             return None
         row = await self._row(attachment_id)
         if row is None:
             raise not_found("attachment")
-        return self._servable(row, variant, int(expires))
+        return self._servable(row, variant, valid_until)
 
     async def for_reader(self, actor: Principal, attachment_id: str, variant: Variant) -> Servable:
         """The file, for a signed-in user who may read its room (an unsent upload: its
@@ -364,75 +276,7 @@ class AttachmentService:
             return await session.get(models.Attachment, attachment_id)
 
 
-async def _once(data: bytes) -> AsyncIterator[bytes]:
-    yield data
-
-
-def _signature(key: bytes, attachment_id: str, variant: str, expires: int) -> bytes:
-    mac = hmac.new(key, f"{attachment_id}/{variant}/{expires}".encode(), hashlib.sha256)
-    return base64.urlsafe_b64encode(mac.digest()).rstrip(b"=")
-
-
-def _signed_url(key: bytes, attachment_id: str, variant: Variant, expires: int) -> str:
-    signature = _signature(key, attachment_id, variant, expires).decode()
-    return f"/api/attachments/{attachment_id}/{variant}?expires={expires}&signature={signature}"
-
-
-def _describe(row: dict[str, Any], key: bytes, ttl: int) -> AttachmentOut:
-    expires = int(time.time()) + ttl
-    done = row["thumbnail_state"] == "done"
-    return AttachmentOut(
-        id=row["id"],
-        filename=row["filename"],
-        content_type=row["content_type"],
-        byte_size=row["byte_size"],
-        width=row["width"],
-        height=row["height"],
-        url=_signed_url(key, row["id"], "original", expires),
-        thumbnail_url=_signed_url(key, row["id"], "thumbnail", expires) if done else None,
-    )
-
-
-# Every path that reads messages (message_rows.hydrate) fills in their attachments with this,
-# in the same hand-off; the signing key is read there too (it exists once any file does).
-_URL_TTL = [3600]
-_KEY_OF = f"SELECT value FROM server_secrets WHERE name = '{SECRET_NAME}'"
-
-
-def hydrate_attachments(query: Query, messages: list[MessageOut]) -> None:
-    live = [m for m in messages if not m.deleted]
-    rows = _attachments_of(query, [m.id for m in live]) if live else []
-    by_message: dict[str, list[AttachmentOut]] = {}
-    if rows:
-        found = query(_KEY_OF, {})
-        key = base64.urlsafe_b64decode(found[0][0]) if found else b""
-        for row in rows:
-            by_message.setdefault(row["message_id"], []).append(_describe(row, key, _URL_TTL[0]))
-    for message in messages:
-        message.attachments = by_message.get(message.id, [])
-
-
-message_rows.HYDRATORS.append(hydrate_attachments)
-
-
-_COLUMNS = ("id", "message_id", "filename", "content_type", "byte_size", "width", "height",
-            "thumbnail_state")  # fmt: skip
-
-
-def _attachments_of(query: Query, message_ids: list[str]) -> list[dict[str, Any]]:
-    rows: list[dict[str, Any]] = []
-    for start in range(0, len(message_ids), 500):
-        ids, params = in_list("m", message_ids[start : start + 500])
-        found = query(
-            f"SELECT {', '.join(_COLUMNS)} FROM attachments WHERE message_id IN {ids}"
-            " ORDER BY message_id, position",
-            params,
-        )
-        rows.extend(dict(zip(_COLUMNS, row, strict=True)) for row in found)
-    return rows
-
-
-__all__ = ["AttachmentService", "Servable", "StoredFile", "TooLarge"]
+__all__ = ["AttachmentService", "Servable", "StoredFile", "TooLarge", "Variant"]
 
 
 async def why_not_attachable(
