@@ -167,6 +167,15 @@ def _attachment_uuids(value: Any) -> list[str] | None:
     return list(dict.fromkeys(_uuid_string(v) for v in value))
 
 
+def _content_text(value: str) -> str:
+    """Content that may be blank: a message with files (its blankness is judged elsewhere)."""
+    if "\x00" in value:
+        raise ValueError("content must not contain NUL characters")
+    if len(value) > MAX_CONTENT_LENGTH:
+        raise ValueError(f"content must be at most {MAX_CONTENT_LENGTH} characters")
+    return value
+
+
 # Ids of uploads (PROTOCOL.md 9.4); with at least one, `content` may be empty or blank.
 AttachmentIds = Annotated[list[UUIDStr], Field(max_length=MAX_ATTACHMENTS)]
 
@@ -179,15 +188,8 @@ class _WithAttachments(Inbound):
         classmethod(lambda cls, v: _attachment_uuids(v))
     )
 
-    @field_validator("content")
-    @classmethod
-    def _content_text(cls, value: str) -> str:
-        # Blank content is judged in _content_or_files, once attachment_ids is known.
-        if "\x00" in value:
-            raise ValueError("content must not contain NUL characters")
-        if len(value) > MAX_CONTENT_LENGTH:
-            raise ValueError(f"content must be at most {MAX_CONTENT_LENGTH} characters")
-        return value
+    # Blank content is judged in _content_or_files, once attachment_ids is known.
+    _content = field_validator("content")(classmethod(lambda cls, v: _content_text(v)))
 
     @model_validator(mode="after")
     def _content_or_files(self) -> Any:
@@ -298,12 +300,13 @@ BoostContent = Annotated[
 
 
 class EditMessageBody(Inbound):
-    """`PATCH /api/rooms/{id}/messages/{mid}`."""
+    """`PATCH /api/rooms/{id}/messages/{mid}`. Blank content is refused by the domain layer
+    unless the message has files (PROTOCOL.md 9.4)."""
 
     content: Content
     mention_ids: MentionIds = None
 
-    _content = field_validator("content")(classmethod(lambda cls, v: _check_content(v)))
+    _content = field_validator("content")(classmethod(lambda cls, v: _content_text(v)))
 
 
 Email = Annotated[
@@ -373,7 +376,7 @@ class EditMessageIn(MessageRef):
     content: Content
     mention_ids: MentionIds = None
 
-    _content = field_validator("content")(classmethod(lambda cls, v: _check_content(v)))
+    _content = field_validator("content")(classmethod(lambda cls, v: _content_text(v)))
 
 
 class AddBoostIn(MessageRef):

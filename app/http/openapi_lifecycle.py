@@ -44,7 +44,8 @@ def lifecycle_paths() -> dict[str, Any]:
                 },
                 parameters=[ROOM_ID, MESSAGE_ID],
                 body="EditMessageBody",
-                description="Content rules as for sending. `mention_ids` replaces the "
+                description="Content rules as for sending (empty content only for a message "
+                "with attachments). `mention_ids` replaces the "
                 "message's mentions when given (each a member of the room, else 422); absent "
                 "or null keeps them. Every edit takes the room's next `rev`.",
             ),

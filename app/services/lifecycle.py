@@ -112,6 +112,9 @@ class LifecycleService:
                 raise not_found("message")
             if message.creator_id != actor.user_id:
                 raise forbidden("only its author may edit a message")
+            if not content.strip() and not message.attachments:
+                # As for sending: only a message with files may be left without text.
+                raise invalid("content must not be empty or blank (unless files are attached)")
             mentions = message.mention_ids if mention_ids is None else list(mention_ids)
             if mention_ids is not None:
                 _require_members(tx, message.room_id, mentions)
