@@ -53,3 +53,20 @@ async def test_counters_add_up_across_processes(harness: Harness) -> None:
     await other.add_counter("push_sent", 2)
     await other.add_counter("push_dropped")
     assert await one.counters() == {"push_sent": 3.0, "push_dropped": 1.0}
+
+
+async def test_a_restored_connection_comes_back_with_its_visibility(harness: Harness) -> None:
+    state = harness.state()
+    seen, hidden = conn("u1"), conn("u2")
+    for info in (seen, hidden):
+        await add(state, info)
+    await state.set_visible(hidden.connection_id, False)
+    # What a Redis restart does to both registrations while the sockets stay open.
+    for info in (seen, hidden):
+        await state.remove_connection(info.connection_id)
+    assert await state.visible_users(["u1", "u2"]) == set()
+    restored = await state.restore_connections([seen, hidden], {hidden.connection_id})
+    assert restored == [seen, hidden]
+    # The visible page counts as visible again (no push to it); the hidden one still not.
+    assert await state.visible_users(["u1", "u2"]) == {"u1"}
+    assert await state.online_users(["u1", "u2"]) == {"u1", "u2"}

@@ -57,6 +57,9 @@ class LiveConnection:
     info: ConnectionInfo | None = None
     auth_timer: asyncio.TimerHandle | None = None
     last_refresh: float = field(default_factory=time.monotonic)
+    # The page's last `Visibility`, kept here too: a Redis restart loses the shared copy,
+    # and the heartbeat re-registers the connection with it.
+    visible: bool = True
 
 
 BackfillFn = Callable[[str, list[str], Cursors], Awaitable[None]]
@@ -367,6 +370,7 @@ class RealtimeGateway:
     async def _visibility(self, conn: LiveConnection, payload: Any) -> Envelope:
         data = parse(VisibilityIn, payload)
         assert conn.info is not None
+        conn.visible = data.visible
         await self.services.push.set_visible(conn.info.connection_id, data.visible)
         return {"type": "Ok", "data": {"visible": data.visible}}
 
@@ -388,9 +392,11 @@ class RealtimeGateway:
         delay = self.settings.heartbeat_seconds
         while True:
             await asyncio.sleep(delay)
-            infos = [c.info for c in self.live.values() if c.info is not None]
+            live = [c for c in self.live.values() if c.info is not None]
+            infos = [c.info for c in live if c.info is not None]
+            hidden = {c.info.connection_id for c in live if c.info is not None and not c.visible}
             try:
-                restored = await self.services.presence.refresh(infos) if infos else []
+                restored = await self.services.presence.refresh(infos, hidden) if infos else []
             except Exception as exc:
                 log_limited(log, logging.WARNING, "heartbeat", "heartbeat refresh failed: %r", exc)
                 delay = min(1.0, self.settings.heartbeat_seconds)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Collection
 
 from app.config import Settings
 from app.errors import CampfireError, ErrorCode
@@ -70,11 +71,15 @@ class PresenceService:
     async def heartbeat(self, connection_ids: list[str]) -> None:
         await self._state.heartbeat(connection_ids)
 
-    async def refresh(self, infos: list[ConnectionInfo]) -> list[ConnectionInfo]:
+    async def refresh(
+        self, infos: list[ConnectionInfo], hidden: Collection[str] = ()
+    ) -> list[ConnectionInfo]:
         """The heartbeat of a process's live connections, registering again any that the
         state lost (Redis restarted): else they would count as offline until they reconnect,
-        since a plain heartbeat never re-creates a connection. Returns those re-registered."""
-        return await self._state.restore_connections(infos)
+        since a plain heartbeat never re-creates a connection. `hidden` are the connections
+        whose page is hidden; the others come back visible, so that Web Push keeps telling a
+        visible user from a hidden one. Returns those re-registered."""
+        return await self._state.restore_connections(infos, hidden)
 
     async def room_presence(self, actor: Principal, room_id: str) -> tuple[list[str], list[str]]:
         """(online, recently active) members of a room the actor may read."""

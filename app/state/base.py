@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 from dataclasses import dataclass
 from typing import Literal, Protocol
 
@@ -50,10 +50,14 @@ class RealtimeState(Protocol):
 
     async def heartbeat(self, connection_ids: Iterable[str]) -> None: ...
 
-    async def restore_connections(self, infos: Iterable[ConnectionInfo]) -> list[ConnectionInfo]:
+    async def restore_connections(
+        self, infos: Iterable[ConnectionInfo], hidden: Collection[str] = ()
+    ) -> list[ConnectionInfo]:
         """Heartbeat connections known to be live, registering again any the store lost (a
         Redis restart empties it while the sockets stay open); return those re-registered.
-        Limits are not checked: these connections were admitted already."""
+        A re-registered connection is visible unless its id is in `hidden` (its page said
+        `Visibility {visible: false}` last), as its process remembers it. Limits are not
+        checked: these connections were admitted already."""
         ...
 
     async def user_connections(self, user_id: str) -> list[ConnectionInfo]: ...

@@ -5,7 +5,7 @@ from __future__ import annotations
 import itertools
 import time
 from collections import defaultdict, deque
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Collection, Iterable
 
 from app.state.base import AddConnectionResult, ConnectionInfo, RateDecision
 
@@ -55,7 +55,9 @@ class MemoryState:
             if connection_id in self._heartbeats:
                 self._heartbeats[connection_id] = now
 
-    async def restore_connections(self, infos: Iterable[ConnectionInfo]) -> list[ConnectionInfo]:
+    async def restore_connections(
+        self, infos: Iterable[ConnectionInfo], hidden: Collection[str] = ()
+    ) -> list[ConnectionInfo]:
         now = self._clock()
         restored = []
         for info in infos:
@@ -63,6 +65,8 @@ class MemoryState:
                 self._connections[info.connection_id] = info
                 self._by_user[info.user_id].add(info.connection_id)
                 self._by_session[info.session_id].add(info.connection_id)
+                if info.connection_id not in hidden:
+                    self._visible.add(info.connection_id)
                 restored.append(info)
             self._heartbeats[info.connection_id] = now
         return restored

@@ -31,7 +31,7 @@ from __future__ import annotations
 import math
 import time
 import uuid
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Collection, Iterable
 from typing import Any
 
 from redis.asyncio import BlockingConnectionPool, Redis
@@ -95,13 +95,14 @@ else
 end
 return 1
 """
-# KEYS: heartbeats. ARGV: P, now, then five fields per connection (connection_id, sid,
-# user_id, session_id, process_id). Refreshes each heartbeat; registers again a connection
-# whose hash is gone (Redis restarted under live sockets). Returns the re-registered ids.
+# KEYS: heartbeats. ARGV: P, now, then six fields per connection (connection_id, sid,
+# user_id, session_id, process_id, 1 when visible else 0). Refreshes each heartbeat;
+# registers again a connection whose hash is gone (Redis restarted under live sockets), with
+# its visibility (Web Push asks it). Returns the re-registered ids.
 RESTORE_CONNECTIONS = """
 local p = ARGV[1]
 local restored = {}
-for i = 3, #ARGV, 5 do
+for i = 3, #ARGV, 6 do
   local id = ARGV[i]
   local conn_key = p .. ':conn:' .. id
   if redis.call('EXISTS', conn_key) == 0 then
@@ -109,6 +110,9 @@ for i = 3, #ARGV, 5 do
       'session_id', ARGV[i + 3], 'process_id', ARGV[i + 4])
     redis.call('SADD', p .. ':user:' .. ARGV[i + 2], id)
     redis.call('SADD', p .. ':session:' .. ARGV[i + 3], id)
+    if ARGV[i + 5] == '1' then
+      redis.call('SADD', p .. ':visible:' .. ARGV[i + 2], id)
+    end
     table.insert(restored, id)
   end
   redis.call('ZADD', KEYS[1], ARGV[2], id)
@@ -262,7 +266,9 @@ class RedisState:
             # XX: only refresh connections that still exist (a removed one stays removed).
             await self._redis.zadd(self._heartbeats, mapping, xx=True)  # type: ignore[arg-type]
 
-    async def restore_connections(self, infos: Iterable[ConnectionInfo]) -> list[ConnectionInfo]:
+    async def restore_connections(
+        self, infos: Iterable[ConnectionInfo], hidden: Collection[str] = ()
+    ) -> list[ConnectionInfo]:
         by_id = {info.connection_id: info for info in infos}
         items = list(by_id.values())
         restored: list[ConnectionInfo] = []
@@ -270,7 +276,7 @@ class RedisState:
             args: list[Any] = [self._p, repr(self._clock())]
             for info in items[start : start + RESTORE_BATCH]:
                 args += [info.connection_id, info.sid, info.user_id, info.session_id]
-                args.append(info.process_id)
+                args += [info.process_id, 0 if info.connection_id in hidden else 1]
             ids = await self._restore_connections(keys=[self._heartbeats], args=args)
             restored += [by_id[i] for i in ids]
         return restored
