@@ -14,9 +14,10 @@ from typing import TYPE_CHECKING, Any
 
 from arq import create_pool
 from arq.connections import ArqRedis, RedisSettings
-from arq.constants import in_progress_key_prefix, job_key_prefix
+from arq.constants import in_progress_key_prefix, job_key_prefix, result_key_prefix
 
 from app.config import Settings
+from app.outage import log_limited
 from jobs import tasks
 from jobs.push import push_messages
 
@@ -31,14 +32,19 @@ BACKFILL_EXPIRES_SECONDS = 300.0
 # A bot's answer to a message minutes old would only confuse; drop it instead.
 WEBHOOK_EXPIRES_SECONDS = 60.0
 
-# KEYS: the queue, the job's key, its in-progress key. ARGV: the job id.
+# KEYS: the queue, the job's key, its in-progress key, its result key. ARGV: the job id.
 # Takes a queued job back before any worker started it: 1 when taken. A worker marks a job
 # in progress (WATCHed, in a transaction) before reading it, so the two cannot both run it:
 # either the mark exists and this refuses, or the job's key is gone when the worker reads it
-# and arq drops it as expired.
+# and arq drops it as expired. 0: a worker has it or has finished it (its result is kept a
+# while for this). -1: Redis knows nothing of it any more (restarted empty, or flushed,
+# within the wait): nobody will run it.
 TAKE_BACK = """
-if redis.call('EXISTS', KEYS[3]) == 1 then return 0 end
-if redis.call('ZREM', KEYS[1], ARGV[1]) == 0 then return 0 end
+if redis.call('EXISTS', KEYS[3]) == 1 or redis.call('EXISTS', KEYS[4]) == 1 then return 0 end
+if redis.call('ZREM', KEYS[1], ARGV[1]) == 0 then
+  if redis.call('EXISTS', KEYS[2]) == 1 then return 0 end
+  return -1
+end
 redis.call('DEL', KEYS[2])
 return 1
 """
@@ -141,23 +147,34 @@ class ArqJobs:
         assert self._services is not None
         await asyncio.sleep(self._settings.replay_wait_seconds)
         try:
-            pool = await self._pool()
-            taken = await pool.eval(
-                TAKE_BACK,
-                3,
-                self._queue,
-                job_key_prefix + job_id,
-                in_progress_key_prefix + job_id,
-                job_id,
-            )
+            try:
+                pool = await self._pool()
+                taken = await pool.eval(
+                    TAKE_BACK,
+                    4,
+                    self._queue,
+                    job_key_prefix + job_id,
+                    in_progress_key_prefix + job_id,
+                    result_key_prefix + job_id,
+                    job_id,
+                )
+            except Exception as exc:
+                # Redis is away: whether a worker ran it cannot be known, and the client waits.
+                # A replay twice is harmless (clients drop duplicates by id); none is not.
+                log_limited(
+                    log, logging.WARNING, "take-back", "replay check of %s failed: %r", sid, exc
+                )
+                taken = -1
             if not taken:
                 return  # a worker has it (or had it): it sends the replay
             log.warning(
-                "no worker started the replay of %s within %.1f s; replaying in-process",
+                "%s the replay of %s within %.1f s; replaying in-process",
+                "no worker started" if taken == 1 else "Redis lost",
                 sid,
                 self._settings.replay_wait_seconds,
             )
-            self._services.metrics.job_runs.labels("backfill_takeover", "ok").inc()
+            outcome = "ok" if taken == 1 else "lost"
+            self._services.metrics.job_runs.labels("backfill_takeover", outcome).inc()
             await tasks.backfill(
                 {"services": self._services},
                 sid,

@@ -206,7 +206,9 @@ async def webhook(ctx: dict[str, Any], bot_id: str, message_id: str) -> str:
 
 def functions() -> list[Function]:
     return [
-        func(backfill, name="backfill", max_tries=BACKFILL_TRIES, timeout=60),
+        # Its (tiny) result is kept a while: a web process waiting to take the replay back
+        # tells "a worker ran it" from "Redis lost it" by it (jobs/dispatch.py).
+        func(backfill, name="backfill", max_tries=BACKFILL_TRIES, timeout=60, keep_result=60),
         # Its result is kept a while: the web process that queued it waits for it.
         func(tasks.make_thumbnail, name="make_thumbnail", timeout=120, keep_result=120),
         func(push_messages, name="push_messages", max_tries=1, timeout=600),

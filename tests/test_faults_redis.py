@@ -15,7 +15,10 @@ from typing import Any
 
 import aiohttp
 import pytest
+import redis.asyncio as aioredis
+from redis.exceptions import RedisError
 
+from app.state.redis import RedisState
 from tests.fault_support import PrivateRedis
 from tests.scaleout_support import Cluster
 from tests.support import ADMIN_EMAIL, Api, Client, ServerProcess, login, metric
@@ -179,6 +182,84 @@ async def test_presence_comes_back_after_a_redis_restart(
 
     await wait_for(everyone_online)
     assert not any(c.disconnected.is_set() for c in clients)
+
+
+async def test_visibility_comes_back_after_a_redis_restart(
+    http: aiohttp.ClientSession,
+    admin: Api,
+    cluster: Cluster,
+    redis_server: PrivateRedis,
+    clients: list[Client],
+) -> None:
+    """Web Push asks whether a user has a visible page: after a restart a visible user must
+    not start getting pushes, nor a hidden one stop getting them."""
+    shown, hidden = [await new_user(admin, http, s) for s in cluster.servers]
+    await connect(clients, cluster.servers[0], shown)
+    tab = await connect(clients, cluster.servers[1], hidden)
+    ack = await tab.call("Visibility", {"visible": False})
+    assert ack["type"] == "Ok", ack
+    state = RedisState.from_url(redis_server.url, prefix=cluster.prefix)
+    try:
+        assert await state.visible_users([shown.id, hidden.id]) == {shown.id}
+        await asyncio.to_thread(redis_server.restart, OUTAGE)
+        await redis_back(http, cluster)
+
+        async def both_back() -> bool:
+            try:
+                return await state.online_users([shown.id, hidden.id]) == {shown.id, hidden.id}
+            except (RedisError, OSError):  # still reconnecting
+                return False
+
+        await wait_for(both_back)
+        assert await state.visible_users([shown.id, hidden.id]) == {shown.id}
+    finally:
+        await state.close()
+
+
+async def test_a_replay_pending_when_redis_is_wiped_still_arrives(
+    http: aiohttp.ClientSession,
+    admin: Api,
+    cluster: Cluster,
+    redis_server: PrivateRedis,
+    clients: list[Client],
+) -> None:
+    """Redis emptied (a FLUSHALL, or a restart without data) while a connecting socket's
+    replay waits in the queue: nobody would ever run it, and the client would wait for its
+    SyncComplete for good. The web process replays it; presence comes back too."""
+    p1 = cluster.servers[0]
+    a, b = await new_user(admin, http, p1), await new_user(admin, http, p1)
+    room = await admin.create_room("wiped", "closed", [a.id, b.id])
+    sent = await b.send(room["id"], "missed before the wipe")
+    worker = cluster.workers[0]
+    worker.stop()  # so that the replay stays queued
+    raw = aioredis.Redis.from_url(redis_server.url)
+    state = RedisState.from_url(redis_server.url, prefix=cluster.prefix)
+    try:
+        client = Client(p1.url)
+        clients.append(client)
+        await client.connect(auth={"token": a.token, "last_seen": {room["id"]: 0}})
+        await client.wait_for("AuthSuccess", timeout=RECOVERY)
+        queue = f"{cluster.prefix}:arq:queue"
+
+        async def queued() -> bool:
+            return bool(await raw.zcard(queue))
+
+        await wait_for(queued)
+        await raw.flushall()  # within the replay wait (CAMPFIRE_REPLAY_WAIT_SECONDS, 5 s)
+        synced = await client.synced(timeout=RECOVERY)
+        assert synced["missed_count"] == 1
+        shown = [d["message"]["id"] for d in client.named("NewMessage")]
+        assert shown == [sent["id"]]
+
+        async def online() -> bool:
+            return await state.online_users([a.id]) == {a.id}
+
+        await wait_for(online)
+        assert not client.disconnected.is_set()
+    finally:
+        await raw.aclose()
+        await state.close()
+        await asyncio.to_thread(worker.start)
 
 
 async def test_a_handshake_during_a_redis_outage_is_refused_with_retry_after(

@@ -354,6 +354,56 @@ async def test_arq_jobs_take_back_a_replay_no_worker_started(deployment: Deploym
     assert 'campfire_job_runs_total{job="backfill_takeover",outcome="ok"} 1.0' in rendered
 
 
+async def _replay_after_the_queue_lost(
+    deployment: Deployment, sid: str, *, finished: bool
+) -> tuple[list[str], str]:
+    """Queue a replay, then, within the wait, do to its keys what Redis restarting empty (or a
+    FLUSHALL) does, or what a worker finishing it does; return the events published to `sid`
+    and the metrics."""
+    ctx = await deployment.context()
+    services: Services = ctx["services"]
+    user, room = await make_member(services, "Lost")
+    await services.messages.send(
+        Principal(user=UserOut.of(user), session_id="s"), room.id, "hi", via="http"
+    )
+    # Long enough for this test to reach the keys first, even on a loaded machine.
+    settings = deployment.settings.model_copy(update={"replay_wait_seconds": 5.0})
+    jobs = ArqJobs(settings, services=services)
+    jobs.start()
+    pool = await create_pool(arq_worker.redis_settings(settings))
+    async with Listener(deployment.channel, f"{settings.redis_prefix}:socketio") as ch:
+        try:
+            await jobs.backfill(sid, [room.id], None, None)
+            [job] = await pool.queued_jobs(queue_name=queue_name(settings))
+            await pool.delete(queue_name(settings), f"arq:job:{job.job_id}")
+            if finished:  # as arq leaves a job it ran (the backfill's result is kept)
+                await pool.set(f"arq:result:{job.job_id}", b"x", ex=60)
+            await asyncio.wait_for(asyncio.gather(*jobs._watchdogs), WAIT)
+        finally:
+            await jobs.stop()
+            await pool.delete(f"arq:result:{job.job_id}")
+            await pool.aclose()
+        published = await ch.until_marker(deployment.channel)
+    events = [m["event"] for m in published if m.get("room") == sid]
+    return events, services.metrics.render().decode()
+
+
+async def test_arq_jobs_replay_in_process_a_replay_redis_lost_within_the_wait(
+    deployment: Deployment,
+) -> None:
+    # Redis restarted empty (or was flushed) after the enqueue: no worker will ever see the
+    # job, and the client would wait for its SyncComplete forever.
+    events, rendered = await _replay_after_the_queue_lost(deployment, "sid-l", finished=False)
+    assert events == ["NewMessage", "SyncComplete"]
+    assert 'campfire_job_runs_total{job="backfill_takeover",outcome="lost"} 1.0' in rendered
+
+
+async def test_arq_jobs_leave_a_replay_a_worker_finished(deployment: Deployment) -> None:
+    events, rendered = await _replay_after_the_queue_lost(deployment, "sid-f", finished=True)
+    assert events == []  # the worker sent it; the web process does not send it again
+    assert "backfill_takeover" not in rendered
+
+
 # ---- schedule ------------------------------------------------------------------------------
 
 
