@@ -81,6 +81,7 @@ def main(argv: list[str] | None = None) -> int:
 def serve_command(settings: Settings) -> int:
     from aiohttp import web
 
+    from app.heap import settle_after_startup
     from app.main import create_app
     from app.migrate import upgrade
 
@@ -93,8 +94,11 @@ def serve_command(settings: Settings) -> int:
     except ImportError:  # pragma: no cover - uvloop is optional on exotic platforms
         pass
     asyncio.run(_explain_first_run(settings))
+    application = create_app(settings)
+    if settings.gc_tuning:
+        settle_after_startup()
     web.run_app(
-        create_app(settings),
+        application,
         host=settings.host,
         port=settings.port,
         shutdown_timeout=2.0,

@@ -98,6 +98,8 @@ class Settings(BaseSettings):
     # The Engine.IO fast path (app/realtime/engineio_seam): off serves python-socketio's
     # stock code, for when a library upgrade breaks what the fast path relies on.
     engine_fast_path: bool = True
+    # Freeze start-up objects and widen the collector's generations (app/heap.py).
+    gc_tuning: bool = True
     ping_interval: float = 25.0
     ping_timeout: float = 20.0
 

@@ -184,3 +184,19 @@ def test_loop_metrics_render_as_prometheus_histograms_and_counters() -> None:
         assert line in text.splitlines(), line
     [total] = [ln for ln in text.splitlines() if ln.startswith("campfire_ack_latency_seconds_sum")]
     assert float(total.split()[1]) == pytest.approx(5.0243)
+
+
+def test_the_web_process_freezes_startup_objects_and_widens_the_young_generation() -> None:
+    import gc
+
+    from app.heap import THRESHOLDS, settle_after_startup
+
+    before = gc.get_threshold()
+    gc.unfreeze()
+    try:
+        settle_after_startup()
+        assert gc.get_threshold() == THRESHOLDS
+        assert gc.get_freeze_count() > 10_000  # the imported modules at least
+    finally:
+        gc.unfreeze()
+        gc.set_threshold(*before)
