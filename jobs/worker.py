@@ -74,13 +74,21 @@ async def build_context(
     )
     notifier = SocketIONotifier(manager, metrics)
     services = Services.build(settings, db, state, notifier, metrics)
-    return {"services": services, "manager": manager, "settings": settings}
+    ctx: dict[str, Any] = {"services": services, "manager": manager, "settings": settings}
+    # Messages stored here (a bot's webhook reply) notify like any other: batched into push
+    # jobs run in this worker, as the web processes' batchers hand theirs over to it.
+    pushes = push.PushBatcher(lambda batch: push_messages(ctx, batch), settings.push_batch_seconds)
+    services.messages.on_stored.append(pushes.message_stored)
+    ctx["pushes"] = pushes
+    return ctx
 
 
 async def close_context(ctx: dict[str, Any]) -> None:
     services: Services | None = ctx.get("services")
     if services is None:
         return
+    if "pushes" in ctx:
+        await ctx["pushes"].close()
     await services.close()
     await services.state.close()
     await services.db.close()

@@ -21,6 +21,7 @@ from tests.support import (
     metric,
     wait_for_metric,
 )
+from tests.test_bots import create_bot, hook  # noqa: F401 (hook is a fixture)
 from tests.test_push import PUSH_ENV, hidden_tab, involve, subscribe
 
 # Starting PostgreSQL's database, two web processes and a worker one after another can take
@@ -30,7 +31,8 @@ pytestmark = pytest.mark.timeout(600)
 
 @pytest.fixture(scope="module")
 def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
-    deployment = Cluster(tmp_path_factory.mktemp("push-scaleout"), {**UNLIMITED, **PUSH_ENV})
+    env = {**UNLIMITED, **PUSH_ENV, "CAMPFIRE_WEBHOOK_ALLOW_PRIVATE": "1"}
+    deployment = Cluster(tmp_path_factory.mktemp("push-scaleout"), env)
     try:
         deployment.setup()
         # One at a time: on a loaded machine three imports at once can outlast the start timeout.
@@ -132,3 +134,36 @@ async def test_gone_subscriptions_are_deleted_by_the_worker(cluster, service, ht
     await service.wait(gone, 1, timeout=30)
     await wait_for_metric(http, p1.url, "campfire_push_gone_total", before + 1, timeout=30)
     await subscribe(bob, gone, expect=201)
+
+
+async def test_a_bots_reply_stored_by_the_worker_is_pushed(cluster, service, http, hook) -> None:  # noqa: F811
+    # With Redis, a webhook runs in the worker and its answer is stored there: the worker
+    # batches that message's pushes itself (no web process sees it stored).
+    p1, _ = cluster.servers
+    admin = await login(http, p1.url, ADMIN_EMAIL)
+    bob = await person(http, p1, "bob")
+    bot = await create_bot(admin, "Echo", webhook_url=hook.url)
+    bot_id = bot["user"]["id"]
+    room = await admin.create_room("Bots", "open", [bob.id, bot_id])
+    await involve(bob, room["id"], "everything")
+    sub = service.subscriber()
+    await subscribe(bob, sub)
+    bob_tab = await hidden_tab(p1, bob)
+    hook.answer = {"content": "build is green"}
+    try:
+        _, sent = await admin.call(
+            "POST",
+            f"/api/rooms/{room['id']}/messages",
+            {"content": "@Echo status?", "mention_ids": [bot_id]},
+            expect=201,
+        )
+        reply = await bob_tab.wait_for(
+            "NewMessage", lambda d: d["message"]["creator_id"] == bot_id, timeout=30
+        )
+        pushes = await service.wait(sub, 2, timeout=30)
+    finally:
+        await bob_tab.close()
+    assert all(p.problem is None and p.payload is not None for p in pushes)
+    by_message = {p.payload["message_id"]: p.payload for p in pushes if p.payload is not None}
+    assert set(by_message) == {sent["message"]["id"], reply["message"]["id"]}
+    assert by_message[reply["message"]["id"]]["body"] == "Echo: build is green"
