@@ -10,11 +10,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections.abc import Awaitable
 from typing import TYPE_CHECKING, Any
 
 from arq import create_pool
 from arq.connections import ArqRedis, RedisSettings
 from arq.constants import in_progress_key_prefix, job_key_prefix, result_key_prefix
+from arq.jobs import Job
 
 from app.config import Settings
 from app.outage import log_limited
@@ -68,7 +70,8 @@ class ArqJobs:
         self._services = services
         self._queue = queue_name(settings)
         self._pool_task: asyncio.Task[ArqRedis] | None = None
-        self._watchdogs: set[asyncio.Task[None]] = set()
+        # Background work of this process: replay watchdogs, thumbnail enqueues.
+        self._watchdogs: set[asyncio.Future[Any]] = set()
 
     def start(self) -> None:
         # Synchronous like InProcessScheduler.start (app.main calls it from on_startup);
@@ -186,18 +189,43 @@ class ArqJobs:
         except Exception:
             log.exception("the fallback replay of %s failed; the client recovers by cursor", sid)
 
-    async def thumbnail(self, attachment_id: str) -> bool:
-        """Queue the thumbnail job for the worker and wait for its result (the caller bounds
-        the wait; the job goes on without it)."""
-        pool = await self._pool()
-        job = await pool.enqueue_job(
-            "make_thumbnail",
-            attachment_id,
-            _queue_name=self._queue,
-            _job_id=f"{self._settings.redis_prefix}:thumbnail:{attachment_id}",
-        )
+    def thumbnail(self, attachment_id: str) -> Awaitable[bool]:
+        """Queue the thumbnail job for the worker; awaiting the answer waits for its result.
+
+        The upload bounds that wait and cancels it when it is up, so the enqueueing runs in a
+        task of its own: a short wait, or a pool still connecting, must not leave the image
+        without its job (it would stay without width and height for ever)."""
+        enqueued = asyncio.ensure_future(self._enqueue_thumbnail(attachment_id))
+        self._watchdogs.add(enqueued)
+        enqueued.add_done_callback(self._watchdogs.discard)
+        return self._thumbnail_result(enqueued)
+
+    async def _enqueue_thumbnail(self, attachment_id: str) -> Job | bool | None:
+        try:
+            pool = await self._pool()
+            return await pool.enqueue_job(
+                "make_thumbnail",
+                attachment_id,
+                _queue_name=self._queue,
+                _job_id=f"{self._settings.redis_prefix}:thumbnail:{attachment_id}",
+            )
+        except Exception:
+            if self._services is None:
+                raise
+            # The queue is unreachable: make it here rather than not at all.
+            log.exception(
+                "could not enqueue the thumbnail of %s; making it in-process", attachment_id
+            )
+            self._services.metrics.job_runs.labels("thumbnail_enqueue", "error").inc()
+            return await tasks.make_thumbnail({"services": self._services}, attachment_id)
+
+    @staticmethod
+    async def _thumbnail_result(enqueued: asyncio.Future[Job | bool | None]) -> bool:
+        job = await asyncio.shield(enqueued)
         if job is None:  # already queued under that id
             return False
+        if isinstance(job, bool):  # made in-process
+            return job
         return bool(await job.result(timeout=None, poll_delay=0.1))
 
     async def push(self, messages: list[dict[str, Any]]) -> None:

@@ -212,13 +212,26 @@ async def webhook(ctx: dict[str, Any], bot_id: str, message_id: str) -> str:
     return outcome
 
 
+async def make_thumbnail(ctx: dict[str, Any], attachment_id: str) -> bool:
+    """tasks.make_thumbnail, counted (an image refused as hostile is an "ok" run: the job
+    did its work and recorded that there is no thumbnail)."""
+    metrics = ctx["services"].metrics
+    try:
+        made = await tasks.make_thumbnail(ctx, attachment_id)
+    except Exception:
+        metrics.job_runs.labels("make_thumbnail", "error").inc()
+        raise
+    metrics.job_runs.labels("make_thumbnail", "ok").inc()
+    return made
+
+
 def functions() -> list[Function]:
     return [
         # Its (tiny) result is kept a while: a web process waiting to take the replay back
         # tells "a worker ran it" from "Redis lost it" by it (jobs/dispatch.py).
         func(backfill, name="backfill", max_tries=BACKFILL_TRIES, timeout=60, keep_result=60),
         # Its result is kept a while: the web process that queued it waits for it.
-        func(tasks.make_thumbnail, name="make_thumbnail", timeout=120, keep_result=120),
+        func(make_thumbnail, name="make_thumbnail", timeout=120, keep_result=120),
         func(push_messages, name="push_messages", max_tries=1, timeout=600),
         # One try: a bot that fails is logged and counted, never hammered.
         func(webhook, name="webhook", max_tries=1, timeout=30),

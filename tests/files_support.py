@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import random
 import struct
 import zlib
 
@@ -47,3 +48,25 @@ SVG = (
     b'<?xml version="1.0"?><svg xmlns="http://www.w3.org/2000/svg" width="10" height="10">'
     b"<script>alert(1)</script><rect width='10' height='10'/></svg>"
 )
+
+
+def noisy_png(width: int = 300, height: int = 200) -> bytes:
+    """A PNG whose pixel data does not compress away (so that cutting it loses pixels)."""
+    out = io.BytesIO()
+    Image.frombytes("RGB", (width, height), random.Random(7).randbytes(width * height * 3)).save(
+        out, "PNG"
+    )
+    return out.getvalue()
+
+
+def noisy_jpeg(width: int = 300, height: int = 200) -> bytes:
+    out = io.BytesIO()
+    Image.frombytes("RGB", (width, height), random.Random(8).randbytes(width * height * 3)).save(
+        out, "JPEG", quality=90
+    )
+    return out.getvalue()
+
+
+def truncated(data: bytes) -> bytes:
+    """The first half of a file: a valid header, half the pixels, no end."""
+    return data[: len(data) // 2]

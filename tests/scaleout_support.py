@@ -34,11 +34,11 @@ REDIS_URL = "redis://127.0.0.1:6379/0"
 
 def delete_redis_keys(prefix: str) -> int:
     """Every key of one prefix: the state, the Socket.IO channel has none, the arq queue,
-    and arq's job and result keys, whose ids carry the prefix for cron jobs."""
+    and arq's job and result keys, whose ids carry the prefix for cron and thumbnail jobs."""
     client = redis.Redis.from_url(REDIS_URL)
     try:
         keys = list(client.scan_iter(match=f"{prefix}:*", count=1000))
-        keys += list(client.scan_iter(match=f"arq:*:cron:{prefix}:*", count=1000))
+        keys += list(client.scan_iter(match=f"arq:*:{prefix}:*", count=1000))
         for start in range(0, len(keys), 500):
             client.delete(*keys[start : start + 500])
         return len(keys)
@@ -68,6 +68,9 @@ class Cluster:
             "DATABASE_URL": database_url(self.database),
             "REDIS_URL": self.redis_url,
             "CAMPFIRE_REDIS_PREFIX": self.prefix,
+            # One storage folder for every process: the worker makes the thumbnails of files
+            # the web processes stored.
+            "CAMPFIRE_STORAGE_DIR": str(self.workdir / "storage"),
         }
 
     def setup(self) -> None:
