@@ -2,7 +2,9 @@
 
 The index is kept in the writing transaction (see migrations/versions/0004_search.py): on
 SQLite an FTS5 table, written once per send batch, with triggers for edits and deletes; on
-PostgreSQL a GIN expression index. Here the user's query is parsed into terms, and each
+PostgreSQL a GIN expression index. Both ignore case and accents (FTS5's unicode61 removes
+diacritics; on PostgreSQL the text and the query go through `campfire_unaccent`, see
+0007_search_unaccent.py). Here the user's query is parsed into terms, and each
 database gets a query built only from word characters, so no input can reach either engine
 as syntax: a query is either answered or refused with `invalid_message_format` (422), never
 a database error.
@@ -108,14 +110,31 @@ _SQLITE_SEARCH = (
     f" WHERE messages_fts MATCH :match AND {_READABLE}{{filters}}"
     " ORDER BY messages_fts.rowid DESC LIMIT :limit"
 )
+# The expression of the index (migrations 0004_search, 0007_search_unaccent), accents removed.
 _POSTGRES_SEARCH = (
     f"SELECT {_MESSAGE_COLUMNS}, r.name, r.kind FROM messages m JOIN rooms r ON r.id = m.room_id"
     " WHERE to_tsvector('simple'::regconfig,"
-    " regexp_replace(m.content, '[[:punct:][:space:]]+', ' ', 'g'))"
+    " regexp_replace(campfire_unaccent(m.content), '[[:punct:][:space:]]+', ' ', 'g'))"
     " @@ to_tsquery('simple'::regconfig, :match)"
     f" AND {_READABLE}{{filters}} ORDER BY m.position DESC LIMIT :limit"
 )
 _POSITION_OF = "SELECT position FROM messages WHERE id = :id"
+_UNACCENT = "SELECT campfire_unaccent(:text)"
+
+
+def unaccented(query: Query, terms: Sequence[Term]) -> list[Term]:
+    """The terms with their accents removed by the database's own rules (those the index was
+    built with), split into words again: `unaccent` may turn a letter into punctuation (an
+    apostrophe, `1/2`), which must never reach `to_tsquery` as syntax. One round trip for all
+    terms (they are joined by newlines, which unaccent keeps)."""
+    text = "\n".join(" ".join(term.tokens) for term in terms)
+    lines = str(query(_UNACCENT, {"text": text})[0][0]).split("\n")
+    found: list[Term] = []
+    for term, line in zip(terms, lines, strict=True):
+        tokens = tuple(_TOKEN.findall(line))
+        if tokens:
+            found.append(Term(tokens, term.prefix))
+    return found
 
 
 class SearchService:
@@ -142,11 +161,9 @@ class SearchService:
         if not terms:
             return []
         sqlite = self._db.is_sqlite
-        params: dict[str, Any] = {
-            "match": fts5_query(terms) if sqlite else tsquery(terms),
-            "user": actor.user_id,
-            "limit": limit,
-        }
+        params: dict[str, Any] = {"user": actor.user_id, "limit": limit}
+        if sqlite:
+            params["match"] = fts5_query(terms)
         filters = ""
         if room_id is not None:
             filters += " AND m.room_id = :room"
@@ -161,6 +178,11 @@ class SearchService:
                 if not found:
                     return None
                 params["before"] = found[0][0]
+            if not sqlite:
+                plain = unaccented(query, terms)
+                if not plain:
+                    return []
+                params["match"] = tsquery(plain)
             hits = [_hit(row) for row in query(sql, params)]
             message_rows.hydrate(query, [hit.message for hit in hits])
             return hits
