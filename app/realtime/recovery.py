@@ -13,6 +13,14 @@ delivery. `FanoutAudit` closes the gap: each process remembers which seqs
 of each room it has delivered to its sockets, compares them every few seconds with the
 database, and delivers what is missing to its own sockets (clients drop duplicates by id, and
 order by seq). A lost message thus reaches everyone within about two audit intervals.
+
+A message counts as lost once the database has had it for a whole interval. On a loaded
+process the subscription lags further behind than that, and the audit would deliver messages
+that were only late, a second time, adding work where there is least room for it (the chaos
+harness saw hundreds a pass). So when a message the audit delivered then arrives by the
+subscription after all, the audit waits twice as many intervals before calling a message
+lost (up to MAX_AUDITS_BACK), and halves the wait again after DECAY_AUDITS audits with no
+such late arrival.
 """
 
 from __future__ import annotations
@@ -20,6 +28,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections import deque
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -34,6 +43,10 @@ NAMESPACE = "/"
 AUDIT_CHUNK = 500
 MAX_REPAIR_PER_ROOM = 500
 LAST_SEQS = "SELECT id, last_seq FROM rooms WHERE id IN {ids}"
+MAX_AUDITS_BACK = 16
+DECAY_AUDITS = 30
+# Seqs the audit delivered, kept to recognise them arriving late; older ones are forgotten.
+REPAIRED_MEMORY = 10_000
 
 
 @dataclass(slots=True)
@@ -42,8 +55,17 @@ class _Seen:
 
     low: int
     above: set[int] = field(default_factory=set)
-    # The database's last seq at the previous audit: what has had a whole interval to arrive.
-    settled: int = 0
+    # The database's last seq at the latest audits, oldest first: the one `back` audits ago
+    # is what has had that many intervals to arrive.
+    history: deque[int] = field(default_factory=lambda: deque(maxlen=MAX_AUDITS_BACK + 1))
+    # Seqs this audit delivered itself.
+    repaired: set[int] = field(default_factory=set)
+
+    @classmethod
+    def starting(cls, seq: int) -> _Seen:
+        seen = cls(low=seq)
+        seen.history.append(seq)
+        return seen
 
     def add(self, seq: int) -> None:
         if seq == self.low + 1:
@@ -61,6 +83,9 @@ class FanoutAudit:
         self._services = services
         self._interval = interval
         self._rooms: dict[str, _Seen] = {}
+        self._back = 1  # audits a seq must be in the database before it counts as lost
+        self._late = 0  # repaired messages that arrived by the subscription after all
+        self._clean = 0  # audits in a row with no such late arrival
         self._task: asyncio.Task[None] | None = None
         metrics = services.metrics
         manager.on_emit_handled = self._delivered
@@ -106,6 +131,9 @@ class FanoutAudit:
         payload = data[0] if isinstance(data, list) and data else data
         seq = payload.get("message", {}).get("seq") if isinstance(payload, dict) else None
         if isinstance(seq, int):
+            if seq in seen.repaired:
+                seen.repaired.discard(seq)
+                self._late += 1
             seen.add(seq)
 
     def _synced(self, message: dict[str, Any]) -> None:
@@ -118,7 +146,7 @@ class FanoutAudit:
         for room in rooms if isinstance(rooms, list) else ():
             room_id, seq = room.get("room_id"), room.get("last_seq")
             if isinstance(room_id, str) and isinstance(seq, int) and room_id not in self._rooms:
-                self._rooms[room_id] = _Seen(low=seq, settled=seq)
+                self._rooms[room_id] = _Seen.starting(seq)
 
     async def _loop(self) -> None:
         while True:
@@ -156,15 +184,39 @@ class FanoutAudit:
             current = last.get(room_id, 0)
             seen = self._rooms.get(room_id)
             if seen is None:
-                self._rooms[room_id] = _Seen(low=current, settled=current)
+                self._rooms[room_id] = _Seen.starting(current)
                 continue
-            target, seen.settled = seen.settled, current
+            seen.history.append(current)
+            if len(seen.history) <= self._back:
+                continue
+            target = seen.history[-1 - self._back]
             if seen.low < target:
                 repaired += await self._repair(room_id, seen, target)
+            if len(seen.repaired) > REPAIRED_MEMORY:
+                seen.repaired = {s for s in seen.repaired if s > current - REPAIRED_MEMORY}
+        self._adapt()
         if repaired:
             self._services.metrics.fanout_repaired.inc(repaired)
             log.warning("fan-out audit delivered %d messages lost on their way here", repaired)
         return repaired
+
+    def _adapt(self) -> None:
+        """Wait longer before calling a message lost while lost ones turn out to be late."""
+        if self._late:
+            if self._back < MAX_AUDITS_BACK:
+                self._back = min(self._back * 2, MAX_AUDITS_BACK)
+                log.warning(
+                    "fan-out audit: %d delivered messages arrived late after all; a message now"
+                    " counts as lost after %d intervals",
+                    self._late,
+                    self._back,
+                )
+            self._late = self._clean = 0
+            return
+        self._clean += 1
+        if self._clean >= DECAY_AUDITS and self._back > 1:
+            self._back //= 2
+            self._clean = 0
 
     async def _repair(self, room_id: str, seen: _Seen, target: int) -> int:
         replay = await self._services.messages.missed([room_id], last_seen={room_id: seen.low})
@@ -181,6 +233,7 @@ class FanoutAudit:
                     ignore_queue=True,  # this process's sockets only: each process repairs its own
                 )
                 delivered += 1
+                seen.repaired.add(message.seq)
             seen.add(message.seq)
         if seen.low < target:  # more than one pass's worth, or rows gone: do not loop on it
             seen.low, seen.above = target, {s for s in seen.above if s > target}
