@@ -39,6 +39,9 @@ CHAOS_ENV = {
     "CAMPFIRE_LOG": "warning",
 }
 PING_DEADLINE_MS = 11_000  # ping interval + ping timeout, and a second of slack
+# Generous but finite: at nice 19 on a shared 2-core machine a process may be starved of CPU
+# for minutes while benchmarks run at normal priority; imports alone then take a minute.
+START_TIMEOUT = 600.0
 
 
 @dataclass
@@ -71,18 +74,18 @@ class Deployment:
             )
             web = 2
         self.env = env
-        tool = ServerProcess(workdir=self.workdir, env=env)
+        tool = ServerProcess(workdir=self.workdir, env=env, start_timeout=START_TIMEOUT)
         tool.cli("migrate")
         tool.cli(
             "user", "create", "--name", "Admin", "--email", ADMIN_EMAIL,
             "--password", PASSWORD, "--admin",
         )  # fmt: skip
         for _ in range(web):
-            server = ServerProcess(workdir=self.workdir, env=env)
+            server = ServerProcess(workdir=self.workdir, env=env, start_timeout=START_TIMEOUT)
             server.start()
             self.servers.append(server)
         if self.kind == "cluster":
-            self.worker = WorkerProcess(workdir=self.workdir, env=env)
+            self.worker = WorkerProcess(workdir=self.workdir, env=env, start_timeout=START_TIMEOUT)
             self.worker.start()
         self.proxy = StallProxy(self.servers[0].port).start()
 

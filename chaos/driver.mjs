@@ -79,7 +79,9 @@ class RawClient {
 
   connect() {
     const lastSeen = Object.fromEntries(this.cursor);
-    const socket = leanIo(this.base, { auth: { token: this.token, last_seen: lastSeen }, timeout: 5000 });
+    // A generous handshake timeout: on a loaded server a client that gives up after a few
+    // seconds and retries only adds work (the server still answers the abandoned upgrade).
+    const socket = leanIo(this.base, { auth: { token: this.token, last_seen: lastSeen }, timeout: config.connect_timeout_ms ?? 30000 });
     this.socket = socket;
     socket.ws.on("message", () => (this.lastPacket = now()));
     socket.on("connect", () => {
@@ -87,7 +89,7 @@ class RawClient {
       this.attempt = 0;
       this.lastPacket = now();
     });
-    socket.on("connect_error", () => this.retry(socket));
+    socket.on("connect_error", (err) => this.retry(socket, err?.data?.retry_after));
     socket.on("disconnect", () => this.retry(socket));
     socket.on("NewMessage", (d) => this.take(d.message, "live"));
     socket.on("SyncComplete", () => {
@@ -97,14 +99,18 @@ class RawClient {
     socket.on("RoomLeft", (d) => this.rooms.delete(d.room_id));
   }
 
-  retry(socket) {
+  retry(socket, retryAfter) {
     if (socket !== this.socket || this.closed) return;
     this.connected = false;
     this.synced = false;
     this.socket = null;
     this.reconnects += 1;
     if (this.attempt > 0) this.urlIndex += 1; // another web process, if there is one
-    const delay = Math.min(5000, 250 * 2 ** this.attempt) * (0.5 + Math.random() / 2);
+    // The server's retry_after (a refusal while it is overloaded or a dependency is down) is
+    // a floor, as a real client honours it; jittered so that refused clients do not return
+    // together.
+    const backoff = Math.min(5000, 250 * 2 ** this.attempt);
+    const delay = Math.max(backoff, (retryAfter || 0) * 1000) * (0.5 + Math.random() / 2);
     this.attempt += 1;
     setTimeout(() => this.connect(), delay);
   }
@@ -127,7 +133,18 @@ class RawClient {
     let c = this.cursor.get(message.room_id);
     while (seen.has(c + 1)) c += 1;
     this.cursor.set(message.room_id, c);
-    if (source === "live" && message.seq > c + 1) this.fill(message.room_id);
+    if (source === "live" && message.seq > c + 1) this.scheduleFill(message.room_id, message.seq);
+  }
+
+  scheduleFill(roomId, highest) {
+    // Like CampfireClient's gapFillDelayMs: with two web processes publishing into one room,
+    // messages often arrive a little out of order; fill over HTTP only a gap that stays.
+    if (this.fillTimer?.has(roomId)) return;
+    (this.fillTimer ||= new Set()).add(roomId);
+    setTimeout(() => {
+      this.fillTimer.delete(roomId);
+      if (this.cursor.get(roomId) < highest) this.fill(roomId);
+    }, config.gap_fill_delay_ms ?? 1000);
   }
 
   async fill(roomId) {
@@ -222,6 +239,7 @@ class LibraryClient {
       // Never give up, and retry within seconds: the harness measures convergence.
       maxReconnectAttempts: 1000,
       backoffMaxMs: 5000,
+      gapFillDelayMs: config.gap_fill_delay_ms ?? 250,
     });
     this.client.on("messageFailed", ({ item, error }) => this.failed.push({ ...item, error }));
     this.client.on("roomLeft", ({ room_id }) => this.rooms.delete(room_id));

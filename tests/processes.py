@@ -114,6 +114,9 @@ class ChildProcess:
     env: dict[str, str]
     port: int = field(default_factory=free_port)
     process: subprocess.Popen[bytes] | None = None
+    # Seconds to wait for it to listen (the chaos harness, starved at nice 19 beside
+    # benchmarks, gives a restart longer).
+    start_timeout: float = START_TIMEOUT
 
     def command(self) -> list[str]:
         raise NotImplementedError
@@ -135,7 +138,9 @@ class ChildProcess:
     def start(self) -> None:
         assert self.process is None, f"{self.kind} is already running"
         self.workdir.mkdir(parents=True, exist_ok=True)
-        self.process = spawn(self.command(), self.full_env(), self.log_path, self.port)
+        self.process = spawn(
+            self.command(), self.full_env(), self.log_path, self.port, timeout=self.start_timeout
+        )
 
     def stop(self, sig: int = signal.SIGTERM, timeout: float = 15) -> int | None:
         """Stop the child (SIGTERM: a graceful shutdown) and return its exit code."""
