@@ -23,7 +23,16 @@ from PIL import Image
 
 from app.http.routes import services_key
 from app.main import create_app
-from tests.files_support import HTML, SVG, png, png_header_only, rotated_jpeg
+from tests.files_support import (
+    HTML,
+    SVG,
+    noisy_jpeg,
+    noisy_png,
+    png,
+    png_header_only,
+    rotated_jpeg,
+    truncated,
+)
 from tests.http_support import Account, Seeded, call, seed
 
 Client = TestClient[Any, Any]
@@ -142,12 +151,28 @@ async def test_exif_orientation_is_applied(client: Client, alice: Account) -> No
     "data, filename, expected_type",
     [
         (HTML, "cat.png", "text/html"),
+        (b"\xef\xbb\xbf \n<HTML><script>alert(1)</script>", "bom.png", "text/html"),
+        (b"<body onload=alert(1)>", "body.jpg", "text/html"),
         (SVG, "logo.svg", "image/svg+xml"),
+        (
+            b'<svg xmlns="http://www.w3.org/2000/svg" onload="alert(1)"/>',
+            "bare.png",
+            "image/svg+xml",
+        ),
         (b"just some notes\n", "notes.png", "text/plain"),
         (b"%PDF-1.7\n...", "report.pdf", "application/pdf"),
         (bytes(range(256)) * 4, "blob.gif", "application/octet-stream"),
     ],
-    ids=["html-named-png", "svg-with-script", "text", "pdf", "binary"],
+    ids=[
+        "html-named-png",
+        "html-after-bom",
+        "html-body",
+        "svg-with-script",
+        "svg-named-png",
+        "text",
+        "pdf",
+        "binary",
+    ],
 )
 async def test_the_type_comes_from_the_bytes_and_only_raster_images_are_inline(
     client: Client, alice: Account, data: bytes, filename: str, expected_type: str
@@ -163,13 +188,22 @@ async def test_the_type_comes_from_the_bytes_and_only_raster_images_are_inline(
     assert headers["Content-Disposition"].startswith("attachment;")
     assert filename in headers["Content-Disposition"]
     assert "sandbox" in headers["Content-Security-Policy"]
+    assert "script-src" not in headers["Content-Security-Policy"]  # default-src 'none' holds
+    # Neither through a bearer token: still a download, never inline, never a thumbnail.
+    plain = f"/api/attachments/{attachment['id']}/original"
+    status, headers, _ = await fetch(client, plain, alice)
+    assert status == 200 and headers["Content-Disposition"].startswith("attachment;")
+    assert headers["X-Content-Type-Options"] == "nosniff"
+    assert (await fetch(client, f"/api/attachments/{attachment['id']}/thumbnail", alice))[0] == 404
 
 
 @pytest.mark.parametrize(
     "data",
     [png(300, 200)[:200], png_header_only(100_000, 100_000), png_header_only(9000, 9000),
+     png_header_only(30000, 30000), truncated(noisy_png()), truncated(noisy_jpeg()),
      b"\x89PNG\r\n\x1a\n", b"\xff\xd8\xff\xe0garbage", b"GIF89a\xff\xff\xff\xff"],
-    ids=["truncated", "huge-dimensions", "bomb", "signature-only", "bad-jpeg", "bad-gif"],
+    ids=["truncated-header", "huge-dimensions", "bomb", "30000x30000-bomb", "truncated-png",
+         "truncated-jpeg", "signature-only", "bad-jpeg", "bad-gif"],
 )  # fmt: skip
 async def test_hostile_images_are_stored_without_a_thumbnail(
     client: Client, alice: Account, data: bytes
@@ -177,9 +211,16 @@ async def test_hostile_images_are_stored_without_a_thumbnail(
     rid = await room(client, alice)
     attachment = await upload(client, alice, rid, data, "evil.png")
     assert attachment["content_type"].startswith("image/")
-    assert attachment["width"] is None and attachment["thumbnail_url"] is None
-    status, _, body = await fetch(client, attachment["url"])
+    assert attachment["width"] is None and attachment["height"] is None
+    assert attachment["thumbnail_url"] is None
+    status, headers, body = await fetch(client, attachment["url"])
     assert status == 200 and body == data
+    assert headers["Content-Type"] == attachment["content_type"]
+    assert headers["X-Content-Type-Options"] == "nosniff"
+    assert "sandbox" in headers["Content-Security-Policy"]
+    # No thumbnail to fetch, even with a valid token.
+    thumb = f"/api/attachments/{attachment['id']}/thumbnail"
+    assert (await fetch(client, thumb, alice))[0] == 404
     # The server is fine afterwards.
     assert (await upload(client, alice, rid, png(10, 10)))["width"] == 10
 

@@ -4,7 +4,8 @@ by the web process's own scheduler without it.
 The original is copied from storage to a spooled temporary file (memory up to 1 MB, then
 disk) and decoded by Pillow on a thread (app/services/thumbnails.py guards against hostile
 images). Whatever happens, the attachment leaves the `pending` state: `done` with its width
-and height, or `failed` (stored and served as a file, without a thumbnail).
+and height, or `failed` (stored and served as a file, without a thumbnail). At most
+DECODING_AT_ONCE images are decoded at a time, which bounds the memory thumbnails take.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import tempfile
+import weakref
 from collections.abc import AsyncIterator
 
 from sqlalchemy import update
@@ -26,6 +28,21 @@ log = logging.getLogger(__name__)
 
 ATTACHMENTS = models.Attachment.__table__  # type: ignore[attr-defined]
 SPOOL_BYTES = 1024 * 1024
+# Images decoded at once per process: a picture within the pixel limit may still take a few
+# hundred MB as a bitmap, and a worker runs many jobs at a time (CAMPFIRE_WORKER_MAX_JOBS).
+DECODING_AT_ONCE = 2
+_decoding: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Semaphore] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+def _decoding_slots() -> asyncio.Semaphore:
+    """This event loop's semaphore (tests run several loops in one process)."""
+    loop = asyncio.get_running_loop()
+    slots = _decoding.get(loop)
+    if slots is None:
+        slots = _decoding[loop] = asyncio.Semaphore(DECODING_AT_ONCE)
+    return slots
 
 
 async def thumbnail_attachment(
@@ -44,7 +61,8 @@ async def thumbnail_attachment(
                 async for chunk in stored.chunks:
                     copy.write(chunk)
             copy.seek(0)
-            thumb = await asyncio.to_thread(make_thumbnail, copy, max_pixels)  # type: ignore[arg-type]
+            async with _decoding_slots():
+                thumb = await asyncio.to_thread(make_thumbnail, copy, max_pixels)  # type: ignore[arg-type]
         except (ImageRejected, FileMissing) as exc:
             log.info("no thumbnail for attachment %s: %s", attachment_id, exc)
         except Exception:
