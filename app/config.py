@@ -49,7 +49,7 @@ class Settings(BaseSettings):
     message_rate: int = 60
     # TypingStart per user per minute. PROTOCOL.md names 10, but its own 5 s expiry makes a
     # typist refresh at least 12 times a minute; see docs/protocol-notes.md.
-    typing_rate: int = 30
+    typing_rate: int = 10
     connect_rate: int = 5
     # Sign-in attempts per IP per 3 minutes (PROTOCOL.md 9.3); 0 = off.
     login_rate: int = 10

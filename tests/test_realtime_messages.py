@@ -245,7 +245,13 @@ async def test_sends_over_the_message_rate_are_refused_and_http_shares_the_budge
 async def test_typing_start_over_the_typing_rate_is_refused_with_retry_after(
     make_server, http
 ) -> None:
-    server = make_server(CAMPFIRE_TYPING_RATE="10")
+    # PROTOCOL.md section 6: 10 TypingStart a minute by default. (A refresh paced like the relay
+    # is free, docs/protocol-notes.md; a refresh interval longer than the expiry makes none free,
+    # so that a slow machine cannot turn one of these into a paced refresh.)
+    from app.config import Settings
+
+    assert Settings.model_fields["typing_rate"].default == 10
+    server = make_server(CAMPFIRE_TYPING_RATE="10", CAMPFIRE_TYPING_REFRESH_SECONDS="60")
     admin = await login(http, server.url, ADMIN_EMAIL)
     room = await admin.create_room("typing", "open")
     client = await Client(server.url).connect(auth={"token": admin.token})

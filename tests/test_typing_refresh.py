@@ -39,29 +39,33 @@ async def test_refreshes_of_ongoing_typing_are_relayed_to_the_room(make_server, 
         await reader.close()
 
 
-async def test_default_typing_rate_allows_a_minute_of_the_web_clients_typing(
+async def test_paced_refreshes_are_free_and_new_bursts_spend_the_protocols_budget(
     make_server, http
 ) -> None:
     default_rate = Settings.model_fields["typing_rate"].default
-    most_per_minute = 60_000 // web_client_typing_throttle_ms()
-    assert default_rate >= most_per_minute
-    # The typing expiry must be longer than the client's refresh spacing, or typing flickers.
-    assert Settings.model_fields["typing_timeout_seconds"].default * 1000 > (
-        web_client_typing_throttle_ms()
+    assert default_rate == 10  # PROTOCOL.md section 6
+    # The web client refreshes no faster than the server relays, and before the expiry.
+    refresh_s = Settings.model_fields["typing_refresh_seconds"].default
+    timeout_s = Settings.model_fields["typing_timeout_seconds"].default
+    assert refresh_s * 1000 <= web_client_typing_throttle_ms() < timeout_s * 1000
+    # Refresh interval 0: every refresh within the expiry is paced (a minute of typing at the
+    # client's pace, without waiting a minute).
+    server = make_server(
+        CAMPFIRE_TYPING_RATE=str(default_rate), CAMPFIRE_TYPING_REFRESH_SECONDS="0"
     )
-    server = make_server(CAMPFIRE_TYPING_RATE=str(default_rate))
     admin = await login(http, server.url, ADMIN_EMAIL)
     room = await admin.create_room("typing", "open")
     client = await Client(server.url).connect(auth={"token": admin.token})
     try:
         await client.synced()
-        for _ in range(most_per_minute):
+        for _ in range(3 * default_rate):  # one long burst: one start, the rest refreshes
+            assert (await client.call("TypingStart", {"room_id": room["id"]}))["type"] == "Ok"
+        await client.call("TypingStop", {"room_id": room["id"]})
+        for _ in range(default_rate - 1):  # new bursts spend the budget, one each
             assert (await client.call("TypingStart", {"room_id": room["id"]}))["type"] == "Ok"
             await client.call("TypingStop", {"room_id": room["id"]})
-        # Past the budget it is still refused, with retry_after.
-        for _ in range(default_rate - most_per_minute):
-            await client.call("TypingStart", {"room_id": room["id"]})
         refused = await client.call("TypingStart", {"room_id": room["id"]})
         assert refused["data"]["code"] == "rate_limit_exceeded"
+        assert 0 < refused["data"]["retry_after"] <= 60
     finally:
         await client.close()

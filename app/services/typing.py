@@ -27,15 +27,20 @@ class TypingService:
 
     async def start(self, user_id: str, room_id: str) -> None:
         await self._require_member(user_id, room_id)
-        decision = await self._state.acquire_rate(
-            f"typing:{user_id}", self._settings.typing_rate, self._settings.rate_window_seconds
-        )
-        if not decision.allowed:
-            raise CampfireError(
-                ErrorCode.rate_limit_exceeded,
-                "too many TypingStart events; slow down",
-                retry_after=decision.retry_after,
+        # The budget (PROTOCOL.md: 10 a minute) is for starting to type. A refresh of typing
+        # still going on, paced like the relay (one per typing_refresh_seconds, before the
+        # expiry), is free: a minute of typing needs 12 refreshes against the 5 s expiry.
+        # Anything faster is counted, so a flood of TypingStart is still refused.
+        if not self._paced_refresh(room_id, user_id):
+            decision = await self._state.acquire_rate(
+                f"typing:{user_id}", self._settings.typing_rate, self._settings.rate_window_seconds
             )
+            if not decision.allowed:
+                raise CampfireError(
+                    ErrorCode.rate_limit_exceeded,
+                    "too many TypingStart events; slow down",
+                    retry_after=decision.retry_after,
+                )
         fresh = await self._state.start_typing(room_id, user_id)
         # Refreshes are relayed too (at most one per typing_refresh_seconds), so that receivers
         # can keep the indicator alive for as long as typing goes on rather than guess.
@@ -48,6 +53,15 @@ class TypingService:
         outsider must not learn whether the room exists, nor end someone's indicator)."""
         await self._require_member(user_id, room_id)
         await self.stop(user_id, room_id)
+
+    def _paced_refresh(self, room_id: str, user_id: str) -> bool:
+        last = self._relayed.get((room_id, user_id))
+        if last is None:
+            return False
+        since = time.monotonic() - last
+        return (
+            self._settings.typing_refresh_seconds <= since < (self._settings.typing_timeout_seconds)
+        )
 
     def _refresh_due(self, room_id: str, user_id: str) -> bool:
         now = time.monotonic()

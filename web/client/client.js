@@ -68,6 +68,9 @@ export class CampfireClient extends Emitter {
     this.pollAfterFailures = options.pollAfterFailures ?? 2; // socket failures with HTTP fine
     this.pollingEnabled = options.polling ?? true;
     this.typingThrottleMs = options.typingThrottleMs ?? 3000;
+    // New typing bursts per rolling minute: the server's budget (PROTOCOL.md: 10); refreshes of a
+    // burst going on are not counted by the server when paced like this client's.
+    this.typingStartsPerMinute = options.typingStartsPerMinute ?? 10;
     this.typingIdleMs = options.typingIdleMs ?? 5000;
     this.remoteTypingTtlMs = options.remoteTypingTtlMs ?? 8000;
     this.historyPageSize = options.historyPageSize ?? 50;
@@ -104,6 +107,7 @@ export class CampfireClient extends Emitter {
     this._remoteTyping = new Map(); // room id -> Map(user id -> timer)
     this._myTyping = new Map(); // room id -> {started, idleTimer, startTimer}
     this._lastTypingStart = -Infinity; // when this client last sent TypingStart (any room)
+    this._typingBurstStarts = []; // when each new burst of the last minute was announced
     this._delivered = new Map(); // client_message_id -> {message_id, seq, room_id, content, ...}
     this._gapTimers = new Map();
     this._heldSources = new Map(); // message id -> source, for messages held behind a gap

@@ -56,12 +56,13 @@ export class Presence {
 
   /**
    * Call on every keystroke in a room's composer. Sends at most one TypingStart per
-   * typingThrottleMs for the whole client (across rooms and across messages: a burst that begins
-   * sooner after the last TypingStart sends its own when the spacing allows), so that even
-   * someone sending many quick messages stays within 60000 / typingThrottleMs (20) a minute, which
-   * the server's default typing rate (30) allows. Each TypingStart also refreshes the server's
-   * 5 s expiry, and the server relays refreshes, so others see the indicator for as long as this
-   * user types.
+   * typingThrottleMs for the whole client (across rooms), and announces at most
+   * typingStartsPerMinute new bursts (typing after a message, a stop or in another room) per
+   * rolling minute: the server's budget (10), so that someone sending a dozen quick messages is
+   * never refused; a burst past it is announced when the budget allows (or not at all if the
+   * message goes first). Refreshes of a burst going on (one per typingThrottleMs, above the
+   * server's 2 s relay pace and below its 5 s expiry) are free on the server and keep others'
+   * indicator on for as long as this user types.
    */
   typing(roomId) {
     if (!this.connected || !roomId) return;
@@ -77,15 +78,21 @@ export class Presence {
 
   _maybeSendTypingStart(roomId, st) {
     const now = this._t.now();
-    const allowedAt = Math.max(this._lastTypingStart + this.typingThrottleMs, this._typingPausedUntil || 0);
+    let allowedAt = Math.max(this._lastTypingStart + this.typingThrottleMs, this._typingPausedUntil || 0);
+    if (!st.started) {
+      const starts = this._typingBurstStarts.filter((at) => at > now - 60000);
+      this._typingBurstStarts = starts;
+      if (starts.length >= this.typingStartsPerMinute) allowedAt = Math.max(allowedAt, starts[0] + 60000);
+    }
     if (now >= allowedAt) {
       this._t.clearTimeout(st.startTimer);
       st.startTimer = null;
+      if (!st.started) this._typingBurstStarts.push(now);
       st.started = true;
       this._lastTypingStart = now;
       this._emitSocket("TypingStart", { room_id: roomId });
     } else if (!st.started && st.startTimer == null) {
-      // A new burst too soon after the last TypingStart: announce it as soon as allowed.
+      // A new burst too soon: announce it as soon as allowed.
       st.startTimer = this._t.setTimeout(() => {
         st.startTimer = null;
         if (this._myTyping.get(roomId) === st && this.connected) this._maybeSendTypingStart(roomId, st);

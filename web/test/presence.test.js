@@ -88,18 +88,24 @@ test("twelve quick messages stay within the server's default typing budget", asy
   };
   for (let m = 0; m < 12; m++) {
     for (let k = 0; k < 5; k++) {
-      t.client.typing("r1"); // 5 keystrokes, 250 ms apart, then Enter: a message every 1.5 s
+      t.client.typing("r1"); // 5 keystrokes, 250 ms apart, then Enter: a message every 3.5 s
       await t.clock.advance(250);
     }
     t.client.sendMessage("r1", `quick ${m}`);
-    await t.clock.advance(250);
+    await t.clock.advance(2250);
   }
   await t.clock.advance(10000);
-  // The server's default (app/config.py typing_rate) is 30 a minute; the client never sends more
-  // than 60000 / typingThrottleMs (20), whatever the rhythm of messages.
+  // The server's default (app/config.py typing_rate) is 10 new bursts a minute (PROTOCOL.md); the
+  // client announces at most typingStartsPerMinute of them in any minute, spaced by
+  // typingThrottleMs, whatever the rhythm of messages.
+  assert.equal(t.client.typingStartsPerMinute, 10);
   assert.ok(times.length >= 5, `only ${times.length} bursts announced`);
   for (let i = 1; i < times.length; i++) {
     assert.ok(times[i] - times[i - 1] >= t.client.typingThrottleMs, `TypingStart ${times[i] - times[i - 1]} ms apart`);
+  }
+  for (const from of times) {
+    const inMinute = times.filter((at) => at >= from && at < from + 60000).length;
+    assert.ok(inMinute <= 10, `${inMinute} bursts announced within a minute`);
   }
   assert.equal(t.of("error").length, 0);
   // Every announced burst was ended, and no TypingStop went out for a burst never announced.
