@@ -55,10 +55,11 @@ class Deployment:
     proxy: StallProxy | None = None
     env: dict[str, str] = field(default_factory=dict)
     killed: set[int] = field(default_factory=set)  # PIDs we killed on purpose
+    overrides: dict[str, str] = field(default_factory=dict)  # on top of CHAOS_ENV
 
     def start(self) -> None:
         self.workdir.mkdir(parents=True, exist_ok=True)
-        env = dict(CHAOS_ENV)
+        env = {**CHAOS_ENV, **self.overrides}
         if self.kind == "single":
             env["DATABASE_URL"] = f"sqlite:///{self.workdir / 'chaos.sqlite3'}"
             web = 1
