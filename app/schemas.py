@@ -1,7 +1,9 @@
 """Typed payloads at the edges: what clients send (validated) and the public objects we send back.
 
 Inbound models forbid unknown fields and coerce nothing, so a wrong type is refused with
-`invalid_message_format` instead of being guessed at.
+`invalid_message_format` instead of being guessed at. Accounts', people's and bots' payloads
+are in app/schemas_people.py, read state's in app/schemas_readstate.py (both built on the
+primitives here).
 """
 
 from __future__ import annotations
@@ -307,49 +309,6 @@ class EditMessageBody(Inbound):
     mention_ids: MentionIds = None
 
     _content = field_validator("content")(classmethod(lambda cls, v: _content_text(v)))
-
-
-Email = Annotated[
-    str,
-    StringConstraints(min_length=3, max_length=320, pattern=EMAIL_PATTERN),
-    AfterValidator(str.strip),
-]
-Password = Annotated[str, StringConstraints(min_length=8, max_length=1000)]
-
-
-class SignUpIn(Inbound):
-    """`POST /api/setup` and `POST /api/join/{code}`."""
-
-    name: Name
-    email_address: Email
-    password: Password
-
-
-class UpdateMeIn(Inbound):
-    name: Name | None = None
-    email_address: Email | None = None
-    password: Password | None = None
-    current_password: Annotated[str, StringConstraints(max_length=1000)] | None = None
-
-
-class UpdateUserIn(Inbound):
-    role: Literal["admin", "member"]
-
-
-class CreateBotIn(Inbound):
-    name: Name
-    webhook_url: Annotated[str, StringConstraints(min_length=1, max_length=2000)] | None = None
-
-
-class UpdateBotIn(Inbound):
-    name: Name | None = None
-    webhook_url: Annotated[str, StringConstraints(max_length=2000)] | None = None
-
-
-class BotPostIn(Inbound):
-    content: Content
-
-    _content = field_validator("content")(classmethod(lambda cls, v: _check_content(v)))
 
 
 class BoostBody(Inbound):

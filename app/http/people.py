@@ -10,15 +10,17 @@ from app.http.routes import body, json, path_id, principal, services_key
 from app.http.static import index
 from app.net import client_ip
 from app.schemas import (
+    UserOut,
+    parse,
+    wire,
+)
+from app.schemas_people import (
     BotPostIn,
     CreateBotIn,
     SignUpIn,
     UpdateBotIn,
     UpdateMeIn,
     UpdateUserIn,
-    UserOut,
-    parse,
-    wire,
 )
 from app.services.avatars import MAX_AVATAR_BYTES, TooLarge
 
