@@ -3,27 +3,42 @@
 Passwords are hashed with argon2 on purpose (tens of milliseconds each, more under load), so
 users and their tokens are made once per module and shared; tests isolate themselves by
 making their own rooms.
+
+A test module takes its fixtures from the factories below instead of writing them again:
+
+    seeded = seeded_fixture("http-api")          # admin, alice, bob, carol (TEAM)
+    client = client_fixture()                    # the app on that file, per test
+    admin, alice, bob, carol = account_fixtures(*TEAM)
 """
 
 from __future__ import annotations
 
 import asyncio
 import uuid
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import orjson
+import pytest
+from aiohttp import web
 from aiohttp.test_utils import TestClient
 
 from app.config import Settings
 from app.db import Database
+from app.main import create_app
 from app.migrate import upgrade
 from app.notifier import NullNotifier
 from app.services import Services
 from app.state import MemoryState
 
 PASSWORD = "correct horse battery"
+# The users most modules sign in: name -> role.
+TEAM = {"admin": "admin", "alice": "member", "bob": "member", "carol": "member"}
+
+Client = TestClient[Any, Any]
+AiohttpClient = Callable[[web.Application], Awaitable[Client]]
 
 
 @dataclass(frozen=True)
@@ -85,8 +100,63 @@ async def _create_accounts(url: str, names: dict[str, str]) -> dict[str, Account
     return accounts
 
 
+# ---- fixture factories ----------------------------------------------------------------
+
+
+def seeded_fixture(tag: str, users: dict[str, str] = TEAM) -> Any:
+    """A module's `seeded` fixture: one migrated SQLite file with `users` signed in."""
+
+    @pytest.fixture(scope="module", name="seeded")
+    def seeded(tmp_path_factory: pytest.TempPathFactory) -> Seeded:
+        return seed(tmp_path_factory.mktemp(tag), users)
+
+    return seeded
+
+
+def client_fixture(**overrides: Any) -> Any:
+    """A module's `client` fixture: the real app on the `seeded` file, with these settings."""
+
+    @pytest.fixture(name="client")
+    async def client(aiohttp_client: AiohttpClient, seeded: Seeded) -> Client:
+        return await aiohttp_client(create_app(seeded.settings(**overrides)))
+
+    return client
+
+
+def account_fixtures(*names: str) -> list[Any]:
+    """One fixture per name, each the `seeded` account of that name."""
+
+    def account_fixture(name: str) -> Any:
+        @pytest.fixture(name=name)
+        def account(seeded: Seeded) -> Account:
+            return seeded.accounts[name]
+
+        return account
+
+    return [account_fixture(name) for name in names]
+
+
+# ---- requests -----------------------------------------------------------------------
+
+
+async def create_room(
+    client: Client, who: Account, kind: str = "closed", *members: Account, **extra: Any
+) -> dict[str, Any]:
+    """`POST /api/rooms` by `who` with `members` (and any other field); the room created."""
+    body = {"name": f"{kind} room", "kind": kind, "member_ids": [m.id for m in members], **extra}
+    _, data = await call(client, "POST", "/api/rooms", who, json=body, expect=201)
+    return data["room"]
+
+
+async def new_room_id(
+    client: Client, who: Account, *members: Account, kind: str = "closed", **extra: Any
+) -> str:
+    """The id of a room made by `create_room`."""
+    return (await create_room(client, who, kind, *members, **extra))["id"]
+
+
 async def call(
-    client: TestClient[Any, Any],
+    client: Client,
     method: str,
     path: str,
     who: Account | None = None,

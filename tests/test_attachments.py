@@ -11,14 +11,12 @@ import io
 import sqlite3
 import time
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
 import aiohttp
 import pytest
-from aiohttp import web
-from aiohttp.test_utils import TestClient
 from PIL import Image
 
 from app.http.routes import services_key
@@ -33,18 +31,19 @@ from tests.files_support import (
     rotated_jpeg,
     truncated,
 )
-from tests.http_support import Account, Seeded, call, seed
+from tests.http_support import (
+    Account,
+    AiohttpClient,
+    Client,
+    Seeded,
+    account_fixtures,
+    call,
+    new_room_id,
+    seeded_fixture,
+)
 
-Client = TestClient[Any, Any]
-AiohttpClient = Callable[[web.Application], Awaitable[Client]]
-
-
-@pytest.fixture(scope="module")
-def seeded(tmp_path_factory: pytest.TempPathFactory) -> Seeded:
-    return seed(
-        tmp_path_factory.mktemp("attachments"),
-        {"admin": "admin", "alice": "member", "bob": "member", "carol": "member"},
-    )
+seeded = seeded_fixture("attachments")
+alice, bob, carol = account_fixtures("alice", "bob", "carol")
 
 
 @pytest.fixture
@@ -57,27 +56,6 @@ async def client(aiohttp_client: AiohttpClient, seeded: Seeded, storage_dir: Pat
     # A generous wait for the thumbnail job: the machine running the tests may be busy.
     settings = seeded.settings(storage_dir=str(storage_dir), thumbnail_wait_seconds=120)
     return await aiohttp_client(create_app(settings))
-
-
-@pytest.fixture
-def alice(seeded: Seeded) -> Account:
-    return seeded.accounts["alice"]
-
-
-@pytest.fixture
-def bob(seeded: Seeded) -> Account:
-    return seeded.accounts["bob"]
-
-
-@pytest.fixture
-def carol(seeded: Seeded) -> Account:
-    return seeded.accounts["carol"]
-
-
-async def room(client: Client, who: Account, *members: Account, kind: str = "closed") -> str:
-    body = {"name": "files", "kind": kind, "member_ids": [m.id for m in members]}
-    _, data = await call(client, "POST", "/api/rooms", who, json=body, expect=201)
-    return data["room"]["id"]
 
 
 def form(data: bytes, filename: str = "file.bin", content_type: str = "image/png") -> Any:
@@ -118,7 +96,7 @@ async def fetch(
 async def test_a_png_gets_a_thumbnail_width_height_and_safe_headers(
     client: Client, alice: Account
 ) -> None:
-    rid = await room(client, alice)
+    rid = await new_room_id(client, alice)
     data = png(1600, 1200)
     attachment = await upload(client, alice, rid, data, "holiday.png")
     assert attachment["filename"] == "holiday.png"
@@ -138,7 +116,7 @@ async def test_a_png_gets_a_thumbnail_width_height_and_safe_headers(
 
 
 async def test_exif_orientation_is_applied(client: Client, alice: Account) -> None:
-    rid = await room(client, alice)
+    rid = await new_room_id(client, alice)
     attachment = await upload(client, alice, rid, rotated_jpeg(1000, 500), "photo.jpg")
     assert attachment["content_type"] == "image/jpeg"
     assert (attachment["width"], attachment["height"]) == (500, 1000)
@@ -177,7 +155,7 @@ async def test_exif_orientation_is_applied(client: Client, alice: Account) -> No
 async def test_the_type_comes_from_the_bytes_and_only_raster_images_are_inline(
     client: Client, alice: Account, data: bytes, filename: str, expected_type: str
 ) -> None:
-    rid = await room(client, alice)
+    rid = await new_room_id(client, alice)
     attachment = await upload(client, alice, rid, data, filename, content_type="image/png")
     assert attachment["content_type"] == expected_type
     assert attachment["thumbnail_url"] is None and attachment["width"] is None
@@ -208,7 +186,7 @@ async def test_the_type_comes_from_the_bytes_and_only_raster_images_are_inline(
 async def test_hostile_images_are_stored_without_a_thumbnail(
     client: Client, alice: Account, data: bytes
 ) -> None:
-    rid = await room(client, alice)
+    rid = await new_room_id(client, alice)
     attachment = await upload(client, alice, rid, data, "evil.png")
     assert attachment["content_type"].startswith("image/")
     assert attachment["width"] is None and attachment["height"] is None
@@ -226,7 +204,7 @@ async def test_hostile_images_are_stored_without_a_thumbnail(
 
 
 async def test_filenames_are_cleaned(client: Client, alice: Account) -> None:
-    rid = await room(client, alice)
+    rid = await new_room_id(client, alice)
     cases = {
         "../../etc/passwd": "passwd",
         "C:\\x\\report.txt": "report.txt",
@@ -248,7 +226,7 @@ async def test_uploads_over_the_limit_are_413(
 ) -> None:
     settings = seeded.settings(storage_dir=str(tmp_path / "s"), max_upload_mb=1)
     client = await aiohttp_client(create_app(settings))
-    rid = await room(client, alice)
+    rid = await new_room_id(client, alice)
     at_limit = b"a" * (1024 * 1024)
     assert (await upload(client, alice, rid, at_limit))["byte_size"] == 1024 * 1024
     data = await upload(client, alice, rid, at_limit + b"b", expect=413)
@@ -278,10 +256,10 @@ async def test_uploads_over_the_limit_are_413(
       b"\r\n\r\n1\r\n--b--\r\n", "multipart/form-data; boundary=b", 422)],
     ids=["not-multipart", "no-file-field"],
 )  # fmt: skip
-async def test_malformed_uploads(
+async def test_an_upload_that_is_not_a_form_with_a_file_is_422(
     client: Client, alice: Account, body: bytes, content_type: str, status: int
 ) -> None:
-    rid = await room(client, alice)
+    rid = await new_room_id(client, alice)
     await call(
         client, "POST", f"/api/rooms/{rid}/attachments", alice, data=body,
         headers={"Content-Type": content_type}, expect=status,
@@ -291,7 +269,7 @@ async def test_malformed_uploads(
 async def test_only_members_upload_and_only_readers_fetch(
     client: Client, alice: Account, bob: Account, carol: Account
 ) -> None:
-    rid = await room(client, alice, bob)
+    rid = await new_room_id(client, alice, bob)
     data = await upload(client, carol, rid, b"x", expect=403)
     assert data["code"] == "room_access_denied"
     missing = await upload(client, carol, str(uuid.uuid4()), b"x", expect=404)
@@ -328,7 +306,7 @@ def _sign(seeded: Seeded, attachment_id: str, variant: str, expires: int) -> str
 async def test_signed_urls_expire_and_cannot_be_altered(
     client: Client, seeded: Seeded, alice: Account
 ) -> None:
-    rid = await room(client, alice)
+    rid = await new_room_id(client, alice)
     one = await upload(client, alice, rid, png(30, 30), "one.png")
     two = await upload(client, alice, rid, png(40, 40), "two.png")
     url = one["url"]
@@ -366,8 +344,8 @@ async def send(client: Client, who: Account, room_id: str, body: dict[str, Any])
 
 
 async def test_messages_carry_attachments(client: Client, alice: Account, bob: Account) -> None:
-    rid = await room(client, alice, bob)
-    other_room = await room(client, alice, bob)
+    rid = await new_room_id(client, alice, bob)
+    other_room = await new_room_id(client, alice, bob)
     files = [await upload(client, alice, rid, png(50 + i, 50), f"{i}.png") for i in range(3)]
     ids = [f["id"] for f in files]
     status, data = await send(client, alice, rid, {"content": "", "attachment_ids": ids[1:]})
@@ -406,7 +384,7 @@ async def test_messages_carry_attachments(client: Client, alice: Account, bob: A
 async def test_orphans_are_swept_and_room_files_removed(
     client: Client, alice: Account, storage_dir: Path, seeded: Seeded
 ) -> None:
-    rid = await room(client, alice)
+    rid = await new_room_id(client, alice)
     old = await upload(client, alice, rid, png(20, 20), "old.png")
     fresh = await upload(client, alice, rid, b"fresh")
     sent = await upload(client, alice, rid, b"sent")
@@ -432,7 +410,7 @@ async def test_orphans_are_swept_and_room_files_removed(
 async def test_deleting_a_message_removes_its_files(
     client: Client, alice: Account, bob: Account, storage_dir: Path
 ) -> None:
-    rid = await room(client, alice, bob)
+    rid = await new_room_id(client, alice, bob)
     first = await upload(client, alice, rid, png(60, 40), "gone.png")
     second = await upload(client, alice, rid, b"notes")
     other = await upload(client, alice, rid, b"stays")
@@ -459,7 +437,7 @@ async def test_deleting_a_message_removes_its_files(
 async def test_deleting_a_room_removes_its_files(
     client: Client, alice: Account, bob: Account, storage_dir: Path
 ) -> None:
-    rid = await room(client, alice, bob)
+    rid = await new_room_id(client, alice, bob)
     sent = await upload(client, alice, rid, png(30, 30), "shared.png")
     unsent = await upload(client, alice, rid, b"draft")
     status, _ = await send(client, alice, rid, {"content": "pic", "attachment_ids": [sent["id"]]})

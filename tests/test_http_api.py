@@ -9,70 +9,33 @@ from __future__ import annotations
 import re
 import sqlite3
 import uuid
-from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
 import jsonschema_rs
 import pytest
-from aiohttp import web
-from aiohttp.test_utils import TestClient
 from pydantic import BaseModel
 
 from app.http.openapi import openapi_document
 from app.main import create_app
 from app.schemas import AddMemberIn, CreateRoomIn, CreateUserIn, PostMessageIn, is_uuid
-from tests.http_support import PASSWORD, Account, Seeded, call, seed
+from tests.http_support import (
+    PASSWORD,
+    TEAM,
+    Account,
+    AiohttpClient,
+    Client,
+    Seeded,
+    account_fixtures,
+    call,
+    client_fixture,
+    create_room,
+    seeded_fixture,
+)
 
-Client = TestClient[Any, Any]
-AiohttpClient = Callable[[web.Application], Awaitable[Client]]
-
-
-@pytest.fixture(scope="module")
-def seeded(tmp_path_factory: pytest.TempPathFactory) -> Seeded:
-    return seed(
-        tmp_path_factory.mktemp("http-api"),
-        {"admin": "admin", "alice": "member", "bob": "member", "carol": "member"},
-    )
-
-
-@pytest.fixture
-async def client(aiohttp_client: AiohttpClient, seeded: Seeded) -> Client:
-    return await aiohttp_client(create_app(seeded.settings()))
-
-
-@pytest.fixture
-def admin(seeded: Seeded) -> Account:
-    return seeded.accounts["admin"]
-
-
-@pytest.fixture
-def alice(seeded: Seeded) -> Account:
-    return seeded.accounts["alice"]
-
-
-@pytest.fixture
-def bob(seeded: Seeded) -> Account:
-    return seeded.accounts["bob"]
-
-
-@pytest.fixture
-def carol(seeded: Seeded) -> Account:
-    return seeded.accounts["carol"]
-
-
-async def make_room(
-    client: Client, who: Account, kind: str = "closed", members: tuple[Account, ...] = ()
-) -> dict[str, Any]:
-    _, data = await call(
-        client,
-        "POST",
-        "/api/rooms",
-        who,
-        json={"name": f"{kind} room", "kind": kind, "member_ids": [m.id for m in members]},
-        expect=201,
-    )
-    return data["room"]
+seeded = seeded_fixture("http-api")
+client = client_fixture()
+admin, alice, bob, carol = account_fixtures(*TEAM)
 
 
 async def send(
@@ -217,7 +180,7 @@ async def test_admin_may_create_admins_and_bots(client: Client, admin: Account) 
 async def test_rooms_are_listed_for_their_members_only(
     client: Client, alice: Account, bob: Account, carol: Account
 ) -> None:
-    room = await make_room(client, alice, "closed", (bob,))
+    room = await create_room(client, alice, "closed", bob)
     assert room["kind"] == "closed" and room["creator_id"] == alice.id
     assert set(room["member_ids"]) == {alice.id, bob.id}
     assert room["created_at"].endswith("Z")
@@ -244,14 +207,14 @@ async def test_creating_a_room_with_an_unknown_member_is_409(
 
 
 async def test_a_direct_room_of_one_is_a_notes_to_self_room(client: Client, alice: Account) -> None:
-    room = await make_room(client, alice, "direct")
+    room = await create_room(client, alice, "direct")
     assert room["member_ids"] == [alice.id]
 
 
 async def test_rename_by_creator_or_admin_only(
     client: Client, admin: Account, alice: Account, bob: Account, carol: Account
 ) -> None:
-    room = await make_room(client, alice, "closed", (bob,))
+    room = await create_room(client, alice, "closed", bob)
     path = f"/api/rooms/{room['id']}"
     _, data = await call(client, "PATCH", path, alice, json={"name": " Renamed "}, expect=200)
     assert data["room"]["name"] == "Renamed"
@@ -271,7 +234,7 @@ async def test_rename_by_creator_or_admin_only(
 async def test_the_creator_adds_and_removes_members_and_members_may_leave(
     client: Client, alice: Account, bob: Account, carol: Account
 ) -> None:
-    room = await make_room(client, alice, "closed")
+    room = await create_room(client, alice, "closed")
     members = f"/api/rooms/{room['id']}/members"
 
     _, data = await call(client, "POST", members, alice, json={"user_id": bob.id}, expect=201)
@@ -301,7 +264,7 @@ async def test_the_creator_adds_and_removes_members_and_members_may_leave(
 async def test_anyone_may_join_an_open_room_but_not_a_direct_one(
     client: Client, alice: Account, bob: Account, carol: Account
 ) -> None:
-    open_room = await make_room(client, alice, "open")
+    open_room = await create_room(client, alice, "open")
     await call(
         client,
         "POST",
@@ -310,7 +273,7 @@ async def test_anyone_may_join_an_open_room_but_not_a_direct_one(
         json={"user_id": carol.id},
         expect=201,
     )
-    direct = await make_room(client, alice, "direct", (bob,))
+    direct = await create_room(client, alice, "direct", bob)
     members = f"/api/rooms/{direct['id']}/members"
     for who in (alice, carol):
         status, err = await call(client, "POST", members, who, json={"user_id": carol.id})
@@ -339,7 +302,7 @@ async def test_unknown_room_is_404_everywhere(client: Client, alice: Account) ->
 async def test_non_member_is_refused_a_closed_rooms_history_sends_and_presence(
     client: Client, alice: Account, carol: Account
 ) -> None:
-    room = await make_room(client, alice, "closed")
+    room = await create_room(client, alice, "closed")
     await send(client, alice, room["id"], "secret")
     base = f"/api/rooms/{room['id']}"
     for method, path, body in [
@@ -358,7 +321,7 @@ async def test_non_member_is_refused_a_closed_rooms_history_sends_and_presence(
 async def test_open_rooms_are_readable_by_anyone_but_sending_needs_membership(
     client: Client, alice: Account, carol: Account
 ) -> None:
-    room = await make_room(client, alice, "open")
+    room = await create_room(client, alice, "open")
     await send(client, alice, room["id"], "hello world")
     assert [m["content"] for m in await history(client, carol, room["id"])] == ["hello world"]
     await call(client, "GET", f"/api/rooms/{room['id']}/presence", carol, expect=200)
@@ -372,7 +335,7 @@ async def test_open_rooms_are_readable_by_anyone_but_sending_needs_membership(
 async def test_a_send_is_committed_before_its_201(
     client: Client, seeded: Seeded, alice: Account
 ) -> None:
-    room = await make_room(client, alice)
+    room = await create_room(client, alice)
     status, data = await send(client, alice, room["id"], "durable")
     assert status == 201
     message = data["message"]
@@ -391,8 +354,8 @@ async def test_a_send_is_committed_before_its_201(
 async def test_a_repeated_client_message_id_returns_the_first_message(
     client: Client, alice: Account, bob: Account
 ) -> None:
-    room = await make_room(client, alice, "closed", (bob,))
-    other = await make_room(client, alice, "closed")
+    room = await create_room(client, alice, "closed", bob)
+    other = await create_room(client, alice, "closed")
     cmid = str(uuid.uuid4())
     status, first = await send(client, alice, room["id"], "once", cmid)
     assert status == 201
@@ -415,7 +378,7 @@ async def test_a_repeated_client_message_id_returns_the_first_message(
 
 
 async def test_history_pages_by_seq(client: Client, alice: Account) -> None:
-    room = await make_room(client, alice)
+    room = await create_room(client, alice)
     for n in range(1, 13):
         status, _ = await send(client, alice, room["id"], f"m{n}")
         assert status == 201
@@ -453,7 +416,7 @@ async def test_history_pages_by_seq(client: Client, alice: Account) -> None:
 async def test_presence_lists_recently_active_members(
     client: Client, alice: Account, bob: Account
 ) -> None:
-    room = await make_room(client, alice, "closed", (bob,))
+    room = await create_room(client, alice, "closed", bob)
     _, data = await call(client, "GET", f"/api/rooms/{room['id']}/presence", alice, expect=200)
     assert data["online_users"] == []  # nobody has a socket open
     # Alice's own request is activity; the list holds only room members.
@@ -465,7 +428,7 @@ async def test_over_the_message_rate_is_429_with_retry_after(
     aiohttp_client: AiohttpClient, seeded: Seeded, alice: Account
 ) -> None:
     client = await aiohttp_client(create_app(seeded.settings(message_rate=2)))
-    room = await make_room(client, alice)
+    room = await create_room(client, alice)
     first_cmid = str(uuid.uuid4())
     assert (await send(client, alice, room["id"], "one", first_cmid))[0] == 201
     assert (await send(client, alice, room["id"], "two"))[0] == 201
@@ -601,7 +564,7 @@ async def test_bad_input_is_a_4xx_json_error(
     client: Client, admin: Account, method: str, path: str, body: Any, status: int
 ) -> None:
     # The admin is a member of this room, so only the input can be at fault.
-    room = await make_room(client, admin, "closed")
+    room = await create_room(client, admin, "closed")
     path = path.replace("{room}", room["id"])
     if isinstance(body, bytes):
         result = await call(
@@ -618,14 +581,14 @@ async def test_bad_input_is_a_4xx_json_error(
 async def test_content_of_exactly_the_limit_in_code_points_is_accepted(
     client: Client, alice: Account
 ) -> None:
-    room = await make_room(client, alice)
+    room = await create_room(client, alice)
     # 10,000 code points, 20,000 UTF-16 units and 40,000 UTF-8 bytes: the limit counts points.
     status, data = await send(client, alice, room["id"], "\U0001f525" * 10_000)
     assert status == 201 and len(data["message"]["content"]) == 10_000
 
 
 async def test_a_body_over_the_size_limit_is_413_json(client: Client, alice: Account) -> None:
-    room = await make_room(client, alice)
+    room = await create_room(client, alice)
     status, err = await call(
         client,
         "POST",
@@ -654,7 +617,7 @@ async def test_healthz_reports_the_database_and_metrics_count_stored_messages(
     _, data = await call(client, "GET", "/healthz", expect=200)
     assert data == {"status": "ok", "checks": {"database": True}}
 
-    room = await make_room(client, alice)
+    room = await create_room(client, alice)
     await send(client, alice, room["id"], "counted")
     async with client.get("/metrics") as response:
         assert response.status == 200

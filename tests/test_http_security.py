@@ -8,29 +8,21 @@ from __future__ import annotations
 
 import logging
 import sys
-from collections.abc import Awaitable, Callable
-from typing import Any
 
 import aiohttp
 import pytest
-from aiohttp import web
 from aiohttp.http_exceptions import BadHttpMessage
-from aiohttp.test_utils import TestClient
 
 from app.http.security import MalformedRequestLogFilter, parse_address
 from app.main import create_app
-from tests.http_support import Seeded, call, seed
+from tests.http_support import AiohttpClient, Seeded, call, seeded_fixture
 from tests.processes import free_port
 
-Client = TestClient[Any, Any]
-AiohttpClient = Callable[[web.Application], Awaitable[Client]]
 TOKEN = "s3cret-metrics-token"
 JS = "javascript"  # text/ or application/, by the machine's mimetypes
 
 
-@pytest.fixture(scope="module")
-def seeded(tmp_path_factory: pytest.TempPathFactory) -> Seeded:
-    return seed(tmp_path_factory.mktemp("http-security"), {"alice": "member"})
+seeded = seeded_fixture("http-security", {"alice": "member"})
 
 
 def assert_secured(response: aiohttp.ClientResponse) -> None:

@@ -7,42 +7,27 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import Awaitable, Callable
 from typing import Any
 
 import pytest
-from aiohttp import web
-from aiohttp.test_utils import TestClient
 
-from app.main import create_app
-from tests.http_support import Account, Seeded, call, seed
+from tests.http_support import (
+    Account,
+    Client,
+    Seeded,
+    call,
+    client_fixture,
+    new_room_id,
+    seeded_fixture,
+)
 
-Client = TestClient[Any, Any]
-AiohttpClient = Callable[[web.Application], Awaitable[Client]]
-
-
-@pytest.fixture(scope="module")
-def seeded(tmp_path_factory: pytest.TempPathFactory) -> Seeded:
-    return seed(
-        tmp_path_factory.mktemp("lifecycle-http"),
-        {"admin": "admin", "alice": "member", "bob": "member", "carol": "member"},
-    )
-
-
-@pytest.fixture
-async def client(aiohttp_client: AiohttpClient, seeded: Seeded) -> Client:
-    return await aiohttp_client(create_app(seeded.settings()))
+seeded = seeded_fixture("lifecycle-http")
+client = client_fixture()
 
 
 @pytest.fixture
 def who(seeded: Seeded) -> dict[str, Account]:
     return seeded.accounts
-
-
-async def room_of(client: Client, owner: Account, *members: Account) -> str:
-    body = {"name": "team", "kind": "closed", "member_ids": [m.id for m in members]}
-    _, data = await call(client, "POST", "/api/rooms", owner, json=body, expect=201)
-    return data["room"]["id"]
 
 
 async def send(
@@ -68,7 +53,7 @@ async def history(client: Client, who: Account, room_id: str, **query: Any) -> l
 
 async def test_a_new_message_has_the_whole_lifecycle_shape(client: Client, who: Any) -> None:
     alice, bob = who["alice"], who["bob"]
-    room_id = await room_of(client, alice, bob)
+    room_id = await new_room_id(client, alice, bob)
     sent = await send(client, alice, room_id, "hi @bob", mention_ids=[bob.id, bob.id])
     assert sent["edited_at"] is None and sent["deleted"] is False
     assert sent["boosts"] == [] and sent["attachments"] == [] and sent["rev"] == 0
@@ -81,7 +66,7 @@ async def test_a_new_message_has_the_whole_lifecycle_shape(client: Client, who: 
 
 async def test_mentions_must_be_members_and_at_most_fifty(client: Client, who: Any) -> None:
     alice, bob, carol = who["alice"], who["bob"], who["carol"]
-    room_id = await room_of(client, alice, bob)
+    room_id = await new_room_id(client, alice, bob)
     url = f"/api/rooms/{room_id}/messages"
     for mentions in ([carol.id], [str(uuid.uuid4())], [bob.id] * 51, ["bob"], "bob"):
         status, data = await call(
@@ -95,7 +80,7 @@ async def test_mentions_must_be_members_and_at_most_fifty(client: Client, who: A
 
 async def test_edit_is_for_the_creator_only(client: Client, who: Any) -> None:
     alice, bob, carol, admin = who["alice"], who["bob"], who["carol"], who["admin"]
-    room_id = await room_of(client, alice, bob, admin)
+    room_id = await new_room_id(client, alice, bob, admin)
     message = await send(client, alice, room_id, "typo", mention_ids=[bob.id])
     url = path(room_id, message["id"])
     status, data = await call(client, "PATCH", url, alice, json={"content": "fixed"})
@@ -124,8 +109,8 @@ async def test_edit_is_for_the_creator_only(client: Client, who: Any) -> None:
 
 async def test_unknown_messages_and_rooms_are_not_found(client: Client, who: Any) -> None:
     alice, bob = who["alice"], who["bob"]
-    room_id = await room_of(client, alice, bob)
-    other_room = await room_of(client, alice)
+    room_id = await new_room_id(client, alice, bob)
+    other_room = await new_room_id(client, alice)
     message = await send(client, alice, room_id)
     cases = [
         ("PATCH", path(room_id, str(uuid.uuid4())), {"content": "x"}),
@@ -144,7 +129,7 @@ async def test_unknown_messages_and_rooms_are_not_found(client: Client, who: Any
 
 async def test_delete_leaves_a_tombstone_and_seqs_stay_gapless(client: Client, who: Any) -> None:
     alice, bob, admin = who["alice"], who["bob"], who["admin"]
-    room_id = await room_of(client, alice, bob, admin)
+    room_id = await new_room_id(client, alice, bob, admin)
     first, second, third = [await send(client, alice, room_id, f"m{i}") for i in range(3)]
     await call(
         client,
@@ -184,7 +169,7 @@ async def test_delete_leaves_a_tombstone_and_seqs_stay_gapless(client: Client, w
 
 async def test_boosts_add_repeat_and_remove(client: Client, who: Any) -> None:
     alice, bob, carol, admin = who["alice"], who["bob"], who["carol"], who["admin"]
-    room_id = await room_of(client, alice, bob, carol, admin)
+    room_id = await new_room_id(client, alice, bob, carol, admin)
     message = await send(client, alice, room_id)
     boosts = path(room_id, message["id"], "/boosts")
     status, data = await call(client, "POST", boosts, bob, json={"content": "👍"})
@@ -246,7 +231,7 @@ async def test_non_members_may_not_change_anything(client: Client, who: Any) -> 
 
 async def test_after_rev_pages_changes_in_rev_order(client: Client, who: Any) -> None:
     alice, bob = who["alice"], who["bob"]
-    room_id = await room_of(client, alice, bob)
+    room_id = await new_room_id(client, alice, bob)
     a, b, c = [await send(client, alice, room_id, f"m{i}") for i in range(3)]
     await call(client, "PATCH", path(room_id, c["id"]), alice, json={"content": "c1"}, expect=200)
     await call(
@@ -269,7 +254,7 @@ async def test_after_rev_pages_changes_in_rev_order(client: Client, who: Any) ->
 
 async def test_a_resend_after_an_edit_or_delete_is_still_a_resend(client: Client, who: Any) -> None:
     alice = who["alice"]
-    room_id = await room_of(client, alice)
+    room_id = await new_room_id(client, alice)
     cmid = str(uuid.uuid4())
     first = await send(client, alice, room_id, "original", client_message_id=cmid)
     await call(
@@ -288,7 +273,7 @@ async def test_a_resend_after_an_edit_or_delete_is_still_a_resend(client: Client
 async def test_concurrent_changes_take_gapless_revs(client: Client, who: Any) -> None:
     """100 edits and boosts on one message at once: revs 1..100, each exactly once."""
     alice, bob = who["alice"], who["bob"]
-    room_id = await room_of(client, alice, bob)
+    room_id = await new_room_id(client, alice, bob)
     message = await send(client, alice, room_id)
     url = path(room_id, message["id"])
 

@@ -6,65 +6,28 @@ from __future__ import annotations
 import asyncio
 import io
 import uuid
-from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import Any
 
-import pytest
-from aiohttp import web
-from aiohttp.test_utils import TestClient
 from PIL import Image
 
 from app.main import create_app
-from tests.http_support import PASSWORD, Account, Seeded, call, seed
+from tests.http_support import (
+    PASSWORD,
+    TEAM,
+    Account,
+    AiohttpClient,
+    Client,
+    Seeded,
+    account_fixtures,
+    call,
+    client_fixture,
+    create_room,
+    seeded_fixture,
+)
 
-Client = TestClient[Any, Any]
-AiohttpClient = Callable[[web.Application], Awaitable[Client]]
-
-
-@pytest.fixture(scope="module")
-def seeded(tmp_path_factory: pytest.TempPathFactory) -> Seeded:
-    return seed(
-        tmp_path_factory.mktemp("people"),
-        {"admin": "admin", "alice": "member", "bob": "member", "carol": "member"},
-    )
-
-
-@pytest.fixture
-async def client(aiohttp_client: AiohttpClient, seeded: Seeded) -> Client:
-    return await aiohttp_client(create_app(seeded.settings()))
-
-
-@pytest.fixture
-def admin(seeded: Seeded) -> Account:
-    return seeded.accounts["admin"]
-
-
-@pytest.fixture
-def alice(seeded: Seeded) -> Account:
-    return seeded.accounts["alice"]
-
-
-@pytest.fixture
-def bob(seeded: Seeded) -> Account:
-    return seeded.accounts["bob"]
-
-
-@pytest.fixture
-def carol(seeded: Seeded) -> Account:
-    return seeded.accounts["carol"]
-
-
-async def make_room(client: Client, who: Account, kind: str = "open", **extra: Any) -> Any:
-    _, data = await call(
-        client,
-        "POST",
-        "/api/rooms",
-        who,
-        json={"name": f"{kind} room", "kind": kind, **extra},
-        expect=201,
-    )
-    return data["room"]
+seeded = seeded_fixture("people")
+client = client_fixture()
+admin, alice, bob, carol = account_fixtures(*TEAM)
 
 
 async def new_person(client: Client, admin: Account, name: str) -> Account:
@@ -93,8 +56,8 @@ async def new_person(client: Client, admin: Account, name: str) -> Account:
 async def test_open_rooms_lists_every_open_room_with_membership(
     client: Client, alice: Account, bob: Account
 ) -> None:
-    room = await make_room(client, alice, "open")
-    closed = await make_room(client, alice, "closed")
+    room = await create_room(client, alice, "open")
+    closed = await create_room(client, alice, "closed")
     _, data = await call(client, "GET", "/api/rooms/open", bob, expect=200)
     listed = {r["id"]: r for r in data["rooms"]}
     assert closed["id"] not in listed
@@ -113,7 +76,7 @@ async def test_open_rooms_lists_every_open_room_with_membership(
 async def test_a_direct_room_with_the_same_members_is_answered_again(
     client: Client, alice: Account, bob: Account, carol: Account
 ) -> None:
-    first = await make_room(client, alice, "direct", member_ids=[bob.id])
+    first = await create_room(client, alice, "direct", member_ids=[bob.id])
     # The same set from the other side, with the creator listed too: the same room, 200.
     _, again = await call(
         client,
@@ -124,7 +87,7 @@ async def test_a_direct_room_with_the_same_members_is_answered_again(
         expect=200,
     )
     assert again["room"]["id"] == first["id"]
-    other = await make_room(client, alice, "direct", member_ids=[bob.id, carol.id])
+    other = await create_room(client, alice, "direct", member_ids=[bob.id, carol.id])
     assert other["id"] != first["id"]
 
 
@@ -146,7 +109,7 @@ async def test_concurrent_direct_room_creation_makes_one_room(
 async def test_room_deletion_rules_and_messages_gone(
     client: Client, admin: Account, alice: Account, bob: Account, carol: Account
 ) -> None:
-    room = await make_room(client, alice, "open")
+    room = await create_room(client, alice, "open")
     await call(client, "POST", f"/api/rooms/{room['id']}/members", bob, json={"user_id": bob.id})
     await call(
         client,
@@ -168,7 +131,7 @@ async def test_room_deletion_rules_and_messages_gone(
     assert room["id"] not in {r["id"] for r in rooms["rooms"]}
 
     # An admin may delete anyone's room; nobody may delete a direct room.
-    closed = await make_room(client, bob, "closed")
+    closed = await create_room(client, bob, "closed")
     await call(client, "DELETE", f"/api/rooms/{closed['id']}", admin, expect=204)
     _, made = await call(
         client,
@@ -368,7 +331,7 @@ async def test_deactivation_signs_out_refuses_sign_in_and_keeps_messages(
     client: Client, admin: Account, alice: Account
 ) -> None:
     hal = await new_person(client, admin, "Hal")
-    room = await make_room(client, alice, "open")
+    room = await create_room(client, alice, "open")
     await call(client, "POST", f"/api/rooms/{room['id']}/members", hal, json={"user_id": hal.id})
     await call(
         client,

@@ -8,21 +8,25 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from aiohttp import web
-from aiohttp.test_utils import TestClient
 
-from app.main import create_app
 from app.migrate import upgrade
-from tests.http_support import Account, Seeded, _create_accounts, call, seed
+from tests.http_support import (
+    Account,
+    Client,
+    Seeded,
+    _create_accounts,
+    call,
+    client_fixture,
+    new_room_id,
+    seed,
+)
 from tests.support import scratch_postgres
 
-Client = TestClient[Any, Any]
-AiohttpClient = Callable[[web.Application], Awaitable[Client]]
 USERS = {"alice": "member", "bob": "member", "carol": "member"}
 
 
@@ -39,15 +43,7 @@ def seeded(
         yield Seeded(url=url, path=Path("/nonexistent"), accounts=accounts)
 
 
-@pytest.fixture
-async def client(aiohttp_client: AiohttpClient, seeded: Seeded) -> Client:
-    return await aiohttp_client(create_app(seeded.settings()))
-
-
-async def room(client: Client, who: Account, *members: Account, kind: str = "closed") -> str:
-    body = {"name": f"{kind} search room", "kind": kind, "member_ids": [m.id for m in members]}
-    _, data = await call(client, "POST", "/api/rooms", who, json=body, expect=201)
-    return data["room"]["id"]
+client = client_fixture()
 
 
 async def send(client: Client, who: Account, room_id: str, content: str) -> dict[str, Any]:
@@ -76,7 +72,7 @@ async def test_words_are_anded_and_results_are_newest_first_with_their_room(
     client: Client, seeded: Seeded
 ) -> None:
     alice = seeded.accounts["alice"]
-    rid = await room(client, alice)
+    rid = await new_room_id(client, alice)
     t = tag()
     await send(client, alice, rid, f"{t} alpha beta")
     await send(client, alice, rid, f"{t} alpha gamma")
@@ -87,13 +83,15 @@ async def test_words_are_anded_and_results_are_newest_first_with_their_room(
     data = await search(client, alice, q=f"{t} alpha")
     first = data["messages"][0]
     assert first["id"] == newest["id"] and first["seq"] == newest["seq"]
-    assert first["room"]["id"] == rid and first["room"]["name"] == "closed search room"
+    assert first["room"]["id"] == rid and first["room"]["name"] == "closed room"
     assert first["room"]["kind"] == "closed"
 
 
-async def test_phrases_prefixes_and_punctuation(client: Client, seeded: Seeded) -> None:
+async def test_quotes_make_phrases_a_star_makes_a_prefix_and_punctuation_splits_words(
+    client: Client, seeded: Seeded
+) -> None:
     alice = seeded.accounts["alice"]
-    rid = await room(client, alice)
+    rid = await new_room_id(client, alice)
     t = tag()
     await send(client, alice, rid, f"{t} the quick brown fox")
     await send(client, alice, rid, f"{t} brown and quick")
@@ -121,7 +119,7 @@ async def test_phrases_prefixes_and_punctuation(client: Client, seeded: Seeded) 
 
 async def test_accents_are_ignored_both_ways(client: Client, seeded: Seeded) -> None:
     alice = seeded.accounts["alice"]
-    rid = await room(client, alice)
+    rid = await new_room_id(client, alice)
     t = tag()
     await send(client, alice, rid, f"{t} café crème brûlée")
     await send(client, alice, rid, f"{t} Cafe au lait")
@@ -180,16 +178,20 @@ ODD_QUERIES = [
 
 
 @pytest.mark.parametrize("q", ODD_QUERIES, ids=range(len(ODD_QUERIES)))
-async def test_odd_queries_are_answered(client: Client, seeded: Seeded, q: str) -> None:
+async def test_query_syntax_characters_alone_are_answered_not_errors(
+    client: Client, seeded: Seeded, q: str
+) -> None:
     alice = seeded.accounts["alice"]
     status, data = await call(client, "GET", "/api/search", alice, params={"q": q})
     assert status == 200, (status, data)
     assert isinstance(data["messages"], list)
 
 
-async def test_odd_query_words_still_match(client: Client, seeded: Seeded) -> None:
+async def test_operator_words_and_characters_are_searched_as_text(
+    client: Client, seeded: Seeded
+) -> None:
     alice = seeded.accounts["alice"]
-    rid = await room(client, alice)
+    rid = await new_room_id(client, alice)
     t = tag()
     await send(client, alice, rid, f"{t} near the OR gate")
     assert await found(client, alice, f"{t} NEAR") == [f"{t} near the OR gate"]
@@ -214,8 +216,8 @@ async def test_bad_queries_are_422(client: Client, seeded: Seeded, query: dict[s
 async def test_only_readable_rooms_are_searched(client: Client, seeded: Seeded) -> None:
     alice, bob, carol = (seeded.accounts[n] for n in ("alice", "bob", "carol"))
     t = tag()
-    closed = await room(client, alice, bob)
-    open_room = await room(client, alice, kind="open")
+    closed = await new_room_id(client, alice, bob)
+    open_room = await new_room_id(client, alice, kind="open")
     await send(client, alice, closed, f"{t} secret plans")
     await send(client, alice, open_room, f"{t} public plans")
     assert await found(client, bob, f"{t} plans") == [f"{t} public plans", f"{t} secret plans"]
@@ -234,7 +236,7 @@ async def test_only_readable_rooms_are_searched(client: Client, seeded: Seeded) 
 
 async def test_limit_and_before_id_page_back_in_time(client: Client, seeded: Seeded) -> None:
     alice = seeded.accounts["alice"]
-    rid = await room(client, alice)
+    rid = await new_room_id(client, alice)
     t = tag()
     sent = [await send(client, alice, rid, f"{t} page {i}") for i in range(7)]
     first = await search(client, alice, q=t, limit=3)
@@ -257,7 +259,7 @@ async def test_search_needs_a_session(client: Client) -> None:
 
 async def test_edits_and_deletes_are_reflected_at_once(client: Client, seeded: Seeded) -> None:
     alice = seeded.accounts["alice"]
-    rid = await room(client, alice)
+    rid = await new_room_id(client, alice)
     t = tag()
     message = await send(client, alice, rid, f"{t} original wording")
     kept = await send(client, alice, rid, f"{t} another original")
