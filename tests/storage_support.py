@@ -1,4 +1,7 @@
-"""A private S3-compatible server for tests: moto in server mode, on a free 127.0.0.1 port."""
+"""A private S3-compatible server for tests: moto in server mode, on a free 127.0.0.1 port.
+
+A test module takes its `s3_endpoint` fixture from `s3_endpoint_fixture(tag, bucket)`.
+"""
 
 from __future__ import annotations
 
@@ -9,7 +12,9 @@ import sys
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import Any
 
+import pytest
 from aiobotocore.session import get_session
 
 from tests.processes import free_port, spawn, stop_process
@@ -50,3 +55,32 @@ def create_bucket(endpoint: str, bucket: str) -> None:
     # On a thread of its own: the caller may be inside a running event loop (a fixture).
     with ThreadPoolExecutor(1) as pool:
         pool.submit(asyncio.run, make()).result()
+
+
+@contextlib.contextmanager
+def s3_credentials() -> Iterator[None]:
+    """S3_ENV in this process's environment (where the S3 client finds its credentials) for
+    the block; what was there before is put back after."""
+    saved = {name: os.environ.get(name) for name in S3_ENV}
+    os.environ.update(S3_ENV)
+    try:
+        yield
+    finally:
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+
+
+def s3_endpoint_fixture(tag: str, bucket: str) -> Any:
+    """A module's `s3_endpoint` fixture: a moto server with `bucket` made, and the test
+    credentials in the environment, for the module."""
+
+    @pytest.fixture(scope="module", name="s3_endpoint")
+    def s3_endpoint(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+        with s3_credentials(), moto_server(tmp_path_factory.mktemp(tag)) as endpoint:
+            create_bucket(endpoint, bucket)
+            yield endpoint
+
+    return s3_endpoint

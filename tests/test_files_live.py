@@ -4,33 +4,17 @@ carrying them to the other member, and the file read back through its signed URL
 
 from __future__ import annotations
 
-import os
 import uuid
-from collections.abc import Iterator
 from pathlib import Path
 
 import aiohttp
 import pytest
 
 from tests.files_support import png
-from tests.storage_support import S3_ENV, create_bucket, moto_server
+from tests.storage_support import S3_ENV, s3_endpoint_fixture
 from tests.support import ADMIN_EMAIL, Client, login
 
-
-@pytest.fixture(scope="module")
-def s3_endpoint(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    saved = {name: os.environ.get(name) for name in S3_ENV}
-    os.environ.update(S3_ENV)
-    try:
-        with moto_server(tmp_path_factory.mktemp("moto-live")) as endpoint:
-            create_bucket(endpoint, "campfire-live")
-            yield endpoint
-    finally:
-        for name, value in saved.items():
-            if value is None:
-                os.environ.pop(name, None)
-            else:
-                os.environ[name] = value
+s3_endpoint = s3_endpoint_fixture("moto-live", "campfire-live")
 
 
 @pytest.mark.timeout(300)

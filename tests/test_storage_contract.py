@@ -4,8 +4,7 @@ server mode, a real HTTP S3 API on 127.0.0.1)."""
 from __future__ import annotations
 
 import hashlib
-import os
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
@@ -13,23 +12,9 @@ import pytest
 from app.storage import FileMissing, Storage
 from app.storage.local import LocalStorage
 from app.storage.s3 import PART, S3Storage
-from tests.storage_support import S3_ENV, create_bucket, moto_server
+from tests.storage_support import s3_endpoint_fixture
 
-
-@pytest.fixture(scope="module")
-def s3_endpoint(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    saved = {name: os.environ.get(name) for name in S3_ENV}
-    os.environ.update(S3_ENV)
-    try:
-        with moto_server(tmp_path_factory.mktemp("moto")) as endpoint:
-            create_bucket(endpoint, "campfire-contract")
-            yield endpoint
-    finally:
-        for name, value in saved.items():
-            if value is None:
-                os.environ.pop(name, None)
-            else:
-                os.environ[name] = value
+s3_endpoint = s3_endpoint_fixture("moto", "campfire-contract")
 
 
 @pytest.fixture(params=["local", "s3"])
@@ -74,13 +59,13 @@ async def digest(storage: Storage, key: str) -> tuple[int, int, str]:
         return stored.size, count, h.hexdigest()
 
 
-async def test_put_and_read_back(storage: Storage) -> None:
+async def test_a_stored_file_reads_back_whole_with_its_size(storage: Storage) -> None:
     size = await storage.put("rooms/a/b/original", produce(b"hello ", b"world"), "text/plain")
     assert size == 11
     assert await read(storage, "rooms/a/b/original") == (11, b"hello world")
 
 
-async def test_an_empty_file(storage: Storage) -> None:
+async def test_an_empty_file_is_stored_and_reads_back_empty(storage: Storage) -> None:
     assert await storage.put("rooms/a/empty/original", produce(), "text/plain") == 0
     assert await read(storage, "rooms/a/empty/original") == (0, b"")
 
@@ -106,20 +91,22 @@ async def test_a_failed_upload_leaves_nothing(storage: Storage) -> None:
         await read(storage, "rooms/a/broken/original")
 
 
-async def test_put_replaces(storage: Storage) -> None:
+async def test_a_second_put_to_a_key_replaces_the_first(storage: Storage) -> None:
     await storage.put("rooms/a/c/original", produce(b"first"), "text/plain")
     await storage.put("rooms/a/c/original", produce(b"second"), "text/plain")
     assert await read(storage, "rooms/a/c/original") == (6, b"second")
 
 
-async def test_missing_files(storage: Storage) -> None:
+async def test_a_missing_file_raises_file_missing_and_deleting_it_is_no_error(
+    storage: Storage,
+) -> None:
     with pytest.raises(FileMissing):
         await read(storage, "rooms/nothing/here/original")
     await storage.delete(["rooms/nothing/here/original"])  # no error
     assert await storage.delete_prefix("rooms/nothing/") == 0
 
 
-async def test_delete_and_delete_prefix(storage: Storage) -> None:
+async def test_delete_prefix_removes_exactly_that_prefix_and_counts_it(storage: Storage) -> None:
     for key in ("rooms/r1/a/original", "rooms/r1/a/thumbnail", "rooms/r1/b/original",
                 "rooms/r10/c/original", "rooms/r2/d/original"):  # fmt: skip
         await storage.put(key, produce(key.encode()), "text/plain")
@@ -136,6 +123,6 @@ async def test_delete_and_delete_prefix(storage: Storage) -> None:
 
 
 @pytest.mark.parametrize("key", ["../etc/passwd", "/abs", "a/../b", "a//b", "", "a/ b", "a/.b"])
-async def test_keys_are_checked(storage: Storage, key: str) -> None:
+async def test_keys_that_could_escape_or_mislead_are_refused(storage: Storage, key: str) -> None:
     with pytest.raises(ValueError):
         await storage.put(key, produce(b"x"), "text/plain")
