@@ -3,17 +3,28 @@
 A `Cluster` is one deployment: its own PostgreSQL database (created and dropped here), its
 own Redis key prefix (so its own Socket.IO channel and arq queue), any number of
 `campfire serve` processes and arq workers, all started and stopped by PID.
+
+A test module takes its fixtures from the factories below instead of writing them again:
+
+    cluster = cluster_fixture("people-scaleout", ENV)   # 2 servers, 1 worker
+    admin = admin_fixture()                             # signed in on the first server
+    clients = clients_fixture()                         # sockets closed after the test
 """
 
 from __future__ import annotations
 
+import asyncio
 import subprocess
 import sys
 import uuid
+from collections.abc import AsyncIterator, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
+import aiohttp
+import pytest
 import redis
 
 from tests.processes import ROOT, ServerProcess, WorkerProcess, child_env, free_port
@@ -21,9 +32,12 @@ from tests.support import (
     ADMIN_EMAIL,
     PASSWORD,
     POSTGRES_ADMIN_DSN,
+    Api,
+    Client,
     create_database,
     database_url,
     drop_database,
+    login,
 )
 
 REDIS_URL = "redis://127.0.0.1:6379/0"
@@ -140,14 +154,118 @@ class Cluster:
             delete_redis_keys(self.prefix)
 
 
+# ---- fixture factories ----------------------------------------------------------------
+
+
+def cluster_fixture(
+    tag: str,
+    env: dict[str, str],
+    *,
+    servers: int = 2,
+    workers: int = 1,
+    staggered: bool = False,
+    private_redis: bool = False,
+) -> Any:
+    """A module's `cluster` fixture: a deployment set up, started, and always torn down.
+
+    `staggered` starts the processes one after another (on a loaded machine several imports
+    at once can outlast the start timeout); `private_redis` puts the deployment on the
+    module's `redis_server` fixture (tests/fault_support.py) instead of the shared Redis."""
+
+    @pytest.fixture(scope="module", name="cluster")
+    def cluster(
+        tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest
+    ) -> Iterator[Cluster]:
+        redis_url = request.getfixturevalue("redis_server").url if private_redis else REDIS_URL
+        deployment = Cluster(tmp_path_factory.mktemp(tag), dict(env), redis_url=redis_url)
+        try:
+            deployment.setup()
+            if staggered:
+                for _ in range(servers):
+                    deployment.add_server()
+                for _ in range(workers):
+                    deployment.add_worker()
+            else:
+                deployment.start(servers=servers, workers=workers)
+            yield deployment
+        finally:
+            deployment.teardown()
+
+    return cluster
+
+
+def admin_fixture() -> Any:
+    """A module's `admin` fixture: the cluster's admin, signed in on its first server."""
+
+    @pytest.fixture(name="admin")
+    async def admin(http: aiohttp.ClientSession, cluster: Cluster) -> Api:
+        return await login(http, cluster.servers[0].url, ADMIN_EMAIL)
+
+    return admin
+
+
+def clients_fixture() -> Any:
+    """A module's `clients` fixture: a list the test opens sockets into, all closed after."""
+
+    @pytest.fixture(name="clients")
+    async def clients() -> AsyncIterator[list[Client]]:
+        opened: list[Client] = []
+        yield opened
+        await asyncio.gather(*(client.close() for client in opened))
+
+    return clients
+
+
+# ---- people and sockets on a cluster --------------------------------------------------
+
+
+async def new_user(
+    admin: Api, http: aiohttp.ClientSession, server: ServerProcess, name: str = ""
+) -> Api:
+    """A new member made by `admin`, signed in on `server`."""
+    user = await admin.create_user(name or f"user{uuid.uuid4().hex[:6]}")
+    return await login(http, server.url, user["email_address"])
+
+
+def on(api: Api, server: ServerProcess) -> Api:
+    """The same signed-in user, talking to another process."""
+    return Api(api.http, server.url, api.token, api.user)
+
+
+async def connect(
+    clients: list[Client],
+    server: ServerProcess,
+    who: Api | str,
+    *,
+    sync_timeout: float | None = None,
+    **auth: Any,
+) -> Client:
+    """A socket on `server` for `who` (a user or a bare token), synced, closed after the test."""
+    client = Client(server.url)
+    clients.append(client)
+    token = who if isinstance(who, str) else who.token
+    await client.connect(auth={"token": token, **auth})
+    if sync_timeout is None:
+        await client.synced()
+    else:
+        await client.synced(timeout=sync_timeout)
+    return client
+
+
 __all__ = [
     "POSTGRES_ADMIN_DSN",
     "REDIS_URL",
     "Cluster",
     "WorkerProcess",
+    "admin_fixture",
+    "clients_fixture",
+    "cluster_fixture",
+    "connect",
     "create_database",
     "database_url",
     "delete_redis_keys",
     "drop_database",
     "free_port",
+    "new_user",
+    "on",
 ]

@@ -9,8 +9,7 @@ as a failover to an empty replica would.
 from __future__ import annotations
 
 import asyncio
-import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from typing import Any
 
 import aiohttp
@@ -20,8 +19,15 @@ from redis.exceptions import RedisError
 
 from app.state.redis import RedisState
 from tests.fault_support import PrivateRedis
-from tests.scaleout_support import Cluster
-from tests.support import ADMIN_EMAIL, Api, Client, ServerProcess, login, metric
+from tests.scaleout_support import (
+    Cluster,
+    admin_fixture,
+    clients_fixture,
+    cluster_fixture,
+    connect,
+    new_user,
+)
+from tests.support import Api, Client, metric
 
 # Deployments of several processes (and private servers) start slowly on a loaded machine.
 pytestmark = pytest.mark.timeout(900)
@@ -48,44 +54,9 @@ def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PrivateRe
     server.stop()
 
 
-@pytest.fixture(scope="module")
-def cluster(
-    tmp_path_factory: pytest.TempPathFactory, redis_server: PrivateRedis
-) -> Iterator[Cluster]:
-    deployment = Cluster(
-        tmp_path_factory.mktemp("faults"), dict(FAULT_ENV), redis_url=redis_server.url
-    )
-    try:
-        deployment.setup()
-        deployment.start(servers=2, workers=1)
-        yield deployment
-    finally:
-        deployment.teardown()
-
-
-@pytest.fixture
-async def admin(http: aiohttp.ClientSession, cluster: Cluster) -> Api:
-    return await login(http, cluster.servers[0].url, ADMIN_EMAIL)
-
-
-@pytest.fixture
-async def clients() -> AsyncIterator[list[Client]]:
-    opened: list[Client] = []
-    yield opened
-    await asyncio.gather(*(client.close() for client in opened))
-
-
-async def new_user(admin: Api, http: aiohttp.ClientSession, server: ServerProcess) -> Api:
-    user = await admin.create_user(f"user{uuid.uuid4().hex[:6]}")
-    return await login(http, server.url, user["email_address"])
-
-
-async def connect(clients: list[Client], server: ServerProcess, api: Api, **auth: Any) -> Client:
-    client = Client(server.url)
-    clients.append(client)
-    await client.connect(auth={"token": api.token, **auth})
-    await client.synced(timeout=RECOVERY)
-    return client
+cluster = cluster_fixture("faults", FAULT_ENV, servers=2, workers=1, private_redis=True)
+admin = admin_fixture()
+clients = clients_fixture()
 
 
 async def worker_metric(http: aiohttp.ClientSession, cluster: Cluster, name: str) -> float:
@@ -141,7 +112,7 @@ async def test_the_worker_rides_out_a_redis_restart(
     # arq's own runner exited 1 here; the supervised worker starts a new incarnation.
     assert worker.process.poll() is None, worker.log_path.read_text()[-2000:]
     await wait_for(lambda: _ge(worker_metric(http, cluster, "campfire_replayed_messages_total"), 0))
-    client = await connect(clients, p1, a, last_seen={room["id"]: 0})
+    client = await connect(clients, p1, a, last_seen={room["id"]: 0}, sync_timeout=RECOVERY)
     assert [d["message"]["content"] for d in client.named("NewMessage")] == ["before the outage"]
     # The replay came from the worker (whose counters restarted with it).
     await wait_for(lambda: _ge(worker_metric(http, cluster, "campfire_replayed_messages_total"), 1))
@@ -162,7 +133,7 @@ async def test_presence_comes_back_after_a_redis_restart(
     users = [await new_user(admin, http, s) for s in [*cluster.servers, *cluster.servers]]
     room = await admin.create_room("presence", "closed", [u.id for u in users])
     for i, user in enumerate(users):
-        await connect(clients, cluster.servers[i % 2], user)
+        await connect(clients, cluster.servers[i % 2], user, sync_timeout=RECOVERY)
     viewer = users[0]
 
     async def online() -> set[str]:
@@ -282,7 +253,7 @@ async def test_a_handshake_during_a_redis_outage_is_refused_with_retry_after(
     finally:
         await asyncio.to_thread(redis_server.start)
     await redis_back(http, cluster)
-    again = await connect(clients, p1, a)
+    again = await connect(clients, p1, a, sync_timeout=RECOVERY)
     assert again.named("AuthSuccess")
 
 
@@ -296,8 +267,8 @@ async def test_messages_sent_during_a_redis_outage_reach_every_process(
     p1, p2 = cluster.servers
     sender, near, far = [await new_user(admin, http, s) for s in (p1, p1, p2)]
     room = await admin.create_room("outage-fanout", "closed", [sender.id, near.id, far.id])
-    c_near = await connect(clients, p1, near)
-    c_far = await connect(clients, p2, far)
+    c_near = await connect(clients, p1, near, sync_timeout=RECOVERY)
+    c_far = await connect(clients, p2, far, sync_timeout=RECOVERY)
     failures = await metric(http, p1.url, "campfire_emit_failures_total")
     redis_server.kill()
     try:

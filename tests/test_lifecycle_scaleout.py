@@ -5,14 +5,11 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import AsyncIterator, Iterator
-from typing import Any
 
 import aiohttp
-import pytest
 
-from tests.scaleout_support import Cluster
-from tests.support import ADMIN_EMAIL, Api, Client, ServerProcess, login, new_id
+from tests.scaleout_support import Cluster, clients_fixture, cluster_fixture, connect, on
+from tests.support import ADMIN_EMAIL, Api, Client, login, new_id
 
 ENV = {
     "CAMPFIRE_CONNECT_RATE": "0",
@@ -21,23 +18,8 @@ ENV = {
     "CAMPFIRE_MAX_CONNECTIONS_PER_USER": "50",
 }
 
-
-@pytest.fixture(scope="module")
-def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
-    deployment = Cluster(tmp_path_factory.mktemp("lifecycle-scaleout"), dict(ENV))
-    try:
-        deployment.setup()
-        deployment.start(servers=2, workers=1)
-        yield deployment
-    finally:
-        deployment.teardown()
-
-
-@pytest.fixture
-async def clients() -> AsyncIterator[list[Client]]:
-    opened: list[Client] = []
-    yield opened
-    await asyncio.gather(*(client.close() for client in opened))
+cluster = cluster_fixture("lifecycle-scaleout", ENV, servers=2, workers=1)
+clients = clients_fixture()
 
 
 async def users(cluster: Cluster, http: aiohttp.ClientSession, count: int) -> list[Api]:
@@ -48,18 +30,6 @@ async def users(cluster: Cluster, http: aiohttp.ClientSession, count: int) -> li
         user = await admin.create_user(f"user{uuid.uuid4().hex[:6]}")
         made.append(await login(http, p1.url, user["email_address"]))
     return made
-
-
-def on(api: Api, server: ServerProcess) -> Api:
-    return Api(api.http, server.url, api.token, api.user)
-
-
-async def connect(clients: list[Client], server: ServerProcess, api: Api, **auth: Any) -> Client:
-    client = Client(server.url)
-    clients.append(client)
-    await client.connect(auth={"token": api.token, **auth})
-    await client.synced()
-    return client
 
 
 async def test_changes_on_one_process_reach_the_other_in_rev_order(

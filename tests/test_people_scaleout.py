@@ -5,7 +5,6 @@ the sign-in throttle is shared, and webhooks run in the worker."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
 import aiohttp
@@ -13,7 +12,14 @@ import orjson
 import pytest
 from aiohttp import web
 
-from tests.scaleout_support import Cluster
+from tests.scaleout_support import (
+    Cluster,
+    admin_fixture,
+    clients_fixture,
+    cluster_fixture,
+    connect,
+    new_user,
+)
 from tests.support import ADMIN_EMAIL, PASSWORD, Api, Client, ServerProcess, login
 
 # Starting a cluster takes long on a busy machine.
@@ -28,48 +34,16 @@ ENV = {
     "CAMPFIRE_WEBHOOK_ALLOW_PRIVATE": "1",
 }
 
-
-@pytest.fixture(scope="module")
-def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
-    deployment = Cluster(tmp_path_factory.mktemp("people-scaleout"), dict(ENV))
-    try:
-        deployment.setup()
-        deployment.start(servers=2, workers=1)
-        yield deployment
-    finally:
-        deployment.teardown()
-
-
-@pytest.fixture
-async def admin(http: aiohttp.ClientSession, cluster: Cluster) -> Api:
-    return await login(http, cluster.servers[0].url, ADMIN_EMAIL)
-
-
-@pytest.fixture
-async def clients() -> AsyncIterator[list[Client]]:
-    opened: list[Client] = []
-    yield opened
-    await asyncio.gather(*(client.close() for client in opened))
-
-
-async def person(admin: Api, http: aiohttp.ClientSession, server: ServerProcess) -> Api:
-    made = await admin.create_user("person")
-    return await login(http, server.url, made["email_address"])
-
-
-async def connect(clients: list[Client], server: ServerProcess, token: str) -> Client:
-    client = Client(server.url)
-    clients.append(client)
-    await client.connect(auth={"token": token})
-    await client.synced()
-    return client
+cluster = cluster_fixture("people-scaleout", ENV, servers=2, workers=1)
+admin = admin_fixture()
+clients = clients_fixture()
 
 
 async def test_deactivation_disconnects_sockets_on_every_process(
     cluster: Cluster, admin: Api, http: aiohttp.ClientSession, clients: list[Client]
 ) -> None:
     p1, p2 = cluster.servers[:2]
-    leaver = await person(admin, http, p1)
+    leaver = await new_user(admin, http, p1)
     other_session = await login(http, p2.url, leaver.user["email_address"])
     sockets = [
         await connect(clients, p1, leaver.token),
@@ -94,7 +68,7 @@ async def test_concurrent_direct_rooms_on_two_processes_make_one(
     cluster: Cluster, admin: Api, http: aiohttp.ClientSession
 ) -> None:
     p1, p2 = cluster.servers[:2]
-    one, two = await person(admin, http, p1), await person(admin, http, p2)
+    one, two = await new_user(admin, http, p1), await new_user(admin, http, p2)
 
     async def create(api: Api, server: ServerProcess, other: str) -> tuple[int, Any]:
         async with http.post(

@@ -4,13 +4,13 @@ are deployment-wide (any web process's /metrics shows them)."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 
 import aiohttp
 import pytest
 
 from tests.push_support import PushService
-from tests.scaleout_support import Cluster
+from tests.scaleout_support import Cluster, cluster_fixture, on
 from tests.support import (
     ADMIN_EMAIL,
     UNLIMITED,
@@ -28,20 +28,14 @@ from tests.test_push import PUSH_ENV, hidden_tab, involve, subscribe
 # minutes on a loaded machine; the module's first test pays for it.
 pytestmark = pytest.mark.timeout(600)
 
-
-@pytest.fixture(scope="module")
-def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
-    env = {**UNLIMITED, **PUSH_ENV, "CAMPFIRE_WEBHOOK_ALLOW_PRIVATE": "1"}
-    deployment = Cluster(tmp_path_factory.mktemp("push-scaleout"), env)
-    try:
-        deployment.setup()
-        # One at a time: on a loaded machine three imports at once can outlast the start timeout.
-        deployment.start(servers=1, workers=0)
-        deployment.add_server()
-        deployment.add_worker()
-        yield deployment
-    finally:
-        deployment.teardown()
+# One at a time: on a loaded machine three imports at once can outlast the start timeout.
+cluster = cluster_fixture(
+    "push-scaleout",
+    {**UNLIMITED, **PUSH_ENV, "CAMPFIRE_WEBHOOK_ALLOW_PRIVATE": "1"},
+    servers=2,
+    workers=1,
+    staggered=True,
+)
 
 
 @pytest.fixture
@@ -62,10 +56,6 @@ async def person(http: aiohttp.ClientSession, server: ServerProcess, name: str) 
     admin = await login(http, server.url, ADMIN_EMAIL)
     user = await admin.create_user(name)
     return await login(http, server.url, user["email_address"])
-
-
-def on(api: Api, server: ServerProcess) -> Api:
-    return Api(api.http, server.url, api.token, api.user)
 
 
 async def test_pushes_go_out_from_the_worker(cluster, service, http) -> None:

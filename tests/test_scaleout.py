@@ -12,20 +12,25 @@ from __future__ import annotations
 import asyncio
 import time
 import uuid
-from collections.abc import AsyncIterator, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import aiohttp
 import pytest
 
-from tests.scaleout_support import Cluster
+from tests.scaleout_support import (
+    Cluster,
+    admin_fixture,
+    clients_fixture,
+    cluster_fixture,
+    connect,
+    new_user,
+    on,
+)
 from tests.support import (
-    ADMIN_EMAIL,
     Api,
     Client,
     ServerProcess,
-    login,
     metric,
     new_id,
     wait_until,
@@ -46,17 +51,10 @@ SCALE_ENV = {
 TYPING_TIMEOUT = 2.0
 STALE = 10.0
 
-
-@pytest.fixture(scope="module")
-def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
-    deployment = Cluster(tmp_path_factory.mktemp("scaleout"), dict(SCALE_ENV))
-    try:
-        deployment.setup()
-        # Two workers, so that every cron tick is contended for.
-        deployment.start(servers=2, workers=2)
-        yield deployment
-    finally:
-        deployment.teardown()
+# Two workers, so that every cron tick is contended for.
+cluster = cluster_fixture("scaleout", SCALE_ENV, servers=2, workers=2)
+admin = admin_fixture()
+clients = clients_fixture()
 
 
 @pytest.fixture
@@ -69,34 +67,12 @@ def p2(cluster: Cluster) -> ServerProcess:
     return cluster.servers[1]
 
 
-@pytest.fixture
-async def admin(http: aiohttp.ClientSession, p1: ServerProcess) -> Api:
-    return await login(http, p1.url, ADMIN_EMAIL)
-
-
-@pytest.fixture
-async def clients() -> AsyncIterator[list[Client]]:
-    opened: list[Client] = []
-    yield opened
-    await asyncio.gather(*(client.close() for client in opened))
-
-
-async def new_user(admin: Api, http: aiohttp.ClientSession, server: ServerProcess) -> Api:
-    user = await admin.create_user(f"user{uuid.uuid4().hex[:6]}")
-    return await login(http, server.url, user["email_address"])
-
-
-def on(api: Api, server: ServerProcess) -> Api:
-    """The same signed-in user, talking to another process."""
-    return Api(api.http, server.url, api.token, api.user)
-
-
-async def connect(clients: list[Client], server: ServerProcess, api: Api, **auth: Any) -> Client:
-    client = Client(server.url)
-    clients.append(client)
-    await client.connect(auth={"token": api.token, **auth})
-    await client.synced()
-    return client
+async def one_on_each(
+    admin: Api, http: aiohttp.ClientSession, p1: ServerProcess, p2: ServerProcess, name: str
+) -> tuple[Api, Api, dict[str, Any]]:
+    """A user signed in on each process, and a closed room of both."""
+    a, b = await new_user(admin, http, p1), await new_user(admin, http, p2)
+    return a, b, await admin.create_room(name, "closed", [a.id, b.id])
 
 
 async def send(
@@ -162,9 +138,7 @@ def test_arq_check_sees_the_workers(cluster: Cluster) -> None:
 async def test_messages_cross_processes(
     http: aiohttp.ClientSession, admin: Api, p1: ServerProcess, p2: ServerProcess, clients: list
 ) -> None:
-    a = await new_user(admin, http, p1)
-    b = await new_user(admin, http, p2)
-    room = await admin.create_room("cross", "closed", [a.id, b.id])
+    a, b, room = await one_on_each(admin, http, p1, p2, "cross")
     ca = await connect(clients, p1, a)
     cb = await connect(clients, p2, b)
 
@@ -183,9 +157,7 @@ async def test_messages_cross_processes(
 async def test_presence_crosses_processes(
     http: aiohttp.ClientSession, admin: Api, p1: ServerProcess, p2: ServerProcess, clients: list
 ) -> None:
-    a = await new_user(admin, http, p1)
-    b = await new_user(admin, http, p2)
-    room = await admin.create_room("presence", "closed", [a.id, b.id])
+    a, b, room = await one_on_each(admin, http, p1, p2, "presence")
     cb = await connect(clients, p2, b)
 
     tab1 = await connect(clients, p1, a)
@@ -211,9 +183,7 @@ async def test_presence_crosses_processes(
 async def test_typing_and_its_expiry_cross_processes(
     http: aiohttp.ClientSession, admin: Api, p1: ServerProcess, p2: ServerProcess, clients: list
 ) -> None:
-    a = await new_user(admin, http, p1)
-    b = await new_user(admin, http, p2)
-    room = await admin.create_room("typing", "closed", [a.id, b.id])
+    a, b, room = await one_on_each(admin, http, p1, p2, "typing")
     ca = await connect(clients, p1, a)
     cb = await connect(clients, p2, b)
 
@@ -312,9 +282,7 @@ async def test_reconnect_on_the_other_process_gets_backfill_from_the_worker(
     p2: ServerProcess,
     clients: list,
 ) -> None:
-    a = await new_user(admin, http, p1)
-    b = await new_user(admin, http, p2)
-    room = await admin.create_room("backfill", "closed", [a.id, b.id])
+    a, b, room = await one_on_each(admin, http, p1, p2, "backfill")
     first = await a.send(room["id"], "before")
     cb = await connect(clients, p2, b)
     assert [d["message"]["id"] for d in cb.named("NewMessage")] == [first["id"]]
