@@ -165,8 +165,8 @@ async def test_visibility_comes_back_after_a_redis_restart(
     """Web Push asks whether a user has a visible page: after a restart a visible user must
     not start getting pushes, nor a hidden one stop getting them."""
     shown, hidden = [await new_user(admin, http, s) for s in cluster.servers]
-    await connect(clients, cluster.servers[0], shown)
-    tab = await connect(clients, cluster.servers[1], hidden)
+    await connect(clients, cluster.servers[0], shown, sync_timeout=RECOVERY)
+    tab = await connect(clients, cluster.servers[1], hidden, sync_timeout=RECOVERY)
     ack = await tab.call("Visibility", {"visible": False})
     assert ack["type"] == "Ok", ack
     state = RedisState.from_url(redis_server.url, prefix=cluster.prefix)
