@@ -7,9 +7,13 @@ import asyncio
 import uuid
 
 import aiohttp
+import pytest
 
 from tests.scaleout_support import Cluster, clients_fixture, cluster_fixture, connect, on
 from tests.support import ADMIN_EMAIL, Api, Client, login, new_id
+
+# Starting a cluster takes long on a busy machine; its first test pays for it.
+pytestmark = pytest.mark.timeout(400)
 
 ENV = {
     "CAMPFIRE_CONNECT_RATE": "0",

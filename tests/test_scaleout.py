@@ -36,6 +36,9 @@ from tests.support import (
     wait_until,
 )
 
+# Starting a cluster takes long on a busy machine; its first test pays for it.
+pytestmark = pytest.mark.timeout(400)
+
 SCALE_ENV = {
     "CAMPFIRE_CONNECT_RATE": "0",
     "CAMPFIRE_LOGIN_RATE": "0",
