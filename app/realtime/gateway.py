@@ -1,7 +1,10 @@
 """Socket.IO event handlers: a thin adapter from PROTOCOL.md events onto the domain layer.
 
-Only the protocol's events live here. Transport duties (slow consumers, the shutdown flush,
-the subscription cap) are in `transport.py`; python-socketio's internals in `engineio_seam`.
+Only the protocol's events live here: the connection's life (handshake, Auth, the welcome,
+disconnect) and the dispatch of client events to one handler table, whose handlers are in
+`room_events.py`, `lifecycle_events.py` and `connection_events.py`. Transport duties (slow
+consumers, the shutdown flush, the subscription cap) are in `transport.py`; python-socketio's
+internals in `engineio_seam`.
 """
 
 from __future__ import annotations
@@ -11,7 +14,6 @@ import contextlib
 import logging
 import time
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
 from typing import Any
 
 import socketio
@@ -27,15 +29,19 @@ from app.outage import (
     log_limiter,
     unavailable,
 )
+from app.realtime.connection_events import (
+    ConnectionHandler,
+    LiveConnection,
+    as_connection_handler,
+    connection_handlers,
+)
 from app.realtime.engineio_seam import ack_requested
 from app.realtime.handshake import Cursors, _cursors, _handshake_token
-from app.realtime.lifecycle_events import Handler, lifecycle_handlers
+from app.realtime.lifecycle_events import lifecycle_handlers
 from app.realtime.room_events import room_handlers
 from app.realtime.transport import TransportDuties
-from app.schemas import AuthIn, RoomRef, parse, wire
-from app.schemas_readstate import MarkReadIn, VisibilityIn
+from app.schemas import AuthIn, parse, wire
 from app.services import Principal, Services
-from app.state import ConnectionInfo
 
 log = logging.getLogger(__name__)
 
@@ -45,23 +51,6 @@ ACTIVITY_REFRESH_SECONDS = 15.0
 # SIGTERM must end the process within 10 s (PROTOCOL.md section 8): up to 3 s for in-flight
 # events, then the transport's flush (transport.py), then aiohttp's shutdown timeout (app.cli).
 SHUTDOWN_GRACE_SECONDS = 3.0
-
-
-@dataclass(slots=True)
-class LiveConnection:
-    """What this process knows about one of its sockets."""
-
-    sid: str
-    ip: str
-    principal: Principal | None = None
-    info: ConnectionInfo | None = None
-    auth_timer: asyncio.TimerHandle | None = None
-    last_refresh: float = field(default_factory=time.monotonic)
-    # The page's last `Visibility`, kept here too: a Redis restart loses the shared copy,
-    # and the heartbeat re-registers the connection with it.
-    visible: bool = True
-
-
 BackfillFn = Callable[[str, list[str], Cursors], Awaitable[None]]
 
 
@@ -84,24 +73,16 @@ class RealtimeGateway:
         self._idle = asyncio.Event()
         self._idle.set()
         self._closing = False
-        rooms = {e: _as_connection_handler(h) for e, h in room_handlers(services).items()}
-        self._handlers: dict[str, Callable[[LiveConnection, Any], Awaitable[Envelope]]] = {
-            "NewMessage": rooms["NewMessage"],
-            "TypingStart": rooms["TypingStart"],
-            "TypingStop": rooms["TypingStop"],
-            "GetPresence": self._get_presence,
-            "JoinRoom": self._join_room,
-            "LeaveRoom": rooms["LeaveRoom"],
-            "Ping": self._ping,
-            "MarkRead": self._mark_read,
-            "Visibility": self._visibility,
-        }
-        for event, handler in lifecycle_handlers(services).items():
-            self._handlers[event] = _as_connection_handler(handler)
         self._tasks: set[asyncio.Task[Any]] = set()
         self.transport = TransportDuties(
             sio, self.metrics, self._spawn, send_buffer=self.settings.socket_send_buffer
         )
+        # One table, event -> handler(conn, payload), built once: dispatch is one dict lookup.
+        self._handlers: dict[str, ConnectionHandler] = connection_handlers(
+            services, self.transport, self._emit, self._refresh
+        )
+        for event, handler in (room_handlers(services) | lifecycle_handlers(services)).items():
+            self._handlers[event] = as_connection_handler(handler)
 
     def register(self) -> None:
         self.sio.on("connect", self._bounded_connect)
@@ -333,47 +314,6 @@ class RealtimeGateway:
         await self._welcome(conn, Cursors(data.last_seen, data.last_seen_message_id, data.last_rev))
         return {"type": "AuthSuccess", "data": {"connection_id": conn.info.connection_id}}  # type: ignore[union-attr]
 
-    async def _get_presence(self, conn: LiveConnection, payload: Any) -> Envelope:
-        data = parse(RoomRef, payload)
-        assert conn.principal is not None
-        online, _ = await self.services.presence.room_presence(conn.principal, data.room_id)
-        update = {"room_id": data.room_id, "online_users": online}
-        if not ack_requested():
-            await self._emit(conn.sid, "PresenceUpdate", update)
-        return {"type": "PresenceUpdate", "data": update}
-
-    async def _join_room(self, conn: LiveConnection, payload: Any) -> Envelope:
-        data = parse(RoomRef, payload)
-        assert conn.principal is not None
-        room = await self.services.rooms.join(conn.principal, data.room_id)
-        # A member past the per-connection cap asks for this room explicitly: make room
-        # for it by giving up this connection's least recently subscribed room.
-        await self.transport.subscribe_explicitly(conn.sid, room_channel(room.id))
-        return {"type": "RoomJoined", "data": {"room": wire(room)}}
-
-    async def _ping(self, conn: LiveConnection, payload: Any) -> Envelope:
-        if payload not in (None, {}) and not isinstance(payload, dict):
-            raise invalid("Ping takes {} or nothing")
-        await self._refresh(conn, force=True)
-        if not ack_requested():
-            await self._emit(conn.sid, "Pong", {})
-        return {"type": "Pong", "data": {}}
-
-    async def _mark_read(self, conn: LiveConnection, payload: Any) -> Envelope:
-        data = parse(MarkReadIn, payload)
-        assert conn.principal is not None
-        read = await self.services.readstate.mark_read(
-            conn.principal, data.room_id, data.seq, skip_sid=conn.sid
-        )
-        return {"type": "RoomRead", "data": wire(read)}
-
-    async def _visibility(self, conn: LiveConnection, payload: Any) -> Envelope:
-        data = parse(VisibilityIn, payload)
-        assert conn.info is not None
-        conn.visible = data.visible
-        await self.services.push.set_visible(conn.info.connection_id, data.visible)
-        return {"type": "Ok", "data": {"visible": data.visible}}
-
     async def _refresh(self, conn: LiveConnection, *, force: bool = False) -> None:
         now = time.monotonic()
         if force or now - conn.last_refresh >= ACTIVITY_REFRESH_SECONDS:
@@ -430,13 +370,3 @@ class RealtimeGateway:
         self._tasks.discard(task)
         if not task.cancelled() and task.exception() is not None:
             log.error("background task failed", exc_info=task.exception())
-
-
-def _as_connection_handler(
-    handler: Handler,
-) -> Callable[[LiveConnection, Any], Awaitable[Envelope]]:
-    async def handle(conn: LiveConnection, payload: Any) -> Envelope:
-        assert conn.principal is not None
-        return await handler(conn.principal, payload)
-
-    return handle
