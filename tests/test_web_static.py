@@ -42,13 +42,19 @@ async def test_every_module_the_page_imports_is_served_as_javascript(
     assert len(seen) >= 20
 
 
-async def test_stylesheet_and_page_types(
+async def test_every_stylesheet_the_page_links_is_served_as_css(
     server: ServerProcess, http: aiohttp.ClientSession
 ) -> None:
-    async with http.get(server.url + "/style.css") as response:
-        assert response.status == 200 and response.headers["Content-Type"].startswith("text/css")
     async with http.get(server.url + "/") as response:
         assert response.status == 200 and response.headers["Content-Type"].startswith("text/html")
+        page = await response.text()
+    sheets = re.findall(r'<link rel="stylesheet" href="(/[^"]+)">', page)
+    assert sheets[:3] == ["/style.css", "/room.css", "/people.css"]  # one cascade, in order
+    for path in sheets:
+        async with http.get(server.url + path) as response:
+            assert response.status == 200, path
+            assert response.headers["Content-Type"].startswith("text/css"), path
+            assert await response.text() == (WEB / path.lstrip("/")).read_text(), path
 
 
 async def test_unit_tests_and_node_modules_are_not_served(

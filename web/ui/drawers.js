@@ -1,5 +1,5 @@
 // Narrow screens: the members panel is a drawer at <= 1000 px, the room list too at <= 700 px
-// (the widths of the media queries in style.css). A closed drawer is `inert`: out of the focus
+// (the widths of the media queries in room.css). A closed drawer is `inert`: out of the focus
 // order and hidden from screen readers, so Tab from the message box cannot land in it (which
 // also scrolled the whole page sideways to show the focused, off-screen element).
 
