@@ -37,7 +37,7 @@ LOADGEN = BENCH / "loadgen" / "loadgen.js"
 PASSWORD = "bench-password-1"
 ADMIN_EMAIL = "bench-admin@bench.invalid"
 
-SCENARIOS = ["idle", "fanout", "latency", "writes", "storm", "redis"]
+SCENARIOS = ["idle", "fanout", "latency", "writes", "storm", "redis", "http", "bigroom"]
 TARGETS = ["campfire", "bare", "node"]
 
 # Offered deliveries/s for the fan-out sweeps. A sweep stops at the first step that fails.
@@ -72,6 +72,17 @@ PROFILES: dict[str, dict[str, Any]] = {
         "idle_workers": 2,
         "redis_cap": 0.3,
         "redis_steps": CAPPED_STEPS,
+        # issue 16: the history page (bench/scenarios_http.py) and one big room
+        # (bench/scenarios_bigroom.py); 10,000 sockets as 200 users x 50 tabs
+        "http_workers": 2,
+        "http_connections": 32,
+        "http_warmup_s": 2,
+        "http_s": 10,
+        "bigroom_sockets": 10_000,
+        "bigroom_steps": [10_000, 20_000, 30_000, 40_000, 50_000, 60_000, 80_000],
+        "bigroom_warmup_s": 2,
+        "bigroom_step_s": 5,
+        "bigroom_workers": 1,
     },
     "quick": {
         "users": 40,
@@ -97,6 +108,15 @@ PROFILES: dict[str, dict[str, Any]] = {
         "idle_workers": 1,
         "redis_cap": 0.3,
         "redis_steps": [2_500, 5_000, 10_000, 15_000, 20_000, 30_000, 40_000],
+        "http_workers": 1,
+        "http_connections": 16,
+        "http_warmup_s": 1,
+        "http_s": 3,
+        "bigroom_sockets": 1_000,
+        "bigroom_steps": [5_000, 10_000, 20_000, 40_000],
+        "bigroom_warmup_s": 1,
+        "bigroom_step_s": 3,
+        "bigroom_workers": 1,
     },
     # A few seconds, small numbers: keeps the harness working (tests/test_bench_smoke.py).
     "smoke": {
@@ -123,6 +143,15 @@ PROFILES: dict[str, dict[str, Any]] = {
         "idle_workers": 1,
         "redis_cap": 0.3,
         "redis_steps": [200],
+        "http_workers": 1,
+        "http_connections": 4,
+        "http_warmup_s": 0.2,
+        "http_s": 1,
+        "bigroom_sockets": 8,
+        "bigroom_steps": [200],
+        "bigroom_warmup_s": 0.2,
+        "bigroom_step_s": 1,
+        "bigroom_workers": 1,
     },
 }
 
@@ -1104,6 +1133,14 @@ def main(argv: list[str] | None = None) -> int:
         raise KeyboardInterrupt
 
     signal.signal(signal.SIGTERM, on_term)
+    # issue 16's scenarios, references and charts live in their own modules (they import
+    # this one as `bench`)
+    import charts
+    import scenarios_bigroom
+    import scenarios_http
+    import scenarios_writes
+    import summary_refs
+
     try:
         s = None
         if "campfire" in targets and any(x in only for x in SCENARIOS):
@@ -1119,15 +1156,19 @@ def main(argv: list[str] | None = None) -> int:
                 attempt(f"idle/{target}", run_idle, h, target, s)
             if "fanout" in only:
                 attempt(f"fanout/{target}", run_fanout, h, target, s)
+            if "bigroom" in only:
+                attempt(f"bigroom/{target}", scenarios_bigroom.run_bigroom, h, target, s)
         if "campfire" in targets and s is not None:
             if "latency" in only:
                 attempt("latency/campfire", run_fanout, h, "campfire", s, "latency")
             if "writes" in only:
-                attempt("writes/campfire", run_writes, h, s)
+                attempt("writes/campfire", scenarios_writes.run_writes_with_limit, h, s)
             if "storm" in only:
                 attempt("storm/campfire", run_storm, h, s)
             if "redis" in only:
                 attempt("redis/campfire", run_redis, h, s)
+            if "http" in only:
+                attempt("http/campfire", scenarios_http.run_http, h, s)
     except KeyboardInterrupt:
         interrupted = True
         log("interrupted; stopping servers")
@@ -1140,7 +1181,7 @@ def main(argv: list[str] | None = None) -> int:
             shutil.rmtree(workdir, ignore_errors=True)
         else:
             log(f"kept {workdir}")
-    rows = summarise(results, args.profile)
+    rows = summarise(results, args.profile) + summary_refs.rows(results, args.profile)
     load_end = os.getloadavg()
     doc = {
         "started": started.isoformat().replace("+00:00", "Z"),
@@ -1162,10 +1203,17 @@ def main(argv: list[str] | None = None) -> int:
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(text)
     out.with_suffix(".md").write_text(markdown(rows) + "\n")
+    try:
+        for chart in charts.write_charts(doc, out):
+            log(f"wrote {chart}")
+    except Exception as exc:  # a chart must not cost the run's figures
+        log(f"charts failed: {type(exc).__name__}: {exc}")
     print(text)
     log(f"wrote {out} and {out.with_suffix('.md')}\n" + markdown(rows))
     return 1 if (errors or interrupted) else 0
 
 
 if __name__ == "__main__":
+    # bench/scenarios_*.py import this module as `bench`: let that be this very module
+    sys.modules.setdefault("bench", sys.modules[__name__])
     sys.exit(main())

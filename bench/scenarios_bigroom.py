@@ -1,0 +1,103 @@
+"""The `bigroom` scenario (issue 16): one room of N connected sockets ("All Talk"), one sender;
+deliveries/s at saturation (the fan-out sweep, one room) and delivery p99 at 50% of it, for
+Campfire and the bare python-socketio and Node peers in the same run.
+
+Campfire's room holds every seeded user, each with ceil(N / users) sockets (tabs): seeding N
+distinct users costs two argon2 hashes each (an hour of CPU for 10,000), so the sockets, not
+the users, reach N. Fan-out cost is per socket; per-user state (presence) is shared by tabs.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import bench as core
+
+
+def run_bigroom(h: core.Harness, target: str, s: core.Seed | None) -> dict[str, Any]:
+    p = h.profile
+    n = p["bigroom_sockets"]
+    sweep = [
+        {"offered": v, "warmup_s": p["bigroom_warmup_s"], "duration_s": p["bigroom_step_s"]}
+        for v in p["bigroom_steps"]
+    ]
+    base = {
+        "scenario": "fanout",
+        "target": target,
+        "workers": p["bigroom_workers"],
+        "connect_concurrency": p["connect_concurrency"],
+        "connect_timeout_s": 120,
+        "settle_s": 2 if n > 1000 else 1,
+    }
+    if target == "campfire":
+        assert s is not None
+        tabs = math.ceil(n / len(s.users))
+        proc = h.start_campfire(CAMPFIRE_MAX_CONNECTIONS_PER_USER=str(tabs + 1))
+        try:
+            room = core.api(
+                "POST", f"{proc.url}/api/rooms",
+                {"name": "all-talk", "kind": "open", "member_ids": [u["id"] for u in s.users]},
+                s.admin_token,
+            )["room"]["id"]  # fmt: skip
+            seqs = core.cursors(proc.url, s)
+            clients = []
+            for k in range(n):
+                i = k % len(s.users)
+                mine = [s.room_of(i), room] + ([s.writer_rooms[i]] if i < len(s.writer_rooms)
+                                               else [])  # fmt: skip
+                clients.append(
+                    {
+                        "token": s.users[i]["token"],
+                        "user_id": s.users[i]["id"],
+                        "rooms": [room],
+                        "last_seen": {r: seqs.get(r, 0) for r in mine},
+                        "send_room": room if k == 0 else None,
+                    }
+                )
+            cfg = {**base, "mode": "campfire", "urls": [proc.url], "clients": clients}
+            result = _sweep_then_half(h, cfg, [proc.pid], sweep)
+            result["users"] = len(s.users)
+            result["sockets_per_user"] = tabs
+            result["server_metrics"] = core.server_metrics(proc.url)
+            return result
+        finally:
+            h.stop(proc)
+    proc = core.start_peer(h, target)
+    try:
+        clients = core.peer_fanout_clients(1, n)
+        cfg = {**base, "mode": "peer", "urls": [proc.url], "clients": clients}
+        return _sweep_then_half(h, cfg, [proc.pid], sweep)
+    finally:
+        h.stop(proc)
+
+
+def _sweep_then_half(
+    h: core.Harness, cfg: dict[str, Any], pids: list[int], sweep: list[dict[str, Any]]
+) -> dict[str, Any]:
+    """The sweep (stops at the first failing step), then one step at half the sustained rate
+    with the same server (the load generator connects anew)."""
+    p = h.profile
+    result = h.loadgen({**cfg, "label": "bigroom", "steps": sweep, "stop_on_fail": True}, pids)
+    sustained = result.get("sustained_deliveries_per_s") or 0
+    if "error" in result or not sustained:
+        return result
+    half = {"offered": round(sustained / 2), "warmup_s": p["bigroom_warmup_s"],
+            "duration_s": p["bigroom_step_s"]}  # fmt: skip
+    run = h.loadgen({**cfg, "label": "bigroom-half", "steps": [half], "stop_on_fail": False}, pids)
+    if run.get("steps"):
+        st = run["steps"][0]
+        result["at_half"] = {
+            "offered_deliveries_per_s": st["offered_deliveries_per_s"],
+            "achieved_deliveries_per_s": st["achieved_deliveries_per_s"],
+            "latency_ms": st["latency_ms"],
+            "ack_latency_ms": st["ack_latency_ms"],
+            "missing_deliveries": st["missing_deliveries"],
+            "server_cpu_pct": st["server_cpu_pct"],
+            "loadgen_cpu_pct": st["loadgen_cpu_pct"],
+            "pass": st["pass"],
+            "seq_gaps": run.get("counters", {}).get("seq_gaps"),
+        }
+    else:
+        result["at_half"] = {"error": run.get("error", "no step")}
+    return result

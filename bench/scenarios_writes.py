@@ -1,0 +1,157 @@
+"""The `writes` scenario's references (issue 16): Campfire's acked messages/s as a ratio to the
+physical limit measured in the same run, and the ack p99 at 80% of Campfire's sustained rate.
+
+The limit is bench/peers/sqlite_writer.py replaying the very batches Campfire committed (read
+back from the database afterwards: a batch's rows share one created_at) into a copy of the
+database as it was before Campfire's run, with the same pragmas and statements.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import sqlite3
+import subprocess
+from datetime import UTC, datetime
+from itertools import groupby
+from pathlib import Path
+from typing import Any
+
+import bench as core
+
+
+def run_writes_with_limit(h: core.Harness, s: core.Seed) -> dict[str, Any]:
+    p = h.profile
+    db = h.workdir / "db.sqlite3"
+    before = h.workdir / "writes-before.sqlite3"
+    copy_database(db, before)
+    since = datetime.now(UTC).strftime("%Y-%m-%d %H:%M:%S.%f")
+    result = core.run_writes(h, s)
+    plan = committed_batches(db, s.writer_rooms, since)
+    sizes = [len(b) for b in plan["batches"]]
+    result["batches"] = {
+        "count": len(sizes),
+        "mean_size": round(sum(sizes) / len(sizes), 2) if sizes else None,
+        "max_size": max(sizes, default=None),
+        "id_version": plan["id_version"],
+    }
+    rate = result.get("persisted_messages_per_s") or 0
+    if sizes:
+        plan_path = h.workdir / "writes-plan.json"
+        plan_path.write_text(json.dumps(plan))
+        limits = {}
+        for checks in (False, True):
+            target = h.workdir / f"writes-limit-{int(checks)}.sqlite3"
+            copy_database(before, target)
+            limits["with_checks" if checks else "writes_only"] = bare_writer(
+                h, target, plan_path, p["write_s"], checks
+            )
+        result["limit"] = limits
+        bare = limits["writes_only"].get("rows_per_s")
+        result["ratio_to_limit"] = round(rate / bare, 3) if bare else None
+        checked = limits["with_checks"].get("rows_per_s")
+        result["ratio_to_limit_with_checks"] = round(rate / checked, 3) if checked else None
+    if rate:
+        result["at_80pct"] = fixed_rate_writes(h, s, max(1, round(rate * 0.8)))
+    return result
+
+
+def copy_database(src: Path, dst: Path) -> None:
+    """Copy a database no process has open (its WAL too, if one was left)."""
+    shutil.copyfile(src, dst)
+    wal = src.with_name(src.name + "-wal")
+    dst_wal = dst.with_name(dst.name + "-wal")
+    dst_wal.unlink(missing_ok=True)
+    if wal.exists():
+        shutil.copyfile(wal, dst_wal)
+
+
+def committed_batches(db: Path, rooms: list[str], since: str) -> dict[str, Any]:
+    """The batches Campfire committed after `since` in `rooms`, in commit order."""
+    connection = sqlite3.connect(db)
+    try:
+        marks = ", ".join("?" for _ in rooms)
+        rows = connection.execute(
+            "SELECT created_at, room_id, creator_id, content, mention_ids, id FROM messages"
+            f" WHERE room_id IN ({marks}) AND created_at >= ? ORDER BY position",
+            [*rooms, since],
+        ).fetchall()
+    finally:
+        connection.close()
+    batches = [
+        [[room, creator, content, mentions] for _t, room, creator, content, mentions, _id in grp]
+        for _t, grp in groupby(rows, key=lambda r: r[0])
+    ]
+    # The UUID version digit of the ids Campfire chose (random v4, or time-ordered v7).
+    version = int(rows[0][5][14]) if rows and len(rows[0][5]) == 36 else 4
+    return {"batches": batches, "id_version": version}
+
+
+def bare_writer(h: core.Harness, db: Path, plan: Path, seconds: float, checks: bool) -> dict:
+    cmd = [h.python, str(core.BENCH / "peers" / "sqlite_writer.py"), str(db), str(plan)]
+    cmd += ["--duration", str(seconds)] + (["--checks"] if checks else [])
+    core.log(f"running the bare SQLite writer ({'with' if checks else 'without'} checks)")
+    out = subprocess.run(
+        core.pin("0" if h.args.pin else None) + cmd,
+        capture_output=True,
+        text=True,
+        timeout=seconds + 120,
+        check=False,
+    )
+    lines = [line for line in out.stdout.splitlines() if line.startswith("{")]
+    if out.returncode != 0 or not lines:
+        return {"error": f"sqlite_writer exited {out.returncode}: {out.stderr[-1000:]}"}
+    return dict(json.loads(lines[-1]))
+
+
+def writer_clients(s: core.Seed, seqs: dict[str, int]) -> list[dict[str, Any]]:
+    return [
+        {
+            "token": s.users[i]["token"],
+            "user_id": s.users[i]["id"],
+            "rooms": [room],
+            "last_seen": {r: seqs.get(r, 0) for r in (s.room_of(i), room)},
+            "send_room": room,
+        }
+        for i, room in enumerate(s.writer_rooms)
+    ]
+
+
+def fixed_rate_writes(h: core.Harness, s: core.Seed, rate: int) -> dict[str, Any]:
+    """Open-loop sends at `rate` messages/s spread over the writers (the fan-out sweep's
+    machinery: each writer's room has one socket, so deliveries/s = messages/s)."""
+    p = h.profile
+    proc = h.start_campfire()
+    try:
+        clients = writer_clients(s, core.cursors(proc.url, s))
+        cfg = {
+            "scenario": "fanout",
+            "label": "writes-80pct",
+            "target": "campfire",
+            "mode": "campfire",
+            "workers": p["workers"],
+            "urls": [proc.url],
+            "clients": clients,
+            "steps": [
+                {"offered": rate, "warmup_s": p["write_warmup_s"], "duration_s": p["write_s"]}
+            ],
+            "stop_on_fail": False,
+            "connect_concurrency": p["connect_concurrency"],
+        }
+        run = h.loadgen(cfg, [proc.pid])
+    finally:
+        h.stop(proc)
+    if "steps" not in run or not run["steps"]:
+        return {"error": run.get("error", "no step"), "offered_messages_per_s": rate}
+    st = run["steps"][0]
+    return {
+        "offered_messages_per_s": rate,
+        "achieved_messages_per_s": st["achieved_deliveries_per_s"],
+        "acked": st["acked"],
+        "ack_latency_ms": st["ack_latency_ms"],
+        "send_errors": st["send_errors"],
+        "missing_deliveries": st["missing_deliveries"],
+        "server_cpu_pct": st["server_cpu_pct"],
+        "loadgen_cpu_pct": st["loadgen_cpu_pct"],
+        "seq_gaps": run.get("counters", {}).get("seq_gaps"),
+    }
