@@ -82,7 +82,7 @@ PROFILES: dict[str, dict[str, Any]] = {
         "bigroom_steps": [10_000, 20_000, 30_000, 40_000, 50_000, 60_000, 80_000],
         "bigroom_warmup_s": 2,
         "bigroom_step_s": 5,
-        "bigroom_workers": 1,
+        "bigroom_workers": 2,
     },
     "quick": {
         "users": 40,

@@ -76,18 +76,21 @@ def _sweep_then_half(
     h: core.Harness, cfg: dict[str, Any], pids: list[int], sweep: list[dict[str, Any]]
 ) -> dict[str, Any]:
     """The sweep (stops at the first failing step), then one step at half the sustained rate
-    with the same server (the load generator connects anew)."""
+    (half the peak if no step passed) with the same server (the load generator connects
+    anew)."""
     p = h.profile
     result = h.loadgen({**cfg, "label": "bigroom", "steps": sweep, "stop_on_fail": True}, pids)
     sustained = result.get("sustained_deliveries_per_s") or 0
-    if "error" in result or not sustained:
+    base = sustained or result.get("peak_deliveries_per_s") or 0
+    if "error" in result or not base:
         return result
-    half = {"offered": round(sustained / 2), "warmup_s": p["bigroom_warmup_s"],
+    half = {"offered": max(1, round(base / 2)), "warmup_s": p["bigroom_warmup_s"],
             "duration_s": p["bigroom_step_s"]}  # fmt: skip
     run = h.loadgen({**cfg, "label": "bigroom-half", "steps": [half], "stop_on_fail": False}, pids)
     if run.get("steps"):
         st = run["steps"][0]
         result["at_half"] = {
+            "half_of": "sustained" if sustained else "peak",
             "offered_deliveries_per_s": st["offered_deliveries_per_s"],
             "achieved_deliveries_per_s": st["achieved_deliveries_per_s"],
             "latency_ms": st["latency_ms"],

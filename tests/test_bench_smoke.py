@@ -1,8 +1,11 @@
 """Keeps the benchmark harness (bench/run, docs/benchmarks.md) working.
 
 A smoke run with tiny numbers: it starts `campfire serve` and the reference peers itself, runs
-the fan-out scenario against each and the reconnect storm against Campfire, and checks the
-shape of the JSON and that messages were delivered. It asserts nothing about speed.
+the fan-out and big-room scenarios against each, the reconnect storm, the persisted writes
+(with the bare SQLite writer's limit) and the history page (with the bare aiohttp handler)
+against Campfire, and checks the shape of the JSON, that messages were delivered in order and
+that every history answer held its 50 messages, and that the charts were drawn. It asserts
+nothing about speed.
 """
 
 from __future__ import annotations
@@ -19,16 +22,16 @@ ROOT = Path(__file__).resolve().parent.parent
 pytestmark = pytest.mark.skipif(shutil.which("node") is None, reason="bench/ needs Node.js")
 
 
-@pytest.mark.timeout(300)
+@pytest.mark.timeout(600)
 def test_bench_smoke_run_reports_every_target_without_errors(tmp_path: Path) -> None:
     out = tmp_path / "bench.json"
-    argv = [str(ROOT / "bench" / "run"), "--smoke", "--only", "fanout,storm"]
+    argv = [str(ROOT / "bench" / "run"), "--smoke", "--only", "fanout,storm,writes,http,bigroom"]
     argv += ["--targets", "campfire,bare,node", "--out", str(out)]
     proc = subprocess.run(
         argv,
         capture_output=True,
         text=True,
-        timeout=280,
+        timeout=580,
         check=False,
     )
     assert proc.returncode == 0, proc.stderr[-4000:]
@@ -64,4 +67,61 @@ def test_bench_smoke_run_reports_every_target_without_errors(tmp_path: Path) -> 
         assert key in storm
     assert storm["synced"] > 0
     assert storm["replayed"] > 0
-    assert {row["scenario"] for row in doc["summary"]} >= {"fan-out sweep", "reconnect storm"}
+    assert {row["scenario"] for row in doc["summary"]} >= {
+        "fan-out sweep",
+        "reconnect storm",
+        "persisted writes",
+        "history page (50 messages)",
+        "one room of 8 sockets",
+    }
+    check_writes(doc["results"]["writes/campfire"])
+    check_http(doc["results"]["http/campfire"])
+    for target in ("campfire", "bare", "node"):
+        check_bigroom(doc["results"][f"bigroom/{target}"], doc["settings"]["bigroom_sockets"])
+    for chart, names in (("fanout", ("campfire", "bare", "node")), ("bigroom", ("campfire",))):
+        svg = out.with_name(f"{out.stem}-{chart}.svg").read_text()
+        assert svg.startswith("<svg") and svg.rstrip().endswith("</svg>")
+        for name in names:
+            assert f">{name}</text>" in svg
+        assert "<polyline" in svg or "<circle" in svg
+
+
+def check_writes(writes: dict) -> None:
+    assert writes["acked"] > 0 and writes["persisted_messages_per_s"] > 0
+    assert writes["batches"]["count"] > 0
+    assert writes["batches"]["id_version"] in (4, 7)
+    for variant in ("writes_only", "with_checks"):
+        limit = writes["limit"][variant]
+        assert "error" not in limit, limit
+        assert limit["rows"] >= limit["batches"] > 0
+    assert writes["ratio_to_limit"] > 0
+    at80 = writes["at_80pct"]
+    assert at80["acked"] > 0
+    assert at80["ack_latency_ms"]["count"] > 0
+    assert at80["send_errors"] == {}
+    assert at80["seq_gaps"] == 0
+
+
+def check_http(http: dict) -> None:
+    assert "error" not in http
+    for target in ("campfire", "bare"):
+        saturation, at80 = http[target]["phases"]
+        assert saturation["name"] == "saturation" and at80["name"] == "at_80pct"
+        for phase in (saturation, at80):
+            # every answer was a 200 holding exactly the page's 50 messages
+            assert phase["errors"] == {}, phase
+            assert phase["requests"] > 0
+            assert phase["latency_ms"]["count"] == phase["requests"]
+        assert at80["offered_per_s"] == max(1, round(saturation["requests_per_s"] * 0.8))
+    assert http["ratio_to_bare"] > 0
+
+
+def check_bigroom(run: dict, sockets: int) -> None:
+    assert run["connect"]["ready"] == run["connections"] == sockets
+    assert run["deliveries_per_message"] == sockets
+    step = run["steps"][0]
+    assert step["acked"] > 0 and step["delivered"] > 0
+    assert run["counters"]["seq_gaps"] == 0
+    half = run["at_half"]
+    assert half["latency_ms"]["count"] > 0
+    assert half["seq_gaps"] == 0
