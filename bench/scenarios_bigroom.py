@@ -5,12 +5,16 @@ Campfire and the bare python-socketio and Node peers in the same run.
 Campfire's room holds every seeded user, each with ceil(N / users) sockets (tabs): seeding N
 distinct users costs two argon2 hashes each (an hour of CPU for 10,000), so the sockets, not
 the users, reach N. Fan-out cost is per socket; per-user state (presence) is shared by tabs.
+Campfire runs on a copy of the database, so that the big room and its messages are not in the
+other scenarios' (their clients know no cursor for it and would be replayed its messages).
 """
 
 from __future__ import annotations
 
 import math
 from typing import Any
+
+from scenarios_writes import copy_database
 
 import bench as core
 
@@ -33,7 +37,11 @@ def run_bigroom(h: core.Harness, target: str, s: core.Seed | None) -> dict[str, 
     if target == "campfire":
         assert s is not None
         tabs = math.ceil(n / len(s.users))
-        proc = h.start_campfire(CAMPFIRE_MAX_CONNECTIONS_PER_USER=str(tabs + 1))
+        db = h.workdir / "bigroom.sqlite3"
+        copy_database(h.workdir / "db.sqlite3", db)
+        proc = h.start_campfire(
+            DATABASE_URL=f"sqlite:///{db}", CAMPFIRE_MAX_CONNECTIONS_PER_USER=str(tabs + 1)
+        )
         try:
             room = core.api(
                 "POST", f"{proc.url}/api/rooms",

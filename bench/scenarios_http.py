@@ -3,7 +3,9 @@ messages), requests/s at saturation and p99 at 80% of it, for Campfire and for a
 handler (bench/peers/bare_history.py) reading the same rows from the same database file.
 
 The load generator is bench/loadgen/http.js: Node worker processes with keep-alive
-connections, a closed loop for saturation, then a fixed schedule at 80% of it.
+connections, a closed loop for saturation, then a fixed schedule at 80% of it. Both servers
+use a copy of the run's database (the room gets filled to a page of messages), so the
+scenarios after this one see the database the run seeded.
 """
 
 from __future__ import annotations
@@ -15,6 +17,8 @@ import time
 import uuid
 from typing import Any
 
+from scenarios_writes import copy_database
+
 import bench as core
 
 HTTP_LOADGEN = core.BENCH / "loadgen" / "http.js"
@@ -25,7 +29,9 @@ def run_http(h: core.Harness, s: core.Seed) -> dict[str, Any]:
     room = s.fanout_rooms[0]
     member = s.users[0]  # users[0] is in fanout_rooms[0] (see bench.seed)
     out: dict[str, Any] = {"scenario": "http", "page": PAGE, "room_id": room}
-    proc = h.start_campfire()
+    db = h.workdir / "http.sqlite3"
+    copy_database(h.workdir / "db.sqlite3", db)
+    proc = h.start_campfire(DATABASE_URL=f"sqlite:///{db}")
     try:
         out["messages_posted"] = fill_room(proc.url, room, member["token"])
         auth = {"Authorization": f"Bearer {member['token']}"}
@@ -34,8 +40,7 @@ def run_http(h: core.Harness, s: core.Seed) -> dict[str, Any]:
         h.stop(proc)
     port = core.free_port()
     cmd = [h.python, str(core.BENCH / "peers" / "bare_history.py"), str(port)]
-    peer = h.spawn("peer-history", [*cmd, str(h.workdir / "db.sqlite3")], dict(os.environ), port,
-                   "0")  # fmt: skip
+    peer = h.spawn("peer-history", [*cmd, str(db)], dict(os.environ), port, "0")
     try:
         h.wait_healthy(peer)
         out["bare"] = http_load(h, peer, room, {}, "bare")
