@@ -92,6 +92,19 @@ def test_attach_an_image_and_find_a_message_by_search(
     b.click("#lightbox-close")
     expect(b.locator("#lightbox")).to_be_hidden()
 
+    # A message with files may be edited down to no text at all: the image stays.
+    sent = a.locator("#message-list .message:not(.pending)", has_text="look at this")
+    sent.hover()
+    sent.locator(".edit-message").click()
+    editor = a.locator("#message-list .edit-input")
+    editor.fill("")
+    editor.press("Enter")
+    for page in (a, b):
+        emptied = page.locator("#message-list .message", has=page.locator("img[alt='sunset.png']"))
+        expect(emptied.locator(".edited")).to_have_text("(edited)")
+        expect(emptied.locator(".message-content")).to_have_text("")
+        expect(emptied.locator(".attachment-image img")).to_have_js_property("naturalWidth", 800)
+
     # Search: results grouped by room; a result opens its room with the message in view.
     b.fill("#search-input", "zebrafish")
     b.press("#search-input", "Enter")

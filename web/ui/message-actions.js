@@ -112,7 +112,8 @@ function editor(m) {
   area.addEventListener("input", () => (app.editing.draft = area.value));
   const save = () => {
     const content = area.value;
-    if (!content.trim()) return;
+    // Blank text is refused unless the message has files (PROTOCOL.md 9.4): they stay.
+    if (!content.trim() && !(m.attachments || []).length) return;
     app.editing = null;
     if (content === m.content) return scheduleRenderMessages();
     act(() => app.client.editMessage(m.room_id, m.id, content, { mentionIds: mentionsStillIn(m, content) }));
