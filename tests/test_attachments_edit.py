@@ -7,8 +7,13 @@ from __future__ import annotations
 from typing import Any
 
 import aiohttp
+import pytest
 
 from tests.support import Api, Client, new_id
+
+# The first test to use the shared server starts it: on a loaded machine that alone can take
+# most of the default two minutes.
+pytestmark = pytest.mark.timeout(300)
 
 
 async def upload(who: Api, room_id: str, data: bytes, filename: str) -> dict[str, Any]:
