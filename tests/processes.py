@@ -70,16 +70,21 @@ def spawn(
         log.flush()
         process = subprocess.Popen(command, cwd=cwd, env=env, stdout=log, stderr=subprocess.STDOUT)
     deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"{command} exited with {process.returncode}: {tail(log_path)}")
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=0.2):
-                return process
-        except OSError:
-            time.sleep(0.05)  # polling a port that is not yet open, not synchronising
-    stop_process(process, signal.SIGKILL, 5)
-    raise RuntimeError(f"{command} did not listen on {port} in {timeout}s: {tail(log_path)}")
+    try:
+        while time.monotonic() < deadline:
+            if process.poll() is not None:
+                raise RuntimeError(f"{command} exited with {process.returncode}: {tail(log_path)}")
+            try:
+                with socket.create_connection(("127.0.0.1", port), timeout=0.2):
+                    return process
+            except OSError:
+                time.sleep(0.05)  # polling a port that is not yet open, not synchronising
+        raise RuntimeError(f"{command} did not listen on {port} in {timeout}s: {tail(log_path)}")
+    except BaseException:
+        # Not ready, or interrupted while waiting (pytest-timeout raises in here): the caller
+        # never gets the process to stop, so stop it now rather than leave it running orphaned.
+        stop_process(process, signal.SIGKILL, 5)
+        raise
 
 
 def stop_process(process: subprocess.Popen[Any], sig: int, timeout: float) -> int:
