@@ -78,6 +78,10 @@ class Settings(BaseSettings):
     # its sockets' rooms (app.realtime.recovery); a lost one arrives within about twice this.
     # 0 turns the audit off.
     fanout_audit_seconds: float = 5.0
+    # With REDIS_URL: room emits go on this many shard channels (Redis 7 sharded pub/sub), each
+    # process subscribed to the shards of the rooms it has sockets in. 0: one channel for
+    # everything (python-socketio's). Every web process of a deployment must use the same.
+    pubsub_shards: int = 32
     replay_default: int = 50
     replay_max_per_room: int = 500
 

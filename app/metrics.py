@@ -56,6 +56,12 @@ class Metrics:
             "Emits that could not be handed to the fan-out layer",
             registry=r,
         )
+        self.pubsub_received = LoopCounter(
+            "campfire_pubsub_messages_received",
+            "Messages of other processes decoded from Redis pub/sub, by channel (shared or shard)",
+            "channel",
+            r,
+        )
         self.fanout_repaired = Counter(
             "campfire_fanout_repaired",
             "Messages the fan-out audit delivered after they were lost on the way (Redis)",

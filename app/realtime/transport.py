@@ -46,7 +46,10 @@ class TransportDuties:
 
     def install(self) -> None:
         seam.install_delivery_hooks(
-            self.sio, on_slow_consumer=self.slow_consumer, on_delivered=self._count_sent
+            self.sio,
+            on_slow_consumer=self.slow_consumer,
+            on_delivered=self._count_sent,
+            on_pubsub_received=self._count_received,
         )
 
     def accepted(self, environ: dict[str, Any]) -> None:
@@ -125,3 +128,6 @@ class TransportDuties:
 
     def _count_sent(self, event: str, recipients: int) -> None:
         self.metrics.events_sent.inc(event, recipients)
+
+    def _count_received(self, channel: str) -> None:
+        self.metrics.pubsub_received.inc(channel)

@@ -67,10 +67,14 @@ def install_delivery_hooks(
     *,
     on_slow_consumer: Callable[[str], None],
     on_delivered: Callable[[str, int], None],
+    on_pubsub_received: Callable[[str], None] | None = None,
 ) -> None:
-    """Called with a sid whose socket stopped reading, and with (event, recipients) per emit."""
+    """Called with a sid whose socket stopped reading, with (event, recipients) per emit, and
+    (with Redis) with "shared" or "shard" per message decoded from another process."""
     sio.manager.on_slow_consumer = on_slow_consumer
     sio.manager.on_delivered = on_delivered
+    if hasattr(sio.manager, "on_pubsub_received"):
+        sio.manager.on_pubsub_received = on_pubsub_received
 
 
 def is_connected(sio: socketio.AsyncServer, sid: str) -> bool:

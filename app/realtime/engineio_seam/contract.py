@@ -1,7 +1,8 @@
 """What the seam relies on in python-engineio and python-socketio, beyond their documented API.
 
-Written against python-engineio 4.15.1 and python-socketio 5.18.1 (the versions in uv.lock;
-pyproject allows python-engineio>=4.11,<5 and python-socketio>=5.12,<6). For any other
+Written against python-engineio 4.15.1, python-socketio 5.18.1 and redis-py 5.3.1 (the
+versions in uv.lock; pyproject allows python-engineio>=4.14,<5, python-socketio>=5.16,<6 and
+redis>=5.0.1,<6). For any other
 version this list decides: `tests/test_internals_contract.py` checks every entry against
 the installed libraries, and `create_server` checks the fast path's entries at start-up and
 serves the stock path if any is missing (logging which).
@@ -133,11 +134,27 @@ CONTRACT: tuple[Requirement, ...] = (
       "asyncgen", ("self",), "both",
       "replaced: resubscribe at most a second apart and report when back"),
     R("socketio.async_redis_manager:AsyncRedisManager", "_redis_connect", "method", ("self",),
-      "both", "reconnecting the subscription"),
-    R("socketio.async_redis_manager:AsyncRedisManager", "pubsub", "attribute", None, "both",
-      "the subscription, listened to"),
+      "both", "a fresh Redis client for the subscription and for publishing"),
     R("socketio.async_redis_manager:AsyncRedisManager", "channel", "attribute", None, "both",
-      "the channel subscribed to"),
+      "the shared channel; shard channels are named after it"),
+    R("socketio.async_redis_manager:AsyncRedisManager", "connected", "attribute", None, "both",
+      "a shard publish reconnects like python-socketio's own publish"),
+    # ---- sharded fan-out (sharded_pubsub.py) ----------------------------------------------------
+    R("socketio.async_redis_manager:AsyncRedisManager", "_listen", "asyncgen", ("self",),
+      "both", "replaced: shard messages decoded here, the process's own skipped undecoded"),
+    R("socketio.async_pubsub_manager:AsyncPubSubManager", "_thread", "coroutine", ("self",),
+      "both", "the reader: takes _listen's messages as dicts or JSON, dispatches by method"),
+    R("socketio.async_pubsub_manager:AsyncPubSubManager", "enter_room", "coroutine",
+      ("self", "sid", "namespace", "room", "eio_sid"), "both",
+      "a local socket's room: its shard subscribed (and confirmed) first"),
+    R("socketio.async_pubsub_manager:AsyncPubSubManager", "_handle_enter_room", "coroutine",
+      ("self", "message"), "both", "another process's request: the shard subscribed first"),
+    R("socketio.base_manager:BaseManager", "is_sid_room", "method",
+      ("self", "namespace", "room"), "both", "an emit to a local sid is not published"),
+    R("redis.asyncio.client:PubSub", "execute_command", "coroutine", ("self", "args"), "both",
+      "SSUBSCRIBE / SUNSUBSCRIBE (redis-py 5's asyncio PubSub has no ssubscribe)"),
+    R("redis.asyncio.client:PubSub", "listen", "asyncgen", ("self",), "both",
+      "yields smessage / ssubscribe replies as dicts with type, channel and data"),
 )
 # fmt: on
 
@@ -190,7 +207,8 @@ def _resolve(owner: str) -> Any:
 def _versions() -> str:
     from importlib.metadata import version
 
-    return ", ".join(f"{p} {version(p)}" for p in ("python-engineio", "python-socketio"))
+    libraries = ("python-engineio", "python-socketio", "redis")
+    return ", ".join(f"{p} {version(p)}" for p in libraries)
 
 
 def problem(req: Requirement) -> str | None:

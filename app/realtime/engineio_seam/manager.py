@@ -15,6 +15,7 @@ from socketio import packet as sio_packet
 from app.notifier import ROOM_PREFIX as CHAT_ROOM_PREFIX
 from app.realtime.engineio_seam.engine import engineio_frame, write_direct
 from app.realtime.engineio_seam.pubsub_recovery import PubSubRecovery
+from app.realtime.engineio_seam.sharded_pubsub import ShardedPubSub
 
 log = logging.getLogger(__name__)
 
@@ -73,12 +74,22 @@ class CampfireManager(socketio.AsyncManager):
                 return
         super().basic_enter_room(sid, namespace, room, eio_sid=eio_sid)
         self.rooms_of_sid.setdefault((namespace, sid), {})[room] = None
+        if len(self.rooms[namespace][room]) == 1:
+            self.room_occupied(namespace, room)
 
     def basic_leave_room(self, sid: str, namespace: str, room: Any) -> None:
         rooms = self.rooms_of_sid.get((namespace, sid))
         if rooms is not None:
             rooms.pop(room, None)
         super().basic_leave_room(sid, namespace, room)
+        if room not in self.rooms.get(namespace, {}):
+            self.room_vacated(namespace, room)
+
+    def room_occupied(self, namespace: str, room: Any) -> None:
+        """A room got its first socket of this process (the sharded fan-out subscribes)."""
+
+    def room_vacated(self, namespace: str, room: Any) -> None:
+        """A room lost its last socket of this process (the sharded fan-out unsubscribes)."""
 
     def basic_disconnect(self, sid: str, namespace: str, **kwargs: Any) -> None:
         rooms = self.rooms_of_sid.pop((namespace, sid), None)
@@ -86,6 +97,8 @@ class CampfireManager(socketio.AsyncManager):
             return super().basic_disconnect(sid, namespace, **kwargs)
         for room in rooms:
             super().basic_leave_room(sid, namespace, room)
+            if room not in self.rooms.get(namespace, {}):
+                self.room_vacated(namespace, room)
         # The rest of python-socketio's basic_disconnect: pending acks and connect states.
         self.callbacks.pop(sid, None)
         for pending in (self.pending_connect, self.pending_disconnect):
@@ -198,10 +211,13 @@ class FanoutManager(CampfireManager):
         return None
 
 
-class FanoutRedisManager(PubSubRecovery, socketio.AsyncRedisManager, FanoutManager):
+class FanoutRedisManager(PubSubRecovery, ShardedPubSub, socketio.AsyncRedisManager, FanoutManager):
     """Redis pub/sub between processes; each process delivers locally like FanoutManager.
-    PubSubRecovery: failed publishes reported, deliveries seen, short resubscribes."""
+    PubSubRecovery: failed publishes reported, deliveries seen, short resubscribes.
+    ShardedPubSub: a process receives only the rooms it has sockets in."""
 
 
-class CampfireRedisManager(PubSubRecovery, socketio.AsyncRedisManager, CampfireManager):
+class CampfireRedisManager(
+    PubSubRecovery, ShardedPubSub, socketio.AsyncRedisManager, CampfireManager
+):
     """The stock path's with Redis: each process delivers locally like CampfireManager."""

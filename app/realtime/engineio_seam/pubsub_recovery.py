@@ -8,8 +8,8 @@ Mixed into the web processes' Redis manager, before python-socketio's AsyncRedis
 - the subscription reconnects at most a second apart (python-socketio doubles its pause up to
   60 s: 10 s of lost fan-out after a 20 s outage) and calls `on_resubscribed` when back.
 Relies on AsyncPubSubManager._publish, ._handle_emit and AsyncRedisManager
-._redis_listen_with_retries, ._redis_connect, .pubsub, .channel (python-socketio 5.12+); all of
-them are entries of contract.py.
+._redis_listen_with_retries (python-socketio 5.12+), entries of contract.py; the subscription
+itself (which channels, on which connection) is `ShardedPubSub._open_subscription`'s.
 """
 
 from __future__ import annotations
@@ -25,7 +25,8 @@ MAX_RESUBSCRIBE_DELAY = 1.0
 
 
 class PubSubRecovery:
-    """Mixin for python-socketio's AsyncRedisManager (before it in the bases)."""
+    """Mixin for python-socketio's AsyncRedisManager (before ShardedPubSub and it in the
+    bases)."""
 
     on_publish_failed: Callable[[dict[str, Any]], None] | None = None
     on_emit_handled: Callable[[dict[str, Any]], None] | None = None
@@ -49,16 +50,17 @@ class PubSubRecovery:
         """The subscription, reconnecting at most a second apart, and saying when it is back."""
         subscribed = False
         failures = 0
+        pubsub: Any = None
         while True:
             try:
                 if not subscribed:
-                    self._redis_connect()  # type: ignore[attr-defined]
-                    await self.pubsub.subscribe(self.channel)  # type: ignore[attr-defined]
+                    # The shared channel and every shard channel in use (sharded_pubsub.py).
+                    pubsub = await self._open_subscription()  # type: ignore[attr-defined]
                     subscribed = True
                     if failures and self.on_resubscribed is not None:
                         self.on_resubscribed()
                     failures = 0
-                async for message in self.pubsub.listen():  # type: ignore[attr-defined]
+                async for message in pubsub.listen():
                     yield message
             except Exception as exc:
                 failures += 1

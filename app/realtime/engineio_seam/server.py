@@ -27,6 +27,7 @@ from app.realtime.engineio_seam.manager import (
     FanoutRedisManager,
     encode_event,
 )
+from app.realtime.engineio_seam.sharded_pubsub import ShardedPubSub
 
 log = logging.getLogger(__name__)
 
@@ -96,6 +97,8 @@ def create_socket_server(settings: Settings) -> socketio.AsyncServer:
         )
     else:
         manager = FanoutManager() if fast else CampfireManager()
+    if isinstance(manager, ShardedPubSub):
+        manager.shards = settings.pubsub_shards
     manager.max_queued_packets = settings.max_outgoing_packets
     manager.max_buffered_bytes = settings.max_outgoing_bytes
     manager.max_rooms_per_connection = settings.max_rooms_per_connection
