@@ -58,7 +58,8 @@ class Metrics:
         )
         self.pubsub_received = LoopCounter(
             "campfire_pubsub_messages_received",
-            "Messages of other processes decoded from Redis pub/sub, by channel (shared or shard)",
+            "Messages decoded from Redis pub/sub: shared channel (all, this process's own too) or "
+            "shard channels (other processes' messages of rooms with sockets here)",
             "channel",
             r,
         )

@@ -114,7 +114,7 @@ class ShardedPubSub:
         if not isinstance(data, dict) or data.get("method") != "emit":
             return await super()._publish(data)  # type: ignore[misc]
         room, namespace = data.get("room"), data.get("namespace") or "/"
-        if room is not None and self.is_sid_room(namespace, room):  # type: ignore[attr-defined]
+        if isinstance(room, str) and self.is_sid_room(namespace, room):  # type: ignore[attr-defined]
             return 1  # a socket of this process: delivered already, nobody else has it
         channel = self.channel_of(room)
         if channel == self.channel:  # type: ignore[attr-defined]
