@@ -15,6 +15,7 @@ itself (which channels, on which connection) is `ShardedPubSub._open_subscriptio
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import AsyncIterator, Callable
 from typing import Any
@@ -65,6 +66,13 @@ class PubSubRecovery:
             except Exception as exc:
                 failures += 1
                 subscribed = False
+                # Nothing may reconnect the old connection (redis-py would, for a command
+                # sent on it) and leave it subscribed with nobody reading it.
+                self._subscription_lost()  # type: ignore[attr-defined]
+                if pubsub is not None:
+                    with contextlib.suppress(Exception):
+                        await pubsub.aclose()
+                    pubsub = None
                 if failures == 1 or failures % 30 == 0:
                     log.warning("lost the Redis subscription (%r); reconnecting", exc)
                 await asyncio.sleep(min(0.1 * 2**failures, MAX_RESUBSCRIBE_DELAY))

@@ -253,6 +253,9 @@ class ShardedPubSub:
         self._listener = pubsub
         return pubsub
 
+    def _subscription_lost(self) -> None:
+        self._listener = None
+
     def _confirmed(self, channel: bytes) -> None:
         prefix = f"{self.channel}:shard:".encode()  # type: ignore[attr-defined]
         if channel.startswith(prefix):
