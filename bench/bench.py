@@ -522,7 +522,11 @@ def cursors(url: str, s: Seed) -> dict[str, int]:
 # ---------------------------------------------------------------- client lists
 
 
-def campfire_fanout_clients(s: Seed, tabs: int, seqs: dict[str, int], url_count: int = 1):
+def campfire_fanout_clients(
+    s: Seed, tabs: int, seqs: dict[str, int], url_count: int = 1, by_room: bool = False
+):
+    """`by_room`: every socket of a room (and its sender) on the same web process, rooms
+    spread over the processes (--redis-placement room)."""
     clients = []
     per = len(s.users) // len(s.fanout_rooms)
     for i, user in enumerate(s.users[: per * len(s.fanout_rooms)]):
@@ -538,7 +542,9 @@ def campfire_fanout_clients(s: Seed, tabs: int, seqs: dict[str, int], url_count:
                     "send_room": room if (i % per == 0 and t == 0) else None,
                     # Alternate sockets between the web processes, and each room's sender
                     # with its room: every process gets senders, not only the first one.
-                    "url_index": (len(clients) + i // per) % url_count,
+                    "url_index": (
+                        (i // per) % url_count if by_room else (len(clients) + i // per) % url_count
+                    ),
                 }
             )
     return clients
@@ -816,7 +822,12 @@ def run_redis(h: Harness, s: Seed) -> dict[str, Any]:
     redis, redis_url = start_redis(h)
     prefix = f"bench{os.getpid()}"
     env = {"REDIS_URL": redis_url, "CAMPFIRE_REDIS_PREFIX": prefix}
-    out: dict[str, Any] = {"scenario": "redis", "redis_url": redis_url, "cpu_cap": p["redis_cap"]}
+    out: dict[str, Any] = {
+        "scenario": "redis",
+        "redis_url": redis_url,
+        "cpu_cap": p["redis_cap"],
+        "placement": h.args.redis_placement,
+    }
     worker = None
     try:
         wcmd = worker_command(h)
@@ -866,7 +877,8 @@ def _redis_sweep(
                 if group is None:
                     return None
                 groups.append(group)
-        clients = campfire_fanout_clients(s, p["tabs"], cursors(procs[0].url, s), n)
+        by_room = h.args.redis_placement == "room"
+        clients = campfire_fanout_clients(s, p["tabs"], cursors(procs[0].url, s), n, by_room)
         cfg = {
             "scenario": "fanout",
             "label": f"redis-{n}proc" + ("-capped" if capped else ""),
@@ -984,6 +996,9 @@ def summarise(results: dict[str, Any], profile: str) -> list[dict[str, Any]]:
     r = results.get("redis/campfire")
     if r and "1proc" in r:
         busy({"steps": r["1proc"].get("steps", []) + r["2proc"].get("steps", [])})
+        if r.get("placement") == "room":
+            add("redis fan-out", "campfire", "placement: each room's sockets on one process",
+                "room", "", None)  # fmt: skip
         add("redis fan-out, a core each", "campfire", "sustained deliveries/s, 1 process",
             r["1proc"].get("sustained_deliveries_per_s"), "", None)  # fmt: skip
         add("redis fan-out, a core each", "campfire", "sustained deliveries/s, 2 processes",
@@ -1081,6 +1096,13 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         help="offer permessage-deflate like a browser (default) or not",
     )
     ap.add_argument("--users", type=int, help="override the profile's user count")
+    ap.add_argument(
+        "--redis-placement",
+        choices=["alternate", "room"],
+        default="alternate",
+        help="redis scenario: sockets alternate between the web processes (default), or each "
+        "room's sockets are all on one process (rooms spread over the processes)",
+    )
     ap.add_argument("--steps", help="override the sweep, e.g. 5000,10000,20000")
     ap.add_argument("--no-pin", dest="pin", action="store_false", help="do not use taskset")
     ap.add_argument("--out", help="also write the JSON here (default bench/results/<time>.json)")

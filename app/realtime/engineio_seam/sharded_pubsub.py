@@ -84,6 +84,8 @@ class ShardedPubSub:
         self._confirming: dict[int, asyncio.Future[None]] = {}
         self._joining: dict[str, float] = {}
         self._listener: Any = None  # the PubSub being read, once subscribed
+        # SSUBSCRIBE / SUNSUBSCRIBE go out in the order they were decided.
+        self._commands = asyncio.Lock()
         self._host_prefix = self.host_id.encode()  # type: ignore[attr-defined]
 
     # ---- which channel --------------------------------------------------------------
@@ -206,12 +208,7 @@ class ShardedPubSub:
         else:
             self._subscribed.add(index)
             pending = self._confirming[index] = asyncio.get_running_loop().create_future()
-            listener = self._listener
-            if listener is not None:  # else the (re)subscription will include it
-                try:
-                    await listener.execute_command("SSUBSCRIBE", self._channel_name(index))
-                except Exception as exc:
-                    log.warning("SSUBSCRIBE failed (%r); the resubscription will retry", exc)
+            await self._command("SSUBSCRIBE", index)
         if wait and pending is not None and not pending.done():
             try:
                 await asyncio.wait_for(asyncio.shield(pending), CONFIRM_TIMEOUT)
@@ -225,10 +222,17 @@ class ShardedPubSub:
         pending = self._confirming.pop(index, None)
         if pending is not None and not pending.done():
             pending.set_result(None)
-        listener = self._listener
-        if listener is not None:
-            with contextlib.suppress(Exception):  # a lost connection drops it anyway
-                await listener.execute_command("SUNSUBSCRIBE", self._channel_name(index))
+        await self._command("SUNSUBSCRIBE", index)
+
+    async def _command(self, command: str, index: int) -> None:
+        async with self._commands:
+            listener = self._listener
+            if listener is None:  # (re)subscribing: it subscribes whatever is wanted then
+                return
+            try:
+                await listener.execute_command(command, self._channel_name(index))
+            except Exception as exc:  # the reader sees the lost connection and resubscribes
+                log.warning("%s failed (%r); the resubscription will redo it", command, exc)
 
     def _channel_name(self, index: int) -> str:
         return shard_channel(self.channel, index)  # type: ignore[attr-defined]
@@ -245,11 +249,14 @@ class ShardedPubSub:
         pubsub = self.redis.pubsub()  # type: ignore[attr-defined]
         await pubsub.subscribe(self.channel)  # type: ignore[attr-defined]
         sent: set[int] = set()
-        while missing := self._subscribed - sent:
-            for index in missing:
+        while sent != self._subscribed:  # shards may come and go while this awaits
+            for index in self._subscribed - sent:
                 await pubsub.execute_command("SSUBSCRIBE", self._channel_name(index))
                 sent.add(index)
-        # No await since the last check: a shard added from now on is sent by _ensure_shard.
+            for index in sent - self._subscribed:
+                await pubsub.execute_command("SUNSUBSCRIBE", self._channel_name(index))
+                sent.discard(index)
+        # No await since the last check: a change from now on is sent by _command.
         self._listener = pubsub
         return pubsub
 
