@@ -80,6 +80,7 @@ class ShardedPubSub:
         # shard -> rooms with local sockets; the shards subscribed (or being subscribed);
         # confirmations awaited; rooms recently entered on another process (-> deadline).
         self._shard_rooms: dict[int, set[str]] = {}
+        self._joins: dict[int, int] = {}  # shard -> local joins waiting for it (kept meanwhile)
         self._subscribed: set[int] = set()
         self._confirming: dict[int, asyncio.Future[None]] = {}
         self._joining: dict[str, float] = {}
@@ -145,12 +146,13 @@ class ShardedPubSub:
             if len(self._joining) > 1_000:
                 self._forget_old_joins()
             return await super().enter_room(sid, namespace, room, eio_sid=eio_sid)  # type: ignore[misc]
-        self.room_occupied(namespace, room)  # held while waiting, so it is not released
+        index = self._shard_of(room)
+        self._joins[index] = self._joins.get(index, 0) + 1  # the shard is kept meanwhile
         try:
-            await self._ensure_shard(self._shard_of(room), wait=True)
+            await self._ensure_shard(index, wait=True)
             return await super().enter_room(sid, namespace, room, eio_sid=eio_sid)  # type: ignore[misc]
         finally:
-            self._settle(namespace, room)
+            self._joined(index)
 
     async def _handle_enter_room(self, message: dict[str, Any]) -> None:
         # Another process asked: subscribe before the socket enters (no wait: this runs in
@@ -159,12 +161,13 @@ class ShardedPubSub:
         namespace = message.get("namespace") or "/"
         if not (self._sharding() and is_sharded(room) and self._is_local(sid, namespace)):
             return await super()._handle_enter_room(message)  # type: ignore[misc]
-        self.room_occupied(namespace, room)
+        index = self._shard_of(room)
+        self._joins[index] = self._joins.get(index, 0) + 1
         try:
-            await self._ensure_shard(self._shard_of(room), wait=False)
+            await self._ensure_shard(index, wait=False)
             return await super()._handle_enter_room(message)  # type: ignore[misc]
         finally:
-            self._settle(namespace, room)
+            self._joined(index)
 
     def _is_local(self, sid: Any, namespace: str) -> bool:
         return bool(
@@ -172,11 +175,14 @@ class ShardedPubSub:
             or self.is_pre_connected(sid, namespace)  # type: ignore[attr-defined]
         )
 
-    def _settle(self, namespace: str, room: str) -> None:
-        """After a join: a room that did not get the socket (the subscription cap, a socket
-        gone meanwhile) and has no other local socket gives its shard up again."""
-        if not self.rooms.get(namespace, {}).get(room):  # type: ignore[attr-defined]
-            self.room_vacated(namespace, room)
+    def _joined(self, index: int) -> None:
+        """After a join: a shard that got no room after all (the subscription cap, a socket
+        gone meanwhile) is given up again."""
+        left = self._joins.pop(index) - 1
+        if left:
+            self._joins[index] = left
+        else:
+            self._release_soon(index)
 
     def room_occupied(self, namespace: str, room: Any) -> None:
         if self._sharding() and is_sharded(room):
@@ -192,8 +198,13 @@ class ShardedPubSub:
         rooms.discard(room)
         if not rooms:
             del self._shard_rooms[index]
-            with contextlib.suppress(RuntimeError):  # no loop: nothing is subscribed
-                asyncio.get_running_loop().create_task(self._release_shard(index))
+            self._release_soon(index)
+
+    def _release_soon(self, index: int) -> None:
+        if index in self._shard_rooms or index in self._joins or index not in self._subscribed:
+            return
+        with contextlib.suppress(RuntimeError):  # no loop: nothing is subscribed
+            asyncio.get_running_loop().create_task(self._release_shard(index))
 
     def _forget_old_joins(self) -> None:
         now = asyncio.get_running_loop().time()
@@ -216,7 +227,7 @@ class ShardedPubSub:
                 log.warning("shard %d: no subscription confirmed in %.0f s", index, CONFIRM_TIMEOUT)
 
     async def _release_shard(self, index: int) -> None:
-        if index in self._shard_rooms or index not in self._subscribed:
+        if index in self._shard_rooms or index in self._joins or index not in self._subscribed:
             return  # a room of that shard was entered again meanwhile
         self._subscribed.discard(index)
         pending = self._confirming.pop(index, None)
