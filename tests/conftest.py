@@ -9,23 +9,13 @@ from typing import Any
 import aiohttp
 import pytest
 
-from tests.support import ADMIN_EMAIL, PASSWORD, UNLIMITED, Api, ServerProcess, login
+from tests.support import ADMIN_EMAIL, UNLIMITED, Api, ServerProcess, create_admin, login
 
 
 def _boot(workdir: Path, env: dict[str, str]) -> ServerProcess:
     workdir.mkdir(parents=True, exist_ok=True)
     server = ServerProcess(workdir=workdir, env=env)
-    server.cli(
-        "user",
-        "create",
-        "--name",
-        "Admin",
-        "--email",
-        ADMIN_EMAIL,
-        "--password",
-        PASSWORD,
-        "--admin",
-    )
+    create_admin(server)
     server.start()
     return server
 

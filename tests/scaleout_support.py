@@ -30,10 +30,10 @@ import redis
 from tests.processes import ROOT, ServerProcess, WorkerProcess, child_env, free_port
 from tests.support import (
     ADMIN_EMAIL,
-    PASSWORD,
     POSTGRES_ADMIN_DSN,
     Api,
     Client,
+    create_admin,
     create_database,
     database_url,
     drop_database,
@@ -93,17 +93,7 @@ class Cluster:
         self.database = create_database("campfire_test")
         tool = ServerProcess(workdir=self.workdir, env=self.base_env())
         tool.cli("migrate")
-        tool.cli(
-            "user",
-            "create",
-            "--name",
-            "Admin",
-            "--email",
-            ADMIN_EMAIL,
-            "--password",
-            PASSWORD,
-            "--admin",
-        )
+        create_admin(tool)
 
     def start(self, servers: int, workers: int) -> None:
         """Start several processes at once: each spends seconds importing before it listens."""

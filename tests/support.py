@@ -41,6 +41,15 @@ ADMIN_EMAIL = "admin@campfire.test"
 PASSWORD = "correct horse battery"
 
 
+def create_admin(server: ServerProcess) -> None:
+    """`campfire user create` of the tests' admin (ADMIN_EMAIL, PASSWORD) in the server's
+    database, as an operator would make the first admin."""
+    server.cli(
+        *("user", "create", "--name", "Admin", "--email", ADMIN_EMAIL),
+        *("--password", PASSWORD, "--admin"),
+    )
+
+
 class Api:
     """A signed-in user's view of the HTTP API."""
 

@@ -13,11 +13,11 @@ import pytest
 from tests.fault_support import PrivatePostgres
 from tests.support import (
     ADMIN_EMAIL,
-    PASSWORD,
     UNLIMITED,
     Api,
     Client,
     ServerProcess,
+    create_admin,
     login,
     new_id,
 )
@@ -39,10 +39,7 @@ def deployment(
     try:
         server = ServerProcess(workdir=workdir, env={**UNLIMITED, "DATABASE_URL": postgres.url})
         server.cli("migrate")
-        server.cli(
-            "user", "create", "--name", "Admin", "--email", ADMIN_EMAIL,
-            "--password", PASSWORD, "--admin",
-        )  # fmt: skip
+        create_admin(server)
         server.start()
         try:
             yield server, postgres

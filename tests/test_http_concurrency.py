@@ -18,10 +18,10 @@ import pytest
 
 from tests.support import (
     ADMIN_EMAIL,
-    PASSWORD,
     UNLIMITED,
     Api,
     ServerProcess,
+    create_admin,
     login,
     scratch_postgres,
 )
@@ -112,10 +112,7 @@ def postgres_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server
         process = ServerProcess(workdir=workdir, env={**UNLIMITED, "DATABASE_URL": database_url})
         try:
             process.cli("migrate")
-            process.cli(
-                "user", "create", "--name", "Admin", "--email", ADMIN_EMAIL,
-                "--password", PASSWORD, "--admin",
-            )  # fmt: skip
+            create_admin(process)
             process.start()
             yield process
         finally:

@@ -30,7 +30,7 @@ from hypothesis import strategies as st
 
 from app.errors import ErrorCode
 from tests.processes import ServerProcess
-from tests.support import ADMIN_EMAIL, PASSWORD, UNLIMITED
+from tests.support import ADMIN_EMAIL, PASSWORD, UNLIMITED, create_admin
 
 # Bounded: about 20 s on a quiet machine; slow bodies pause at most 3 x 50 ms.
 MAX_EXAMPLES = 120
@@ -55,10 +55,7 @@ class Target:
 def target(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Target]:
     env = {**UNLIMITED, "CAMPFIRE_BODY_TIMEOUT_SECONDS": str(BODY_TIMEOUT)}
     server = ServerProcess(workdir=tmp_path_factory.mktemp("http-fuzz"), env=env)
-    server.cli(
-        *("user", "create", "--name", "Admin", "--email", ADMIN_EMAIL),
-        *("--password", PASSWORD, "--admin"),
-    )
+    create_admin(server)
     server.start()
     try:
         session = post_json(
