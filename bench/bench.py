@@ -73,7 +73,7 @@ PROFILES: dict[str, dict[str, Any]] = {
         "redis_cap": 0.3,
         "redis_steps": CAPPED_STEPS,
         # issue 16: the history page (bench/scenarios_http.py) and one big room
-        # (bench/scenarios_bigroom.py); 10,000 sockets as 200 users x 50 tabs
+        # (bench/scenarios_bigroom.py) of 10,000 members, one socket each
         "http_workers": 2,
         "http_connections": 32,
         "http_warmup_s": 2,

@@ -1,17 +1,18 @@
-"""The `bigroom` scenario (issue 16): one room of N connected sockets ("All Talk"), one sender;
-deliveries/s at saturation (the fan-out sweep, one room) and delivery p99 at 50% of it, for
-Campfire and the bare python-socketio and Node peers in the same run.
+"""The `bigroom` scenario (issue 16): one room of N connected members ("All Talk"), one
+socket each, one sender; deliveries/s at saturation (the fan-out sweep, one room) and delivery
+p99 at 50% of it, for Campfire and the bare python-socketio and Node peers in the same run.
 
-Campfire's room holds every seeded user, each with ceil(N / users) sockets (tabs): seeding N
-distinct users costs two argon2 hashes each (an hour of CPU for 10,000), so the sockets, not
-the users, reach N. Fan-out cost is per socket; per-user state (presence) is shared by tabs.
-Campfire runs on a copy of the database, so that the big room and its messages are not in the
-other scenarios' (their clients know no cursor for it and would be replayed its messages).
+Campfire's N members are written into a copy of the run's database by bench/seed_members.py
+(users made through the API would cost two argon2 hashes each: an hour of CPU for 10,000), so
+the big room and its messages are not in the other scenarios' database either.
 """
 
 from __future__ import annotations
 
-import math
+import json
+import subprocess
+import time
+from pathlib import Path
 from typing import Any
 
 from scenarios_writes import copy_database
@@ -36,37 +37,24 @@ def run_bigroom(h: core.Harness, target: str, s: core.Seed | None) -> dict[str, 
     }
     if target == "campfire":
         assert s is not None
-        tabs = math.ceil(n / len(s.users))
         db = h.workdir / "bigroom.sqlite3"
         copy_database(h.workdir / "db.sqlite3", db)
-        proc = h.start_campfire(
-            DATABASE_URL=f"sqlite:///{db}", CAMPFIRE_MAX_CONNECTIONS_PER_USER=str(tabs + 1)
-        )
+        room, members = seed_members(h, db, n, s.users[0]["id"])
+        proc = h.start_campfire(DATABASE_URL=f"sqlite:///{db}")
         try:
-            room = core.api(
-                "POST", f"{proc.url}/api/rooms",
-                {"name": "all-talk", "kind": "open", "member_ids": [u["id"] for u in s.users]},
-                s.admin_token,
-            )["room"]["id"]  # fmt: skip
-            seqs = core.cursors(proc.url, s)
-            clients = []
-            for k in range(n):
-                i = k % len(s.users)
-                mine = [s.room_of(i), room] + ([s.writer_rooms[i]] if i < len(s.writer_rooms)
-                                               else [])  # fmt: skip
-                clients.append(
-                    {
-                        "token": s.users[i]["token"],
-                        "user_id": s.users[i]["id"],
-                        "rooms": [room],
-                        "last_seen": {r: seqs.get(r, 0) for r in mine},
-                        "send_room": room if k == 0 else None,
-                    }
-                )
+            clients = [
+                {
+                    "token": m["token"],
+                    "user_id": m["id"],
+                    "rooms": [room],
+                    "last_seen": {room: 0},
+                    "send_room": room if k == 0 else None,
+                }
+                for k, m in enumerate(members)
+            ]
             cfg = {**base, "mode": "campfire", "urls": [proc.url], "clients": clients}
             result = _sweep_then_half(h, cfg, [proc.pid], sweep)
-            result["users"] = len(s.users)
-            result["sockets_per_user"] = tabs
+            result["members"] = len(members)
             result["server_metrics"] = core.server_metrics(proc.url)
             return result
         finally:
@@ -78,6 +66,22 @@ def run_bigroom(h: core.Harness, target: str, s: core.Seed | None) -> dict[str, 
         return _sweep_then_half(h, cfg, [proc.pid], sweep)
     finally:
         h.stop(proc)
+
+
+def seed_members(h: core.Harness, db: Path, n: int, creator: str) -> tuple[str, list[dict]]:
+    t0 = time.monotonic()
+    out = subprocess.run(
+        [h.python, str(core.BENCH / "seed_members.py"), str(db), str(n), creator],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
+    if out.returncode != 0:
+        raise RuntimeError(f"seed_members.py exited {out.returncode}: {out.stderr[-1500:]}")
+    seeded = json.loads(out.stdout)
+    core.log(f"wrote a room of {n} members in {time.monotonic() - t0:.1f}s")
+    return seeded["room_id"], seeded["members"]
 
 
 def _sweep_then_half(
