@@ -73,12 +73,13 @@ PROFILES: dict[str, dict[str, Any]] = {
         "redis_cap": 0.3,
         "redis_steps": CAPPED_STEPS,
         # issue 16: the history page (bench/scenarios_http.py) and one big room
-        # (bench/scenarios_bigroom.py) of 10,000 members, one socket each
+        # (bench/scenarios_bigroom.py) of 10,000 sockets: 200 members x 50 tabs
         "http_workers": 2,
         "http_connections": 32,
         "http_warmup_s": 2,
         "http_s": 10,
         "bigroom_sockets": 10_000,
+        "bigroom_members": 200,
         "bigroom_steps": [10_000, 20_000, 30_000, 40_000, 50_000, 60_000, 80_000],
         "bigroom_warmup_s": 2,
         "bigroom_step_s": 5,
@@ -113,6 +114,7 @@ PROFILES: dict[str, dict[str, Any]] = {
         "http_warmup_s": 1,
         "http_s": 3,
         "bigroom_sockets": 1_000,
+        "bigroom_members": 100,
         "bigroom_steps": [5_000, 10_000, 20_000, 40_000],
         "bigroom_warmup_s": 1,
         "bigroom_step_s": 3,
@@ -148,6 +150,7 @@ PROFILES: dict[str, dict[str, Any]] = {
         "http_warmup_s": 0.2,
         "http_s": 1,
         "bigroom_sockets": 8,
+        "bigroom_members": 8,
         "bigroom_steps": [200],
         "bigroom_warmup_s": 0.2,
         "bigroom_step_s": 1,
