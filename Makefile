@@ -51,19 +51,20 @@ upgrade: $(UV)
 
 # The newest releases the ranges allow, resolved now, not from the lock: a breaking release
 # shows up here as a failing test before `make upgrade` would bring it in.
+# PATH first: bench/run and chaos/run, which some tests start, then use this environment too.
 test-latest: $(UV) services browser
 	test -x $(LATEST)/bin/python || $(UV) venv --python $(PYTHON) $(LATEST)
 	$(UV) pip install --python $(LATEST)/bin/python --upgrade --resolution highest -e '.[test]'
 	$(UV) pip list --python $(LATEST)/bin/python --format freeze \
 		| grep -iE '^(python-engineio|python-socketio|aiohttp|sqlalchemy|redis|arq)=='
-	$(LATEST)/bin/pytest
+	PATH="$(abspath $(LATEST))/bin:$$PATH" $(LATEST)/bin/pytest
 
 # The oldest releases pyproject.toml's lower bounds allow (for our direct dependencies), in
 # .venv-lowest: the bounds are claims, and this checks them.
 test-lowest: $(UV) services browser
 	test -x $(LOWEST)/bin/python || $(UV) venv --python $(PYTHON) $(LOWEST)
 	$(UV) pip install --python $(LOWEST)/bin/python --resolution lowest-direct -e '.[test]'
-	$(LOWEST)/bin/pytest
+	PATH="$(abspath $(LOWEST))/bin:$$PATH" $(LOWEST)/bin/pytest
 
 web/node_modules/.installed: web/package-lock.json
 	cd web && npm ci --no-audit --no-fund
