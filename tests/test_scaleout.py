@@ -207,8 +207,8 @@ async def test_typing_and_its_expiry_cross_processes(
         await ca.call("TypingStart", {"room_id": room["id"]})
         await cb.wait_for("TypingStart", mine, after=mark)
         await cb.wait_for("TypingStop", mine, after=mark, timeout=TYPING_TIMEOUT + 8)
-        elapsed = time.monotonic() - started
-        assert TYPING_TIMEOUT - 0.1 <= elapsed <= TYPING_TIMEOUT + 5, elapsed
+        # Not before the timeout (how soon after it depends on the sweep and the machine).
+        assert time.monotonic() - started >= TYPING_TIMEOUT - 0.1
         assert len([d for d in cb.named("TypingStop") if mine(d)]) == round_ + 1
     # The typist never hears its own typing.
     assert not [d for d in ca.named("TypingStart") + ca.named("TypingStop") if mine(d)]
