@@ -313,6 +313,7 @@ export class Connection {
     this.connectionId = connection_id;
     this._reconcileRooms(rooms || [], this._readyOnce === true);
     this._readyOnce = true;
+    this._seedCursors(rooms || []);
     this.emit("ready", { user: this.user, rooms: this.getRooms(), connection_id });
     this._pump();
   }

@@ -52,7 +52,27 @@ export class Sync {
     const data = await this._http("GET", `/api/rooms/${enc(roomId)}/messages?${params}`);
     const messages = data?.messages || [];
     this._ingestMany(roomId, messages, "history");
+    if (!this._syncing) this._checkGap(roomId, 0); // history may show a hole below the cursor
     return messages.length;
+  }
+
+  /**
+   * A room this client holds no cursor for starts from its `last_seq` in AuthSuccess: what came
+   * before is history (loaded on demand), and anything after that does not arrive live is a gap
+   * to fill. Without it, the first live message would start the timeline and a message just
+   * before it, never delivered to this socket, would pass for history and never be shown.
+   */
+  _seedCursors(rooms) {
+    let seeded = false;
+    for (const r of rooms) {
+      if (!r?.id || !Number.isInteger(r.last_seq)) continue;
+      const tl = this._timeline(r.id);
+      if (tl.cursor != null) continue; // resumed from a cursor, or messages already arrived
+      tl.cursor = r.last_seq;
+      this._bumpLastSeq(r.id, r.last_seq);
+      seeded = true;
+    }
+    if (seeded) this._saveCursors();
   }
 
   _timeline(roomId) {
@@ -140,7 +160,7 @@ export class Sync {
     const tl = this._timelines.get(roomId);
     if (!tl) return;
     const behind = tl.cursor != null && this.getLastSeq(roomId) > tl.cursor;
-    if (!tl.hasGap && !behind) return;
+    if (!tl.hasGap && !behind && this._openHole(roomId, tl) == null) return;
     if (this._gapTimers.has(roomId) || this._gapFetching.has(roomId)) return;
     if (delayMs > 0) {
       const timer = this._t.setTimeout(() => {
@@ -153,12 +173,36 @@ export class Sync {
     }
   }
 
+  /** The timeline's hole (timeline.js `hole`), unless the server was already asked for it in vain. */
+  _openHole(roomId, tl) {
+    const hole = tl.hole();
+    return hole != null && !this._unfillable(roomId).has(hole) ? hole : null;
+  }
+
+  _unfillable(roomId) {
+    let seqs = (this._unfillableHoles ||= new Map()).get(roomId);
+    if (!seqs) this._unfillableHoles.set(roomId, (seqs = new Set()));
+    return seqs;
+  }
+
   async _fillGap(roomId) {
     const tl = this._timelines.get(roomId);
     if (!tl || this._gapFetching.has(roomId)) return;
     this._gapFetching.add(roomId);
     try {
       for (let round = 0; round < 100; round++) {
+        const hole = this._openHole(roomId, tl);
+        if (hole != null) {
+          this._log("filling hole in", roomId, "at", hole);
+          const data = await this._http(
+            "GET",
+            `/api/rooms/${enc(roomId)}/messages?after_seq=${hole - 1}&limit=200`,
+          );
+          if (this._timelines.get(roomId) !== tl) return; // room left meanwhile
+          this._ingestMany(roomId, data?.messages || [], "http");
+          if (tl.hole() === hole) this._unfillable(roomId).add(hole); // the server has none
+          continue;
+        }
         const gap = tl.gap();
         const target = gap ? gap.before - 1 : this.getLastSeq(roomId);
         if (tl.cursor == null || tl.cursor >= target) break;

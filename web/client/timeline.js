@@ -45,6 +45,23 @@ export class RoomTimeline {
   }
 
   /**
+   * The lowest seq missing between the first accepted message and the cursor, or null. A timeline
+   * is contiguous there unless something went wrong: its cursor was first set from a live message
+   * whose predecessor never came, or a gap was given up on (`releaseHeld`). Sync fetches such a
+   * hole over HTTP rather than show a room with messages silently missing.
+   */
+  hole() {
+    if (this.cursor == null || !this.messages.length) return null;
+    let expected = this.messages[0].seq;
+    for (const m of this.messages) {
+      if (m.seq > this.cursor) break;
+      if (m.seq !== expected) return expected;
+      expected += 1;
+    }
+    return null;
+  }
+
+  /**
    * Add one message; returns {accepted: [messages now in the timeline, in order], duplicate,
    * held}. `accepted` may contain held messages released by this one.
    */

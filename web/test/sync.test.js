@@ -100,3 +100,48 @@ test("SyncComplete with a last_seq beyond the replay (truncated) pages the rest 
   const pages = t.fetch.calls.map((c) => c.path.match(/after_seq=(\d+)/)[1]);
   assert.deepEqual(pages, ["3", "5", "7"]);
 });
+
+test("a room without a cursor starts at AuthSuccess's last_seq: a message never delivered live is fetched", async () => {
+  const store = [1, 2, 3, 4, 5].map((n) => msg("r1", n));
+  const t = setup({
+    routes: (method, path) => {
+      const m = path.match(/^\/api\/rooms\/r1\/messages\?after_seq=(\d+)/);
+      if (method === "GET" && m) return { body: { messages: store.filter((x) => x.seq > Number(m[1])) } };
+      return undefined;
+    },
+  });
+  const s = await online(t, { rooms: [{ ...ROOM, last_seq: 3 }], last: { r1: 3 } });
+  assert.equal(t.client.getCursor("r1"), 3);
+  // Seq 4 was published before this socket was in the room; 5 arrives live.
+  s.serverEmit("NewMessage", { message: store[4], room_id: "r1" });
+  await t.clock.advance(t.client.gapFillDelayMs);
+  await flush();
+  assert.deepEqual(t.client.getMessages("r1").map((m) => m.seq), [4, 5]);
+  assert.equal(t.client.getCursor("r1"), 5);
+});
+
+test("a hole below the cursor (a gap given up on) is fetched at the next sync", async () => {
+  const store = [1, 2, 3, 4, 5, 6].map((n) => msg("r1", n));
+  let serverHas = (x) => x.seq !== 4 && x.seq !== 5; // 4 and 5 not readable yet
+  const t = setup({
+    routes: (method, path) => {
+      const m = path.match(/^\/api\/rooms\/r1\/messages\?after_seq=(\d+)/);
+      if (method === "GET" && m) return { body: { messages: store.filter((x) => x.seq > Number(m[1]) && serverHas(x)) } };
+      return undefined;
+    },
+  });
+  const s = await online(t, { replay: store.slice(0, 3), last: { r1: 3 } });
+  s.serverEmit("NewMessage", { message: store[5], room_id: "r1" }); // 6 after 3
+  await t.clock.advance(t.client.gapFillDelayMs);
+  await flush();
+  // The server had nothing for 4 and 5: 6 is shown rather than held for good, leaving a hole.
+  assert.deepEqual(t.client.getMessages("r1").map((m) => m.seq), [1, 2, 3, 6]);
+  serverHas = () => true;
+  s.drop();
+  await t.clock.advance(5000);
+  assert.equal(s.authPayload().last_seen.r1, 6);
+  s.accept({ rooms: [ROOM] });
+  s.serverEmit("SyncComplete", { rooms: [{ room_id: "r1", last_seq: 6 }], missed_count: 0, truncated: false });
+  await flush(20);
+  assert.deepEqual(t.client.getMessages("r1").map((m) => m.seq), [1, 2, 3, 4, 5, 6]);
+});

@@ -57,3 +57,18 @@ test("releaseHeld gives up on a gap the server cannot fill", () => {
   assert.deepEqual(tl.releaseHeld().map((m) => m.seq), [3, 4]);
   assert.equal(tl.cursor, 4);
 });
+
+test("hole: the lowest seq missing between the first message and the cursor", () => {
+  const tl = new RoomTimeline("r1", 0);
+  for (const n of [1, 2, 3]) tl.add(msg("r1", n));
+  assert.equal(tl.hole(), null);
+  tl.add(msg("r1", 6)); // held: above the cursor, not a hole
+  assert.equal(tl.hole(), null);
+  tl.releaseHeld(); // given up on 4 and 5: the cursor jumps past them
+  assert.equal(tl.cursor, 6);
+  assert.equal(tl.hole(), 4);
+  tl.add(msg("r1", 4));
+  assert.equal(tl.hole(), 5);
+  tl.add(msg("r1", 5));
+  assert.equal(tl.hole(), null);
+});
