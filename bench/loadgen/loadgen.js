@@ -31,9 +31,9 @@ for (const u of cfg.urls) {
 }
 
 // ---------- server sampling from /proc ----------
-function serverCpuTicks() {
+function serverCpuTicks(pids = cfg.server_pids) {
   let t = 0;
-  for (const pid of cfg.server_pids || []) {
+  for (const pid of pids || []) {
     try {
       const s = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
       const f = s.slice(s.lastIndexOf(')') + 2).split(' ');
@@ -272,11 +272,14 @@ async function fanout() {
     if (step.warmup_s) await Promise.all(phaseArgs(warmTag, step.warmup_s));
     const cpu0 = await loadgenCpu();
     const srv0 = serverCpuTicks();
+    // Helpers of the server under test (e.g. Redis), each reported on its own, not in the server's CPU
+    const aux0 = Object.fromEntries(Object.entries(cfg.aux_pids || {}).map(([k, pid]) => [k, serverCpuTicks([pid])]));
     const busy0 = machineBusyTicks();
     const tStart = nowUs();
     await Promise.all(phaseArgs(tag, step.duration_s));
     const tEnd = nowUs();
     const srv1 = serverCpuTicks();
+    const aux1 = Object.fromEntries(Object.entries(cfg.aux_pids || {}).map(([k, pid]) => [k, serverCpuTicks([pid])]));
     const busy1 = machineBusyTicks();
     const cpu1 = await loadgenCpu();
     const wallS = (tEnd - tStart) / 1e6;
@@ -337,6 +340,10 @@ async function fanout() {
       drain_s: r2((nowUs() - tEnd) / 1e6),
       server_cpu_pct: r2(srvCpuPct),
       server_cpu_us_per_delivery: achieved > 0 ? r2((((srv1 - srv0) / CLK_TCK) * 1e6) / (achieved * wallS)) : null,
+      aux_cpu_us_per_delivery: Object.fromEntries(
+        Object.keys(aux0).map((k) => [k, achieved > 0 ? r2((((aux1[k] - aux0[k]) / CLK_TCK) * 1e6) / (achieved * wallS)) : null]),
+      ),
+      aux_cpu_pct: Object.fromEntries(Object.keys(aux0).map((k) => [k, r2((((aux1[k] - aux0[k]) / CLK_TCK) / wallS) * 100)])),
       loadgen_cpu_pct: r2(lgCpuPct),
       loadgen_sys_cpu_pct: r2(((cpu1.sys - cpu0.sys) / (wallS * 1e6)) * 100),
       other_processes_cpu_pct: r2(Math.max(0, ((busy1 - busy0) / CLK_TCK / wallS) * 100 - srvCpuPct - lgCpuPct)),
