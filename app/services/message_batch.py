@@ -102,7 +102,7 @@ def write_batch(ops: BatchOps, drafts: list[Draft], now: datetime) -> list[Outco
                 "mention_ids": message_rows.mentions_json(draft.mention_ids),
             }
             rows.append(row)
-            message = MessageOut.model_construct(**{**row, "mention_ids": list(draft.mention_ids)})
+            message = message_rows.just_stored(row, draft.mention_ids)
             by_key[draft.key] = Outcome("stored", message)
     if rows:
         ops.insert(rows)

@@ -67,6 +67,31 @@ def from_row(row: Sequence[Any]) -> MessageOut:
     )
 
 
+def just_stored(row: dict[str, Any], mention_ids: Sequence[str]) -> MessageOut:
+    """A message the batch just wrote from `row` (never edited, deleted or boosted yet).
+
+    Every field is given: for a field left out, `model_construct` calls its default factory,
+    and pydantic (2.14) first inspects the factory's signature, which for `list` parses its
+    text signature with `ast` on every call: ~1 ms a message, most of the writer thread's time
+    in the writes benchmark (bench/results/profiles/writes-*).
+    """
+    return MessageOut.model_construct(
+        id=row["id"],
+        room_id=row["room_id"],
+        creator_id=row["creator_id"],
+        content=row["content"],
+        client_message_id=row["client_message_id"],
+        created_at=row["created_at"],
+        seq=row["seq"],
+        edited_at=None,
+        deleted=False,
+        boosts=[],
+        mention_ids=list(mention_ids),
+        attachments=[],
+        rev=0,
+    )
+
+
 def boost_from_row(row: Sequence[Any]) -> BoostOut:
     bid, message_id, user_id, content, created_at = row[:5]
     return BoostOut.model_construct(
