@@ -81,6 +81,8 @@ class Services:
         lifecycle = LifecycleService(db, notifier, rooms, messages)
         # A deleted message's files go with it (PROTOCOL.md 9.1), once the tombstone is stored.
         lifecycle.after_delete.append(attachments.remove_files_of)
+        # A thumbnail made after its message was sent is a change to that message (a new rev).
+        attachments.thumbnail_arrived.append(lifecycle.attachments_changed)
         people = PeopleService(db, auth, notifier)
         bots = BotService(settings, db, state, notifier, metrics, users, people, rooms, messages)
         messages.stored_hooks.append(bots.on_message)

@@ -77,6 +77,9 @@ class AttachmentService:
         self.signer = UrlSigner(db, settings.attachment_url_ttl_seconds)
         # Set by the job runner: makes the thumbnail of an attachment (in a worker with Redis).
         self.thumbnailer: Callable[[str], Awaitable[Any]] | None = None
+        # Run with a message's id when a thumbnail of one of its files was made after it was
+        # sent (its `NewMessage` went out without it): the lifecycle announces the change.
+        self.thumbnail_arrived: list[Callable[[str], Awaitable[Any]]] = []
 
     @property
     def max_bytes(self) -> int:
@@ -150,9 +153,16 @@ class AttachmentService:
 
     async def make_thumbnail(self, attachment_id: str) -> bool:
         """The background job: thumbnail an image upload, record its width and height."""
-        return await thumbnail_attachment(
+        made = await thumbnail_attachment(
             self._db, self.storage, attachment_id, self._settings.max_image_pixels
         )
+        # Read after the thumbnail's commit: a message sent before it went out without the
+        # thumbnail; one sent after this read is hydrated with it already.
+        row = await self._row(attachment_id) if made else None
+        if row is not None and row.message_id is not None:
+            for hook in self.thumbnail_arrived:
+                await hook(row.message_id)
+        return made
 
     # ---- describing and signing ---------------------------------------------------
 

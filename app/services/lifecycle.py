@@ -197,15 +197,40 @@ class LifecycleService:
 
         return await self._apply(work)
 
+    async def attachments_changed(self, message_id: str) -> Change | None:
+        """A file of a sent message changed (its thumbnail was made later): the message takes
+        the room's next rev and `MessageUpdated` carries it, so that clients that showed it
+        without a thumbnail get one, live or by `last_rev` recovery. No actor: the system's."""
+
+        def work(tx: Tx) -> Change | None:
+            rows = tx.query(ROOM_OF, {"id": message_id})
+            if not rows:
+                return None
+            locked = tx.query(LOCK_ROOM + tx.for_update, {"room": rows[0][0]})
+            if not locked:
+                return None
+            [message] = message_rows.load(tx.query, BY_ID, {"id": message_id})
+            if message.deleted:
+                return Change(message, changed=False)
+            return Change(_bump(tx, _Located(message, int(locked[0][0]))), changed=True)
+
+        change = await self._messages.store.transact(work)
+        if change is not None:
+            self._announce(change)
+        return change
+
     async def _apply(self, work: Callable[[Tx], Change]) -> Change:
         change = await self._messages.store.transact(work)
+        self._announce(change)
+        return change
+
+    def _announce(self, change: Change) -> None:
         if change.changed:
             payload = change.update()
             room_id = change.message.room_id
             self._messages.in_room_order(
                 room_id, lambda: self._notifier.to_room(room_id, "MessageUpdated", payload)
             )
-        return change
 
     # ---- reading ------------------------------------------------------------------
 
