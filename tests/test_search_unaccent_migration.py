@@ -6,13 +6,8 @@ still removes the accents of Latin letters."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator
-from datetime import UTC, datetime
-from pathlib import Path
 from types import ModuleType
-from typing import Any
 
-import pytest
 from alembic import command
 from alembic.script import ScriptDirectory
 from sqlalchemy import text
@@ -20,13 +15,12 @@ from sqlalchemy import text
 from app.config import async_database_url
 from app.db import Database
 from app.migrate import alembic_config, upgrade
-from app.schemas import UserOut
-from app.services.auth import Principal
-from app.services.search import SearchService
-from tests.support import new_id, scratch_postgres
+from tests.sql_support import execute, previous_revision, search_as, seed_room, url_fixture
+from tests.support import scratch_postgres
 
 REVISION = "0007_search_unaccent"
 CONTENTS = ("Café crème brûlée", "cafe au lait", "Ærøskøbing straße", "NAÏVE résumé")
+url = url_fixture("campfire_unaccent_migration")
 
 
 def _migration() -> ModuleType:
@@ -35,80 +29,18 @@ def _migration() -> ModuleType:
     return script.module
 
 
-def _previous() -> str:
-    down = _migration().down_revision
-    assert isinstance(down, str)
-    return down
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path / 'campfire.sqlite3'}"
-        return
-    with scratch_postgres("campfire_unaccent_migration") as scratch:
-        yield scratch
-
-
-class _Rooms:
-    """What SearchService asks of the room service here: nothing (no room filter)."""
-
-
 async def _search(db: Database, user_id: str, q: str) -> list[str]:
-    actor = Principal(user=UserOut(id=user_id, name="A", role="member"), session_id=new_id())
-    hits = await SearchService(db, _Rooms()).search(actor, q)  # type: ignore[arg-type]
-    return sorted(hit.message.content for hit in hits)
-
-
-async def _execute(db: Database, sql: str, **params: Any) -> Any:
-    async with db.engine.begin() as connection:
-        return await connection.execute(text(sql), params)
+    return sorted(await search_as(db, user_id, q))
 
 
 async def _seed(url: str) -> str:
     db = Database(async_database_url(url))
-    user, room, now = new_id(), new_id(), datetime(2026, 1, 1, tzinfo=UTC)
     try:
-        await _execute(
-            db,
-            "INSERT INTO users (id, name, email_address, password_hash, role, active, created_at)"
-            " VALUES (:id, 'Old', 'old@campfire.test', 'x', 'member', true, :now)",
-            id=user,
-            now=now,
-        )
-        await _execute(
-            db,
-            "INSERT INTO rooms (id, name, kind, creator_id, created_at, last_seq)"
-            " VALUES (:id, 'Old room', 'closed', :user, :now, :last)",
-            id=room,
-            user=user,
-            now=now,
-            last=len(CONTENTS),
-        )
-        await _execute(
-            db,
-            "INSERT INTO memberships (room_id, user_id, created_at) VALUES (:room, :user, :now)",
-            room=room,
-            user=user,
-            now=now,
-        )
-        for seq, content in enumerate(CONTENTS, 1):
-            await _execute(
-                db,
-                "INSERT INTO messages (id, room_id, creator_id, content, client_message_id,"
-                " created_at, seq) VALUES (:id, :room, :user, :content, :cmid, :now, :seq)",
-                id=new_id(),
-                room=room,
-                user=user,
-                content=content,
-                cmid=new_id(),
-                now=now,
-                seq=seq,
-            )
+        user, _ = await seed_room(db, CONTENTS)
         if db.is_sqlite:
             # On SQLite the write path indexes new messages (app/services/message_store.py),
             # not a trigger: index these as it would have.
-            await _execute(db, "INSERT INTO messages_fts(messages_fts) VALUES ('rebuild')")
+            await execute(db, "INSERT INTO messages_fts(messages_fts) VALUES ('rebuild')")
     finally:
         await db.close()
     return user
@@ -127,7 +59,7 @@ async def _check(url: str, user: str) -> None:
         # Letters unaccent turns into punctuation (U+02BC into an apostrophe) are never syntax.
         assert await _search(db, user, "d\u02bcArc \u00bd \u0149") == []
         # Edits are indexed without their accents too, in their own transaction.
-        await _execute(db, "UPDATE messages SET content = 'thé glacé' WHERE seq = 2")
+        await execute(db, "UPDATE messages SET content = 'thé glacé' WHERE seq = 2")
         assert await _search(db, user, "the glace") == ["thé glacé"]
         assert await _search(db, user, "cafe") == ["Café crème brûlée"]
     finally:
@@ -135,17 +67,17 @@ async def _check(url: str, user: str) -> None:
 
 
 def test_upgrading_a_database_with_messages_makes_search_accent_blind(url: str) -> None:
-    command.upgrade(alembic_config(url), _previous())
+    command.upgrade(alembic_config(url), previous_revision(REVISION))
     user = asyncio.run(_seed(url))
     upgrade(url)
     asyncio.run(_check(url, user))
 
 
 def test_downgrades_and_upgrades_again(url: str) -> None:
-    command.upgrade(alembic_config(url), _previous())
+    command.upgrade(alembic_config(url), previous_revision(REVISION))
     user = asyncio.run(_seed(url))
     upgrade(url)
-    command.downgrade(alembic_config(url), _previous())
+    command.downgrade(alembic_config(url), previous_revision(REVISION))
     if url.startswith("postgresql"):
         asyncio.run(_check_old_index(url))
     upgrade(url)
@@ -155,13 +87,13 @@ def test_downgrades_and_upgrades_again(url: str) -> None:
 async def _check_old_index(url: str) -> None:
     db = Database(async_database_url(url))
     try:
-        found = await _execute(
+        found = await execute(
             db,
             "SELECT indexdef FROM pg_indexes WHERE indexname = 'ix_messages_search'",
         )
         [definition] = found.scalars().all()
         assert "unaccent" not in definition
-        functions = await _execute(
+        functions = await execute(
             db, "SELECT count(*) FROM pg_proc WHERE proname = 'campfire_unaccent'"
         )
         assert functions.scalar() == 0
