@@ -38,6 +38,12 @@ PASSWORD = "bench-password-1"
 ADMIN_EMAIL = "bench-admin@bench.invalid"
 
 SCENARIOS = ["idle", "fanout", "latency", "writes", "storm", "redis", "http", "bigroom"]
+# Only when asked for (--only): 50,000 idle connections in one process and 10,000 sockets
+# reconnecting at once (bench/scenarios_conns.py) need raised fd limits and minutes.
+EXTRA_SCENARIOS = ["idle50k", "storm10k"]
+# Ephemeral ports from one source address towards one server port (Linux's default range is
+# 32768-60999): past this many sockets the load generator uses 127.0.0.2, 127.0.0.3, ...
+SOCKETS_PER_SOURCE_ADDRESS = 25_000
 TARGETS = ["campfire", "bare", "node"]
 
 # Offered deliveries/s for the fan-out sweeps. A sweep stops at the first step that fails.
@@ -73,6 +79,10 @@ PROFILES: dict[str, dict[str, Any]] = {
         # 0.2: four capped processes (0.8 of a CPU) fit on core 0 beside Redis and the worker
         "redis_cap": 0.2,
         "redis_capped_processes": [1, 2, 4],
+        "idle_many_connections": 50_000,
+        "idle_many_budget_s": 180,
+        "storm_many_sockets": 10_000,
+        "storm_many_timeout_s": 120,
         "redis_steps": CAPPED_STEPS,
         # issue 16: the history page (bench/scenarios_http.py) and one big room
         # (bench/scenarios_bigroom.py) of 10,000 sockets: 200 members x 50 tabs
@@ -111,6 +121,10 @@ PROFILES: dict[str, dict[str, Any]] = {
         "idle_workers": 1,
         "redis_cap": 0.2,
         "redis_capped_processes": [1, 2, 4],
+        "idle_many_connections": 50_000,
+        "idle_many_budget_s": 180,
+        "storm_many_sockets": 10_000,
+        "storm_many_timeout_s": 120,
         "redis_steps": [2_500, 5_000, 10_000, 15_000, 20_000, 30_000, 40_000],
         "http_workers": 1,
         "http_connections": 16,
@@ -148,6 +162,10 @@ PROFILES: dict[str, dict[str, Any]] = {
         "idle_workers": 1,
         "redis_cap": 0.2,
         "redis_capped_processes": [1, 2],
+        "idle_many_connections": 16,
+        "idle_many_budget_s": 30,
+        "storm_many_sockets": 16,
+        "storm_many_timeout_s": 30,
         "redis_steps": [200],
         "http_workers": 1,
         "http_connections": 4,
@@ -629,12 +647,19 @@ def start_peer(h: Harness, target: str) -> Proc:
     return proc
 
 
-def run_idle(h: Harness, target: str, s: Seed | None) -> dict[str, Any]:
+def source_address(k: int, total: int) -> dict[str, str]:
+    """The k-th socket's source address when `total` would exhaust one address's ports."""
+    if total <= SOCKETS_PER_SOURCE_ADDRESS:
+        return {}
+    return {"local_address": f"127.0.0.{2 + k // SOCKETS_PER_SOURCE_ADDRESS}"}
+
+
+def run_idle(h: Harness, target: str, s: Seed | None, label: str = "idle") -> dict[str, Any]:
     p = h.profile
     total = p["idle_connections"]
     base = {
         "scenario": "idle",
-        "label": "idle",
+        "label": label,
         "target": target,
         "workers": p["idle_workers"],
         "hold_s": p["idle_hold_s"],
@@ -646,7 +671,10 @@ def run_idle(h: Harness, target: str, s: Seed | None) -> dict[str, Any]:
     if target == "campfire":
         assert s is not None
         per_user = math.ceil(total / len(s.users))
-        proc = h.start_campfire(CAMPFIRE_MAX_CONNECTIONS_PER_USER=str(per_user + 1))
+        proc = h.start_campfire(
+            CAMPFIRE_MAX_CONNECTIONS_PER_USER=str(per_user + 1),
+            CAMPFIRE_MAX_CONNECTIONS=str(max(30_000, total + 100)),
+        )
         try:
             seqs = cursors(proc.url, s)
             clients = []
@@ -659,6 +687,7 @@ def run_idle(h: Harness, target: str, s: Seed | None) -> dict[str, Any]:
                         "user_id": s.users[i]["id"],
                         "rooms": [],
                         "last_seen": {r: seqs.get(r, 0) for r in mine},
+                        **source_address(k, total),
                     }
                 )
             result = h.loadgen(
@@ -672,7 +701,9 @@ def run_idle(h: Harness, target: str, s: Seed | None) -> dict[str, Any]:
             h.stop(proc)
     proc = start_peer(h, target)
     try:
-        clients = [{"rooms": [f"room-{k % p['rooms']}"]} for k in range(total)]
+        clients = [
+            {"rooms": [f"room-{k % p['rooms']}"], **source_address(k, total)} for k in range(total)
+        ]
         return h.loadgen(
             {**base, "mode": "peer", "urls": [proc.url], "clients": clients}, [proc.pid]
         )
@@ -717,7 +748,8 @@ def run_writes(h: Harness, s: Seed) -> dict[str, Any]:
         h.stop(proc)
 
 
-def run_storm(h: Harness, s: Seed) -> dict[str, Any]:
+def run_storm(h: Harness, s: Seed, label: str = "storm") -> dict[str, Any]:
+    """`label` storm10k: h.profile's `tabs` is set for ~10,000 sockets (scenarios_conns)."""
     p = h.profile
     proc = h.start_campfire()
     try:
@@ -742,7 +774,7 @@ def run_storm(h: Harness, s: Seed) -> dict[str, Any]:
             )
         cfg = {
             "scenario": "storm",
-            "label": "storm",
+            "label": label,
             "target": "campfire",
             "mode": "campfire",
             "workers": p["workers"],
@@ -751,6 +783,8 @@ def run_storm(h: Harness, s: Seed) -> dict[str, Any]:
             "missed": p["storm_missed"],
             "deadline_s": p["storm_deadline_s"],
             "connect_concurrency": p["connect_concurrency"],
+            "storm_timeout_s": p.get("storm_timeout_s", 30),
+            "connect_timeout_s": p.get("storm_timeout_s", 60),
         }
         result = h.loadgen(cfg, [proc.pid])
         result["server_metrics"] = server_metrics(proc.url)
@@ -1117,7 +1151,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     prof.add_argument("--quick", action="store_const", dest="profile", const="quick")
     prof.add_argument("--smoke", action="store_const", dest="profile", const="smoke")
     ap.set_defaults(profile="full")
-    ap.add_argument("--only", default=",".join(SCENARIOS), help="scenarios: " + ",".join(SCENARIOS))
+    ap.add_argument("--only", default=",".join(SCENARIOS),
+                    help="scenarios: " + ",".join(SCENARIOS + EXTRA_SCENARIOS))  # fmt: skip
     ap.add_argument("--targets", default=",".join(TARGETS), help="servers: " + ",".join(TARGETS))
     ap.add_argument("--client", choices=["lean", "socket.io-client"], default="lean",
                     help="load generator client implementation (default: lean)")  # fmt: skip
@@ -1155,7 +1190,7 @@ def main(argv: list[str] | None = None) -> int:
     only = [x for x in args.only.split(",") if x]
     targets = [x for x in args.targets.split(",") if x]
     for x in only:
-        if x not in SCENARIOS:
+        if x not in SCENARIOS + EXTRA_SCENARIOS:
             raise SystemExit(f"unknown scenario {x}")
     for x in targets:
         if x not in TARGETS:
@@ -1191,13 +1226,14 @@ def main(argv: list[str] | None = None) -> int:
     # this one as `bench`)
     import charts
     import scenarios_bigroom
+    import scenarios_conns
     import scenarios_http
     import scenarios_writes
     import summary_refs
 
     try:
         s = None
-        if "campfire" in targets and any(x in only for x in SCENARIOS):
+        if "campfire" in targets and any(x in only for x in SCENARIOS + EXTRA_SCENARIOS):
             # seeding is argon2-bound: let the setup server use both cores
             try:
                 s = seed_cached(h)
@@ -1212,6 +1248,8 @@ def main(argv: list[str] | None = None) -> int:
                 attempt(f"fanout/{target}", run_fanout, h, target, s)
             if "bigroom" in only:
                 attempt(f"bigroom/{target}", scenarios_bigroom.run_bigroom, h, target, s)
+            if "idle50k" in only:
+                attempt(f"idle50k/{target}", scenarios_conns.run_idle_many, h, target, s)
         if "campfire" in targets and s is not None:
             if "latency" in only:
                 attempt("latency/campfire", run_fanout, h, "campfire", s, "latency")
@@ -1219,6 +1257,8 @@ def main(argv: list[str] | None = None) -> int:
                 attempt("writes/campfire", scenarios_writes.run_writes_with_limit, h, s)
             if "storm" in only:
                 attempt("storm/campfire", run_storm, h, s)
+            if "storm10k" in only:
+                attempt("storm10k/campfire", scenarios_conns.run_storm_many, h, s, targets)
             if "redis" in only:
                 attempt("redis/campfire", run_redis, h, s)
             if "http" in only:
@@ -1235,7 +1275,11 @@ def main(argv: list[str] | None = None) -> int:
             shutil.rmtree(workdir, ignore_errors=True)
         else:
             log(f"kept {workdir}")
-    rows = summarise(results, args.profile) + summary_refs.rows(results, args.profile)
+    rows = (
+        summarise(results, args.profile)
+        + summary_refs.rows(results, args.profile)
+        + scenarios_conns.rows(results, args.profile)
+    )
     load_end = os.getloadavg()
     doc = {
         "started": started.isoformat().replace("+00:00", "Z"),

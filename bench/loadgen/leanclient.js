@@ -129,6 +129,9 @@ class LeanSocket {
       perMessageDeflate: opts.perMessageDeflate !== false,
       handshakeTimeout: opts.timeout || 20000,
       headers: opts.extraHeaders,
+      // A source address of its own (127.0.0.x): past ~28,000 sockets one address runs out
+      // of ephemeral ports towards one server port.
+      ...(opts.localAddress ? { localAddress: opts.localAddress } : {}),
     });
     this.ws.on('message', (data, isBinary) => {
       if (isBinary) return this._fire('__binary');

@@ -135,7 +135,12 @@ function connectClient(c, extraAuth, readyTimeoutMs) {
     const sock =
       cfg.client === 'socket.io-client'
         ? io(url, { transports: ['websocket'], forceNew: true, reconnection: false, timeout: readyTimeoutMs, auth })
-        : leanIo(url, { timeout: readyTimeoutMs, auth, perMessageDeflate: cfg.deflate !== false });
+        : leanIo(url, {
+            timeout: readyTimeoutMs,
+            auth,
+            perMessageDeflate: cfg.deflate !== false,
+            localAddress: spec.local_address,
+          });
     c.sock = sock;
     const finish = (ok, code) => {
       if (done) return;
