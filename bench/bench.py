@@ -47,7 +47,20 @@ SOCKETS_PER_SOURCE_ADDRESS = 25_000
 TARGETS = ["campfire", "bare", "node"]
 
 # Offered deliveries/s for the fan-out sweeps. A sweep stops at the first step that fails.
-FULL_STEPS = [1_000, 2_500, 5_000, 10_000, 15_000, 20_000, 30_000, 40_000, 50_000, 60_000, 80_000]
+FULL_STEPS = [
+    1_000,
+    2_500,
+    5_000,
+    10_000,
+    15_000,
+    20_000,
+    30_000,
+    40_000,
+    50_000,
+    60_000,
+    80_000,
+    100_000,
+]
 # The Redis sweeps with every web process capped at `redis_cap` of a CPU: finer steps, so that
 # the 1- and 2-process ceilings (a ratio) are read to within a few percent.
 CAPPED_STEPS = [*range(2_500, 20_000, 2_500), *range(20_000, 62_500, 2_500)]
