@@ -219,7 +219,7 @@ async def list_messages(request: web.Request) -> web.Response:
         before_seq=query_int(request, "before_seq"),
         limit=50 if limit is None else limit,
     )
-    return json({"messages": [wire(m) for m in messages]})
+    return json({"messages": messages})
 
 
 async def post_message(request: web.Request) -> web.Response:

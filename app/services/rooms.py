@@ -11,7 +11,7 @@ from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from app import models
-from app.db import Database, utc
+from app.db import Database, Query, utc
 from app.errors import CampfireError, ErrorCode, forbidden, not_found, room_access_denied
 from app.models import RoomKind
 from app.notifier import Notifier
@@ -45,6 +45,22 @@ OPEN_ROOMS = (
     " (SELECT COUNT(*) FROM memberships AS m WHERE m.room_id = r.id) AS member_count"
     " FROM rooms AS r WHERE r.kind = 'open' ORDER BY r.name, r.id"
 )
+# A room's kind and whether the user is a member, for `readable` (one statement).
+READABLE = (
+    "SELECT r.kind, EXISTS (SELECT 1 FROM memberships AS m"
+    " WHERE m.room_id = r.id AND m.user_id = :user) FROM rooms AS r WHERE r.id = :room"
+)
+
+
+def readable(query: Query, room_id: str, user_id: str) -> None:
+    """`RoomService.require_readable`'s rule inside a `Database.read`, so a hot read (the
+    history page) checks access in the hand-off that reads: raises as that does."""
+    rows = query(READABLE, {"room": room_id, "user": user_id})
+    if not rows:
+        raise not_found("room")
+    kind, member = rows[0]
+    if kind != RoomKind.open and not member:
+        raise room_access_denied()
 
 
 class RoomService:
