@@ -200,3 +200,27 @@ def test_the_web_process_freezes_startup_objects_and_widens_the_young_generation
     finally:
         gc.unfreeze()
         gc.set_threshold(*before)
+
+
+def test_messages_built_without_their_lists_do_not_share_them() -> None:
+    """MessageOut's list fields have plain `[]` defaults (fast in `model_construct`, see
+    app/schemas_out.py): each message must still get lists of its own."""
+    from datetime import UTC, datetime
+
+    from app.schemas_out import MessageOut
+
+    fields = {
+        "id": "m",
+        "room_id": "r",
+        "creator_id": "u",
+        "content": "hi",
+        "client_message_id": "c",
+        "created_at": datetime.now(UTC),
+        "seq": 1,
+    }
+    first, second = MessageOut.model_construct(**fields), MessageOut(**fields)
+    first.mention_ids.append("someone")
+    first.boosts.append(None)  # type: ignore[arg-type]
+    third = MessageOut.model_construct(**fields)
+    assert second.mention_ids == [] and second.boosts == [] and third.mention_ids == []
+    assert third.boosts == [] and third.attachments == [] and third.rev == 0
