@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import time
 import uuid
-from collections.abc import Sequence
+from collections.abc import Awaitable, Sequence
 from typing import Any, Protocol
 
 from prometheus_client import Counter
@@ -195,10 +195,21 @@ class BotService:
 
     # ---- webhooks ------------------------------------------------------------------
 
-    async def on_message(self, message: MessageOut) -> None:
-        """After a message is stored: queue a webhook for each bot it concerns (mentioned,
-        or in a direct room with it). Messages by bots never trigger one, so that two bots
-        cannot keep each other talking."""
+    def on_message(self, message: MessageOut) -> Awaitable[None] | None:
+        """After a message is stored: the work of queueing a webhook for each bot it concerns,
+        or None when there is surely none (no queue, or no webhook at the last look): the
+        caller then makes no task for the message, which is most messages' case."""
+        if self.queue is None:
+            return None
+        checked_at, exists = self._any_webhook
+        if not exists and time.monotonic() - checked_at < WEBHOOK_CACHE_SECONDS:
+            return None
+        return self._queue_webhooks(message)
+
+    async def _queue_webhooks(self, message: MessageOut) -> None:
+        """Queue a webhook for each bot the message concerns (mentioned, or in a direct room
+        with it). Messages by bots never trigger one, so that two bots cannot keep each other
+        talking."""
         if self.queue is None or not await self._webhooks_exist():
             return
         mention_ids: Sequence[str] = getattr(message, "mention_ids", None) or ()
