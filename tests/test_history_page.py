@@ -17,10 +17,12 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
+import jsonschema_rs
 import pytest
 
 from app.config import Settings
-from app.db import Database
+from app.db import Database, in_list
+from app.http.openapi import openapi_document
 from app.main import create_app
 from app.migrate import upgrade
 from app.schemas import wire
@@ -81,15 +83,18 @@ async def page(client: Client, who: Account, room_id: str, **query: Any) -> list
     return data["messages"]
 
 
-async def model_path(url: str, room_id: str) -> list[dict[str, Any]]:
-    """The room's messages through `MessageOut` and `wire`, ascending by seq."""
-    sql = (
-        f"SELECT {message_rows.COLUMNS_SQL} FROM messages WHERE room_id = :room"
-        " ORDER BY seq LIMIT 200"
-    )
+async def model_path(
+    url: str, room_id: str | None, ids: list[str] | None = None
+) -> list[dict[str, Any]]:
+    """The room's messages by seq (or those `ids`, as sent) through `MessageOut` and `wire`."""
+    where, params = ("room_id = :room", {"room": room_id}) if ids is None else in_list("m", ids)
+    if ids is not None:
+        where = f"id IN {where}"
+    order = "seq" if ids is None else "position"  # position: insertion order, across rooms
+    sql = f"SELECT {message_rows.COLUMNS_SQL} FROM messages WHERE {where} ORDER BY {order}"
     db = Database(Settings(DATABASE_URL=url).database_url)
     try:
-        found = await db.read(lambda q: message_rows.load(q, sql, {"room": room_id}))
+        found = await db.read(lambda q: message_rows.load(q, sql, params))
     finally:
         await db.close()
     return [wire(m) for m in found]
@@ -142,6 +147,10 @@ async def test_a_hydrated_page_equals_the_model_path(client: Client, seeded: See
     assert unsigned(got) == unsigned(expected)
     # Key order too: the same JSON, field for field.
     assert [list(m) for m in got] == [list(m) for m in expected]
+    # And the OpenAPI document's answer schema holds.
+    document = openapi_document()
+    schema = {"$ref": "#/components/schemas/MessageList", "components": document["components"]}
+    jsonschema_rs.validator_for(schema).validate({"messages": got})
     by_id = {m["id"]: m for m in got}
     assert [b["content"] for b in by_id[boosted["id"]]["boosts"]] == ["👍", "nice", "🎉"]
     assert by_id[doomed["id"]]["deleted"] and by_id[doomed["id"]]["boosts"] == []
@@ -156,6 +165,15 @@ async def test_a_hydrated_page_equals_the_model_path(client: Client, seeded: See
     assert unsigned(sorted(changed["messages"], key=lambda m: m["seq"])) == unsigned(
         [m for m in got if m["rev"]]
     )
+    # Files of messages in two rooms (the hydrator's IN list, not a page's seq range).
+    other = await new_room_id(client, alice)
+    elsewhere = await upload(client, alice, other, "g.png")
+    far = await send(client, alice, other, content="file", attachment_ids=[elsewhere["id"]])
+    both = await model_path(seeded.url, None, [with_files["id"], far["id"]])
+    assert [[a["id"] for a in m["attachments"]] for m in both] == [
+        [a["id"] for a in files],
+        [elsewhere["id"]],
+    ]
     # Cursors and limits page the same rows.
     seqs = [m["seq"] for m in got]
     assert [m["seq"] for m in await page(client, bob, rid, limit=3)] == seqs[-3:]

@@ -47,6 +47,8 @@ class Hydratable(Protocol):
     """What hydration reads and fills of a message: a `MessageOut`, or `_Shell`."""
 
     id: str
+    room_id: str
+    seq: int
     deleted: bool
     rev: int
     boosts: list[BoostOut]
@@ -149,12 +151,14 @@ def mentions_json(mention_ids: Sequence[str] | None) -> str:
 class _Shell:
     """A message's id and state for the hydrators, which fill its boosts and attachments."""
 
-    __slots__ = ("attachments", "boosts", "deleted", "id", "rev")
+    __slots__ = ("attachments", "boosts", "deleted", "id", "rev", "room_id", "seq")
 
-    def __init__(self, mid: str, deleted: bool, rev: int) -> None:
-        self.id = mid
-        self.deleted = deleted
-        self.rev = rev
+    def __init__(self, message: dict[str, Any]) -> None:
+        self.id: str = message["id"]
+        self.room_id: str = message["room_id"]
+        self.seq: int = message["seq"]
+        self.deleted: bool = message["deleted"]
+        self.rev: int = message["rev"]
         self.boosts: list[BoostOut] = []
         self.attachments: list[AttachmentOut] = []
 
@@ -195,7 +199,7 @@ def load_wire(query: Query, sql: str, params: dict[str, Any]) -> list[dict[str, 
     """`[wire(m) for m in load(query, sql, params)]`, for a page of many messages."""
     rows = query(sql, params)
     out = [wire_row(row) for row in rows]
-    shells = [_Shell(m["id"], m["deleted"], m["rev"]) for m in out]
+    shells = [_Shell(m) for m in out]
     hydrate(query, shells)
     for message, shell in zip(out, shells, strict=True):
         # Few messages have boosts or files; theirs go through their models.
