@@ -90,3 +90,56 @@ def test_a_stored_message_is_answered_whole_with_every_field_given(url: str) -> 
         assert message.model_fields_set == set(MessageOut.model_fields)
         assert (message.boosts, message.attachments, message.rev) == ([], [], 0)
         assert (message.edited_at, message.deleted) == (None, False)
+
+
+async def _resend_and_refusals(url: str) -> None:
+    db = Database(async_database_url(url))
+    store = MessageStore(db)
+    try:
+        user, room = await _seed(db)
+        stranger = new_id()
+        await _execute(
+            db,
+            "INSERT INTO users (id, name, email_address, password_hash, role, active, created_at)"
+            " VALUES (:id, 'S', 's@campfire.test', 'x', 'member', true, :now)",
+            id=stranger,
+            now=datetime(2026, 1, 1, tzinfo=UTC),
+        )
+        cmids = [new_id() for _ in range(4)]
+        first = await asyncio.gather(*(store.write(user, room, c, c) for c in cmids))
+        # One batch: resends of stored ones (and one twice), a new one, a stranger, a mention
+        # of the stranger.
+        again = await asyncio.gather(
+            store.write(user, room, cmids[2], cmids[2]),
+            store.write(user, room, "new", "fresh-cmid"),
+            store.write(user, room, cmids[0], cmids[0]),
+            store.write(user, room, "new", "fresh-cmid"),
+            store.write(stranger, room, "x", new_id()),
+            store.write(user, room, "y", new_id(), (stranger,)),
+        )
+        async with db.engine.connect() as connection:
+            read = await connection.execute(
+                text("SELECT last_read_seq FROM memberships WHERE user_id = :u"), {"u": user}
+            )
+            last_read = read.scalar()
+    finally:
+        await store.close()
+        await db.close()
+    assert [o.kind for o in first] == ["stored"] * 4
+    assert [o.kind for o in again] == [
+        "existing",
+        "stored",
+        "existing",
+        "existing",
+        "not_member",
+        "bad_mentions",
+    ]
+    ids = [o.message.id if o.message else None for o in again]
+    assert ids[0] == first[2].message.id and ids[2] == first[0].message.id  # type: ignore[union-attr]
+    assert ids[3] == ids[1] and again[1].message.seq == 5  # type: ignore[union-attr]
+    assert last_read == 5  # sending marks the room read up to the sender's last message
+
+
+def test_resends_are_found_and_strangers_refused_within_one_batch(url: str) -> None:
+    upgrade(url)
+    asyncio.run(_resend_and_refusals(url))
