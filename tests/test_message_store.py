@@ -80,7 +80,8 @@ async def _write_batch(url: str) -> list[MessageOut]:
 def test_a_stored_message_is_answered_whole_with_every_field_given(url: str) -> None:
     """The batch gives every field of the message it answers with: a field left to
     `model_construct`'s default factory makes pydantic inspect the factory's signature per
-    message, which was most of the writer's time (bench/results/profiles/writes-*)."""
+    message, which was most of the writer's time
+    (bench/results/profiles/2026-11-30-writes-*-model-construct-*)."""
     upgrade(url)
     messages = asyncio.run(_write_batch(url))
     assert [m.seq for m in messages] == [1, 2, 3]

@@ -90,7 +90,7 @@ def just_stored(row: dict[str, Any], mention_ids: Sequence[str]) -> MessageOut:
     Every field is given: for a field left out, `model_construct` calls its default factory,
     and pydantic (2.14) first inspects the factory's signature, which for `list` parses its
     text signature with `ast` on every call: ~1 ms a message, most of the writer thread's time
-    in the writes benchmark (bench/results/profiles/writes-*).
+    in the writes benchmark (bench/results/profiles/2026-11-30-writes-*-model-construct-*).
     """
     return MessageOut.model_construct(
         id=row["id"],
