@@ -43,6 +43,11 @@ class Settings(BaseSettings):
     # can share one Redis server.
     redis_prefix: str = "campfire"
 
+    # PostgreSQL: connections per process (and as many again of overflow), and how long a
+    # write or session waits for one; reads queue in front of half of them (app/db.py).
+    db_pool_size: int = 10
+    db_pool_timeout: float = 30.0
+
     max_connections_per_user: int = 5
     max_connections: int = 10_000
     max_rooms_per_connection: int = 100

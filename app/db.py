@@ -11,6 +11,7 @@ from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
+import sqlalchemy.exc
 from sqlalchemy import Connection, event, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
@@ -38,7 +39,9 @@ def configure_sqlite(dbapi_connection: Any, _record: Any) -> None:
     cursor.close()
 
 
-def create_engine(database_url: str, *, pool_size: int = 10) -> AsyncEngine:
+def create_engine(
+    database_url: str, *, pool_size: int = 10, pool_timeout: float = 30.0
+) -> AsyncEngine:
     if database_url.startswith("sqlite"):
         engine = create_async_engine(
             database_url, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000}
@@ -46,16 +49,26 @@ def create_engine(database_url: str, *, pool_size: int = 10) -> AsyncEngine:
         event.listen(engine.sync_engine, "connect", configure_sqlite)
         return engine
     return create_async_engine(
-        database_url, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True
+        database_url,
+        pool_size=pool_size,
+        max_overflow=pool_size,
+        pool_timeout=pool_timeout,
+        pool_pre_ping=True,
     )
 
 
 class Database:
     """Owns the engine; hands out sessions. One per process."""
 
-    def __init__(self, database_url: str) -> None:
+    def __init__(
+        self, database_url: str, *, pool_size: int = 10, pool_timeout: float = 30.0
+    ) -> None:
         self.url = database_url
-        self.engine = create_engine(database_url)
+        self.engine = create_engine(database_url, pool_size=pool_size, pool_timeout=pool_timeout)
+        # PostgreSQL: `read` queues here for half the pool (see PoolGate); writes and sessions
+        # (`engine.begin()`: messages, session touches) keep the overflow.
+        self._gate = None if self.is_sqlite else PoolGate(pool_size)
+        self._reads = self.engine.execution_options(isolation_level="AUTOCOMMIT")
         self._sessions = async_sessionmaker(
             self.engine, class_=AsyncSession, expire_on_commit=False
         )
@@ -96,7 +109,11 @@ class Database:
         if self._readers is not None:
             loop = asyncio.get_running_loop()
             return await loop.run_in_executor(self._readers, self._read_sqlite, work)
-        async with self.engine.connect() as connection:
+        # Autocommit: a read needs no BEGIN and ROLLBACK round trips (two of the four a pooled
+        # read cost, with the pre-ping), and loses nothing, since under READ COMMITTED each
+        # statement of a transaction took its own snapshot anyway.
+        assert self._gate is not None
+        async with self._gate.held(), self._reads.connect() as connection:
             return await connection.run_sync(lambda sync: work(_core_query(sync)))
 
     def connect_sqlite(self, **options: Any) -> sqlite3.Connection:
@@ -121,6 +138,46 @@ class Database:
             for connection in self._reader_connections:
                 connection.close()
         await self.engine.dispose()
+
+
+class PoolGate:
+    """A FIFO queue in front of the connection pool for `Database.read`.
+
+    After a fault, hundreds of sockets reconnect at once, each with a few reads (its token,
+    its rooms, its replay) while clients fill gaps over HTTP. Straight at the pool, every read
+    past its 20 connections waited in the pool's own queue and failed after `pool_timeout`
+    ("QueuePool limit ... reached"): on a starved process, the welcome was then dropped and
+    the client reconnected, adding to the burst. Here they wait their turn (cancellable, so
+    a handshake's own bound still applies), `capacity` at a time, which leaves the pool's
+    overflow to writes; only past `max_waiting` waiters is a read refused at once (an outage
+    to callers: `server_overloaded`), so memory stays bounded. A read's work is synchronous
+    SQL, so a holder never asks for the gate again (no nesting, no deadlock).
+    """
+
+    def __init__(self, capacity: int, max_waiting: int = 5_000) -> None:
+        self._slots = asyncio.Semaphore(capacity)
+        self._max_waiting = max_waiting
+        self._waiting = 0
+
+    @property
+    def waiting(self) -> int:
+        return self._waiting
+
+    @asynccontextmanager
+    async def held(self) -> AsyncIterator[None]:
+        if self._waiting >= self._max_waiting:
+            raise sqlalchemy.exc.TimeoutError(
+                f"{self._waiting} database reads already waiting for a connection"
+            )
+        self._waiting += 1
+        try:
+            await self._slots.acquire()
+        finally:
+            self._waiting -= 1
+        try:
+            yield
+        finally:
+            self._slots.release()
 
 
 def _core_query(connection: Connection) -> Query:

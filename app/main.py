@@ -6,9 +6,11 @@ import asyncio
 import contextlib
 import logging
 import uuid
+from typing import Any
 
 from aiohttp import web
 
+from app import debug_tasks
 from app.config import Settings
 from app.db import Database
 from app.http import setup_http
@@ -37,7 +39,11 @@ def create_app(settings: Settings | None = None) -> web.Application:
     settings = settings or Settings()
     app = web.Application(client_max_size=1024 * 1024)
     metrics = Metrics()
-    db = Database(settings.database_url)
+    db = Database(
+        settings.database_url,
+        pool_size=settings.db_pool_size,
+        pool_timeout=settings.db_pool_timeout,
+    )
     state = create_state(settings)
     sio = create_server(settings)
     notifier = SocketIONotifier(sio, metrics)
@@ -81,6 +87,8 @@ def create_app(settings: Settings | None = None) -> web.Application:
             audit = FanoutAudit(sio.manager, services, settings.fanout_audit_seconds)
 
     async def on_startup(_: web.Application) -> None:
+        _track_for_debug(sio, gateway, services, audit)
+        debug_tasks.install(asyncio.get_running_loop())
         jobs.start()
         if audit is not None:
             audit.start()
@@ -108,3 +116,33 @@ def create_app(settings: Settings | None = None) -> web.Application:
     app.on_shutdown.append(on_shutdown)
     app.on_cleanup.append(on_cleanup)
     return app
+
+
+def _track_for_debug(sio: Any, gateway: RealtimeGateway, services: Services, audit: Any) -> None:
+    """The per-socket and per-room structures the soak's task dump reports the size of."""
+    if not debug_tasks.enabled():
+        return
+    manager = sio.manager
+    debug_tasks.track("gateway.live", lambda: gateway.live)
+    debug_tasks.track("gateway.tasks", lambda: gateway._tasks)
+    debug_tasks.track("eio.sockets", lambda: sio.eio.sockets)
+    debug_tasks.track("eio.sockets_without_live_session", lambda: _orphans(sio, gateway))
+    debug_tasks.track("sio.rooms", lambda: manager.rooms.get("/", {}))
+    debug_tasks.track("sio.rooms_of_sid", lambda: getattr(manager, "rooms_of_sid", {}))
+    debug_tasks.track("sio.pending_callbacks", lambda: getattr(manager, "callbacks", {}))
+    debug_tasks.track("typing.relayed", lambda: services.typing._relayed)
+    debug_tasks.track("messages.room_tail", lambda: services.messages._room_tail)
+    debug_tasks.track("messages.publishing", lambda: services.messages._publishing)
+    if audit is not None:
+        debug_tasks.track("audit.rooms", lambda: audit._rooms)
+
+
+def _orphans(sio: Any, gateway: RealtimeGateway) -> list[str]:
+    """Engine.IO sockets, by state, that no live Socket.IO connection of the gateway owns."""
+    owned = {sio.manager.eio_sid_from_sid(sid, "/") for sid in list(gateway.live)}
+    return [
+        f"closed={s.closed} closing={s.closing} connected={s.connected} "
+        f"upgraded={s.upgraded} writer={getattr(s, 'writer', None) is not None}"
+        for eio_sid, s in list(sio.eio.sockets.items())
+        if eio_sid not in owned
+    ]

@@ -15,6 +15,7 @@ import argparse
 import asyncio
 import json
 import os
+import signal
 import sys
 import tempfile
 import time
@@ -84,12 +85,54 @@ def growth(samples: list[dict[str, Any]], warmup_s: float) -> dict[str, float]:
     return out
 
 
+def per_connection(samples: list[dict[str, Any]], warmup_s: float) -> dict[str, float]:
+    """Growth of each web process's RSS, fds and tasks per connection it holds, and of the
+    Redis keys per connection registered in all: connections move between processes and
+    come and go with reconnects, so raw counts follow them; a leak grows per connection."""
+
+    def ratios(s: dict[str, Any]) -> dict[str, float]:
+        out = {}
+        total = sum(v for k, v in s.items() if k.endswith("_connections"))
+        for key, value in s.items():
+            if key.startswith("web") and not key.endswith("_connections"):
+                conns = s.get(key.split("_", 1)[0] + "_connections") or 0
+                if conns:
+                    out[key + "_per_conn"] = value / conns
+        if total and "redis_keys" in s:
+            out["redis_keys_per_conn"] = s["redis_keys"] / total
+        return out
+
+    start = samples[0]["t"]
+    settled = [s for s in samples if s["t"] - start >= warmup_s] or samples[-1:]
+    base, last = ratios(settled[0]), ratios(samples[-1])
+    return {k: round((last[k] - v) / v, 3) for k, v in base.items() if k in last and v}
+
+
+async def task_dumps(deployment: Deployment, workdir: Path, label: str) -> dict[str, Any]:
+    """Each web process's task dump (app/debug_tasks.py; SIGUSR1, written to its file)."""
+    out: dict[str, Any] = {}
+    for i, server in enumerate(deployment.servers):
+        assert server.process is not None
+        path = workdir / f"tasks-{server.process.pid}.json"
+        path.unlink(missing_ok=True)
+        os.kill(server.process.pid, signal.SIGUSR1)
+        deadline = time.monotonic() + 60  # a starved process may take a while to run it
+        while not path.exists() and time.monotonic() < deadline:  # noqa: ASYNC110
+            await asyncio.sleep(0.2)  # polling another process's file: no event to wait on
+        if path.exists():
+            out[f"web{i}"] = json.loads(path.read_text())
+            path.rename(workdir / f"tasks-{label}-web{i}.json")
+    return out
+
+
 async def soak(args: argparse.Namespace) -> int:
     workdir = Path(tempfile.mkdtemp(prefix="soak-", dir=args.workdir))
     # The deployment's default liveness intervals, not the scenarios' short ones: with a 5 s
     # ping timeout and a 30 s presence staleness, a process starved at nice 19 for a few
     # seconds dropped most of the 2,000 sockets at once (a soak measures leaks, not faults).
-    deployment = Deployment(args.deployment, workdir, overrides=SOAK_ENV)
+    # Each web process writes its task dump to a file of its own, named by its process id.
+    overrides = {**SOAK_ENV, "CAMPFIRE_DEBUG_TASK_DUMP": str(workdir / "tasks-{pid}.json")}
+    deployment = Deployment(args.deployment, workdir, overrides=overrides)
     options = Options(
         clients=args.connections, campfire_share=0.0, rooms=args.rooms, tabs=args.tabs
     )
@@ -134,7 +177,12 @@ async def soak(args: argparse.Namespace) -> int:
             while True:
                 samples.append(await sample(deployment, http))
                 print(json.dumps({"event": "sample", **samples[-1]}), flush=True)
-                if time.monotonic() >= deadline:
+                last = time.monotonic() >= deadline
+                if len(samples) == 1 or last:
+                    label = "last" if last else "first"
+                    dumps = await task_dumps(deployment, workdir, label)
+                    print(json.dumps({"event": f"tasks_{label}", **dumps}), flush=True)
+                if last:
                     break
                 await asyncio.sleep(min(args.sample_seconds, max(0.0, deadline - time.monotonic())))
             driver.send(cmd="stop")
@@ -154,6 +202,9 @@ async def soak(args: argparse.Namespace) -> int:
         summary["samples"] = len(samples)
         summary["warmup_seconds"] = warmup
         summary["growth"] = growth(samples, warmup) if samples else {}
+        # Informational: the criterion stays the raw growth (a leak shows in both).
+        summary["growth_per_connection"] = per_connection(samples, warmup) if samples else {}
+        summary["workdir"] = str(workdir)
         summary["crashed"] = deployment.crashed()
         summary["ok"] = bool(
             samples

@@ -67,7 +67,11 @@ async def build_context(
             "the arq worker needs REDIS_URL (without it, `campfire serve` runs the jobs itself)"
         )
     metrics = Metrics()
-    db = Database(settings.database_url)
+    db = Database(
+        settings.database_url,
+        pool_size=settings.db_pool_size,
+        pool_timeout=settings.db_pool_timeout,
+    )
     state = state or RedisState.from_url(settings.redis_url, prefix=settings.redis_prefix)
     manager = create_worker_emitter(
         settings.redis_url, channel=f"{settings.redis_prefix}:socketio", metrics=metrics

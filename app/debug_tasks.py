@@ -1,0 +1,98 @@
+"""A debug-only dump of this process's asyncio tasks, for the soak to see what grows.
+
+Off unless `CAMPFIRE_DEBUG_TASK_DUMP` names a file (`{pid}` in it replaced by the process id):
+then SIGUSR1 writes one JSON object to it, `{"tasks": N, "by_coroutine": {"module.qualname":
+count, ...}, "state": {...}}`, counts of the coroutines every live task runs (and, for tasks
+waiting in an awaited coroutine, the innermost one, so that 500 handler tasks show what they
+wait on). `state` holds the sizes of the process's per-socket and per-room structures
+registered with `track`. A signal rather
+than an HTTP endpoint so that nothing is exposed on the network even if the variable is set.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import json
+import logging
+import os
+import signal
+from collections.abc import Callable, Sized
+from pathlib import Path
+from typing import Any
+
+log = logging.getLogger(__name__)
+
+_tracked: dict[str, Callable[[], Sized]] = {}
+
+
+def track(name: str, structure: Callable[[], Sized]) -> None:
+    """Report len(structure()) in the dump under `name` (a per-socket or per-room map)."""
+    _tracked[name] = structure
+
+
+def _name(coro: Any) -> str:
+    code = getattr(coro, "cr_code", None) or getattr(coro, "gi_code", None)
+    qualname = getattr(coro, "__qualname__", None) or getattr(code, "co_qualname", "?")
+    module = getattr(getattr(coro, "cr_frame", None), "f_globals", {}).get("__name__", "")
+    return f"{module}.{qualname}" if module else str(qualname)
+
+
+def _innermost(coro: Any) -> Any:
+    # Follow cr_await down to the coroutine actually suspended (not a Future).
+    seen = 0
+    while seen < 50:
+        inner = getattr(coro, "cr_await", None) or getattr(coro, "gi_yieldfrom", None)
+        if inner is None or not (hasattr(inner, "cr_code") or hasattr(inner, "gi_code")):
+            return coro
+        coro, seen = inner, seen + 1
+    return coro
+
+
+def snapshot() -> dict[str, Any]:
+    tasks = asyncio.all_tasks()
+    outer: collections.Counter[str] = collections.Counter()
+    inner: collections.Counter[str] = collections.Counter()
+    for task in tasks:
+        coro = task.get_coro()
+        outer[_name(coro)] += 1
+        inner[_name(_innermost(coro))] += 1
+    state = {}
+    details = {}
+    for name, structure in _tracked.items():
+        try:
+            found = structure()
+            state[name] = len(found)
+            if isinstance(found, list) and found and isinstance(found[0], str):
+                details[name] = dict(collections.Counter(found).most_common(10))
+        except Exception as exc:  # a dump must never take the process down
+            state[name] = f"{type(exc).__name__}"
+    return {
+        "tasks": len(tasks),
+        "by_coroutine": dict(outer.most_common()),
+        "by_innermost": dict(inner.most_common()),
+        "state": state,
+        "details": details,
+    }
+
+
+def enabled() -> bool:
+    return bool(os.environ.get("CAMPFIRE_DEBUG_TASK_DUMP"))
+
+
+def install(loop: asyncio.AbstractEventLoop) -> None:
+    """Dump on SIGUSR1 when CAMPFIRE_DEBUG_TASK_DUMP is set (the soak sets it); else nothing."""
+    target = os.environ.get("CAMPFIRE_DEBUG_TASK_DUMP")
+    if not target:
+        return
+    path = Path(target.replace("{pid}", str(os.getpid())))  # processes sharing one setting
+
+    def dump() -> None:
+        try:
+            tmp = path.with_suffix(".tmp")
+            tmp.write_text(json.dumps(snapshot()))
+            tmp.replace(path)  # the reader never sees half a dump
+        except Exception:
+            log.exception("task dump failed")
+
+    loop.add_signal_handler(signal.SIGUSR1, dump)
