@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import contextvars
 import logging
 from typing import Any
@@ -143,13 +144,32 @@ def websocket_class(compress: bool) -> type[EngineIOWebSocket]:
             self._sock = WebSocketResponse(
                 max_msg_size=self.server.max_http_buffer_size, compress=compress
             )
-            await self._sock.prepare(request)
+            try:
+                await self._sock.prepare(request)
+            except BaseException:
+                await self._abandon()
+                raise
             self.environ = environ
             if not compress:
                 # Whole frames may be written straight to the transport (`DirectSocket`).
                 self.transport = request.transport
             await self.handler(self)
             return self._sock
+
+        async def _abandon(self) -> None:
+            # The upgrade failed (a client that gave up before a starved process answered
+            # it: "Cannot write to closing transport"; a bad Sec-WebSocket-Key). python-
+            # engineio registered the Engine.IO socket before and forgets it only when a
+            # ping goes unanswered, found by a sweep that visits one socket per loop pass:
+            # under a reconnect storm thousands piled up (the soak's leak). End it now.
+            socket = getattr(self.handler, "__self__", None)
+            if socket is None:
+                return
+            reason = self.server.reason.TRANSPORT_CLOSE
+            with contextlib.suppress(Exception):
+                await socket.close(wait=False, abort=True, reason=reason)
+            if self.server.sockets.get(socket.sid) is socket:
+                del self.server.sockets[socket.sid]
 
     return CampfireWebSocket
 

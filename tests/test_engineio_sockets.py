@@ -1,0 +1,88 @@
+"""Engine.IO sockets are forgotten as soon as their connection ends, whatever the way.
+
+The soak's leak: under a reconnect storm a starved process answered WebSocket upgrades after
+the clients had given up, `prepare` failed ("Cannot write to closing transport"), and the
+Engine.IO socket python-engineio had already registered stayed in `eio.sockets` until a ping
+went unanswered and its sweep (one socket per loop pass) came by: thousands piled up. A bad
+`Sec-WebSocket-Key` fails the same `prepare` deterministically. Pings are set far beyond the
+test so that only the fix, not the sweep, can empty the table. Sizes come from the debug task
+dump (app/debug_tasks.py), the structures themselves, not a timing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import signal
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import pytest
+
+from tests.support import ADMIN_EMAIL, WAIT, Client, ServerProcess, login
+
+# A dedicated server starts slowly on a loaded machine.
+pytestmark = pytest.mark.timeout(600)
+
+ROUNDS = 20
+
+
+def _written(path: Path) -> dict[str, Any] | None:
+    return json.loads(path.read_text()) if path.exists() else None
+
+
+async def dump(server: ServerProcess, target: Path) -> dict[str, Any]:
+    """The server's task dump: SIGUSR1, then its file (written whole, by a rename)."""
+    assert server.process is not None
+    path = Path(str(target).replace("{pid}", str(server.process.pid)))
+    path.unlink(missing_ok=True)  # noqa: ASYNC240
+    os.kill(server.process.pid, signal.SIGUSR1)
+    async with asyncio.timeout(6 * WAIT):  # a starved process may take a while to run it
+        while (found := _written(path)) is None:
+            await asyncio.sleep(0.05)  # another process's file: no event to wait on
+    return found
+
+
+async def bad_upgrade(port: int) -> bytes:
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    writer.write(
+        b"GET /socket.io/?EIO=4&transport=websocket HTTP/1.1\r\nHost: campfire\r\n"
+        b"Upgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Version: 13\r\n"
+        b"Sec-WebSocket-Key: not-a-key\r\n\r\n"
+    )
+    await writer.drain()
+    status = await reader.readline()
+    writer.close()
+    return status
+
+
+async def test_failed_upgrades_and_closed_sockets_leave_no_engineio_socket(
+    make_server: Callable[..., ServerProcess], tmp_path: Path
+) -> None:
+    target = tmp_path / "tasks-{pid}.json"
+    server = make_server(
+        CAMPFIRE_DEBUG_TASK_DUMP=str(target),
+        CAMPFIRE_PING_INTERVAL="600",
+        CAMPFIRE_PING_TIMEOUT="600",
+    )
+    before = (await dump(server, target))["state"]
+    assert before["eio.sockets"] == 0
+
+    for _ in range(ROUNDS):
+        assert (await bad_upgrade(server.port)).startswith(b"HTTP/1.1 400")
+    async with aiohttp.ClientSession() as http:
+        admin = await login(http, server.url, ADMIN_EMAIL)
+        for _ in range(ROUNDS):
+            client = await Client(server.url).connect(auth={"token": admin.token})
+            await client.synced()
+            await client.close()
+
+    # The clients' goodbyes are handled by the time a dump (queued behind them) runs; the
+    # failed upgrades were answered 400 before their sockets were (or were not) forgotten.
+    after = await dump(server, target)
+    assert after["state"]["eio.sockets"] == 0, after["details"]
+    assert after["state"]["gateway.live"] == before["gateway.live"]
+    assert after["state"]["sio.rooms_of_sid"] == before["sio.rooms_of_sid"]
