@@ -18,6 +18,7 @@ LIMIT_OPTIONS = [
     ("max-connections-per-user", "max_connections_per_user"),
     ("max-connections", "max_connections"),
     ("max-rooms-per-connection", "max_rooms_per_connection"),
+    ("live-presence-max-members", "live_presence_max_members"),
     ("message-rate", "message_rate"),
     ("typing-rate", "typing_rate"),
     ("connect-rate", "connect_rate"),

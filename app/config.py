@@ -74,6 +74,9 @@ class Settings(BaseSettings):
     presence_sweep_seconds: float = 60.0
     heartbeat_seconds: float = 30.0
     recently_active_seconds: float = 300.0
+    # A room of more members has presence on request only: no room-wide UserJoined/UserLeft,
+    # a bounded PresenceUpdate at authentication (app/services/live_presence.py). 0 = no limit.
+    live_presence_max_members: int = 1_000
 
     # Missed-message recovery (PROTOCOL.md section 5).
     # With REDIS_URL: a replay no worker has started after this long is run by the web

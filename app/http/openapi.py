@@ -92,6 +92,8 @@ class BoostCreated(_Envelope):
 class Presence(_Envelope):
     online_users: list[str]
     recently_active: list[str]
+    # Only in a room too big for live presence: false (docs/protocol-notes.md).
+    live: bool | None = None
 
 
 class Health(_Envelope):

@@ -32,6 +32,7 @@ from app.schemas import (
     wire,
 )
 from app.services import Principal, Services
+from app.services.live_presence import NOT_LIVE
 
 # Each /healthz probe's bound (both run at once): the answer comes within a second.
 HEALTH_TIMEOUT = 0.8
@@ -240,10 +241,11 @@ async def post_message(request: web.Request) -> web.Response:
 
 async def room_presence(request: web.Request) -> web.Response:
     actor = await principal(request)
-    online, active = await request.app[services_key].presence.room_presence(
+    found = await request.app[services_key].presence.room_presence(
         actor, path_id(request, "room_id")
     )
-    return json({"online_users": online, "recently_active": active})
+    body = {"online_users": found.online, "recently_active": found.recently_active}
+    return json(body if found.live else {**body, **NOT_LIVE})
 
 
 # ---- operations ---------------------------------------------------------------------

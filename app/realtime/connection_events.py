@@ -18,6 +18,7 @@ from app.realtime.transport import TransportDuties
 from app.schemas import RoomRef, parse, wire
 from app.schemas_readstate import MarkReadIn, VisibilityIn
 from app.services import Principal, Services
+from app.services.live_presence import NOT_LIVE
 from app.state import ConnectionInfo
 
 Envelope = dict[str, Any]
@@ -57,8 +58,10 @@ def connection_handlers(
     async def get_presence(conn: LiveConnection, payload: Any) -> Envelope:
         data = parse(RoomRef, payload)
         assert conn.principal is not None
-        online, _ = await services.presence.room_presence(conn.principal, data.room_id)
-        update = {"room_id": data.room_id, "online_users": online}
+        found = await services.presence.room_presence(conn.principal, data.room_id)
+        update = {"room_id": data.room_id, "online_users": found.online}
+        if not found.live:
+            update.update(NOT_LIVE)
         if not ack_requested():
             await emit(conn.sid, "PresenceUpdate", update)
         return {"type": "PresenceUpdate", "data": update}

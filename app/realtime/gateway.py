@@ -209,14 +209,8 @@ class RealtimeGateway:
         ]
         for room_id in subscribed:
             await self.transport.subscribe(conn.sid, room_channel(room_id))
-        # One state lookup for everyone the user shares a room with, not one per room.
-        everyone = {member for room in described for member in room.member_ids or ()}
-        online = await services.state.online_users(everyone)
-        for room in described:
-            online_here = [m for m in room.member_ids or () if m in online]
-            await self._emit(
-                conn.sid, "PresenceUpdate", {"room_id": room.id, "online_users": online_here}
-            )
+        for update in await services.presence.welcome_updates(user_id, described):
+            await self._emit(conn.sid, "PresenceUpdate", update)
         if cursors.present:
             self.metrics.reconnections.inc()
         await self.backfill(conn.sid, subscribed, cursors)

@@ -17,6 +17,7 @@ from app.services.attachments import AttachmentService
 from app.services.auth import AuthService, Principal
 from app.services.bots import BotService
 from app.services.lifecycle import LifecycleService
+from app.services.live_presence import LivePresence
 from app.services.messages import MessageService
 from app.services.onboarding import OnboardingService
 from app.services.people import PeopleService
@@ -70,8 +71,9 @@ class Services:
     ) -> Services:
         metrics = metrics or Metrics()
         typing = TypingService(settings, db, state, notifier)
-        rooms = RoomService(db, state, notifier, typing)
-        presence = PresenceService(settings, state, notifier, rooms, typing)
+        live = LivePresence(db, settings.live_presence_max_members)
+        rooms = RoomService(db, state, notifier, typing, live)
+        presence = PresenceService(settings, state, notifier, rooms, typing, live)
         attachments = AttachmentService(settings, db, rooms, create_storage(settings))
         auth = AuthService(settings, db, state, notifier)
         users = UserService(db, notifier)

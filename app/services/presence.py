@@ -3,18 +3,28 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Collection
+from collections.abc import Collection, Sequence
+from typing import Any, NamedTuple
 
 from app.config import Settings
 from app.errors import CampfireError, ErrorCode
 from app.notifier import Notifier
+from app.schemas_readstate import MemberRoomOut
 from app.services.auth import Principal
+from app.services.live_presence import NOT_LIVE, LivePresence
 from app.services.rooms import RoomService
 from app.services.typing import TypingService
 from app.state import ConnectionInfo, RealtimeState
 
 # How soon a client refused for a full server should try again.
 SERVER_FULL_RETRY_AFTER = 5.0
+
+
+class RoomPresence(NamedTuple):
+    online: list[str]
+    recently_active: list[str]
+    # False for a room too big for live presence (app/services/live_presence.py).
+    live: bool
 
 
 class PresenceService:
@@ -25,8 +35,10 @@ class PresenceService:
         notifier: Notifier,
         rooms: RoomService,
         typing: TypingService,
+        live: LivePresence,
     ) -> None:
         self._settings = settings
+        self._live = live
         self._state = state
         self._notifier = notifier
         self._rooms = rooms
@@ -81,17 +93,39 @@ class PresenceService:
         visible user from a hidden one. Returns those re-registered."""
         return await self._state.restore_connections(infos, hidden)
 
-    async def room_presence(self, actor: Principal, room_id: str) -> tuple[list[str], list[str]]:
-        """(online, recently active) members of a room the actor may read."""
+    async def room_presence(self, actor: Principal, room_id: str) -> RoomPresence:
+        """Online and recently active members of a room the actor may read (in a room
+        without live presence too: this is how its clients learn it)."""
         await self._rooms.require_readable(actor, room_id)
         members = await self._rooms.member_ids(room_id)
         online = await self._state.online_users(members)
         active = await self._state.recently_active(members, self._settings.recently_active_seconds)
         active |= online
-        return (
+        return RoomPresence(
             [u for u in members if u in online],
             [u for u in members if u in active],
+            self._live.is_live_size(len(members)),
         )
+
+    async def welcome_updates(
+        self, user_id: str, rooms: Sequence[MemberRoomOut]
+    ) -> list[dict[str, Any]]:
+        """The `PresenceUpdate`s of an authenticating socket, one per room (PROTOCOL.md
+        section 3). A room too big for live presence gets a bounded one: only the user, who
+        is online, and `live: false`; the client asks for the rest when it shows the room."""
+        live = [room for room in rooms if self._live.is_live_size(len(room.member_ids or ()))]
+        # One state lookup for everyone the user shares a live room with, not one per room.
+        everyone = {member for room in live for member in room.member_ids or ()}
+        online = await self._state.online_users(everyone)
+        live_ids = {room.id for room in live}
+        updates = []
+        for room in rooms:
+            if room.id in live_ids:
+                online_here = [m for m in room.member_ids or () if m in online]
+                updates.append({"room_id": room.id, "online_users": online_here})
+            else:
+                updates.append({"room_id": room.id, "online_users": [user_id], **NOT_LIVE})
+        return updates
 
     async def cleanup_stale(self) -> int:
         """Drop connections of dead processes; the presence-cleanup job's body."""
@@ -103,5 +137,5 @@ class PresenceService:
         return len(stale)
 
     async def _announce(self, user_id: str, event: str) -> None:
-        for room_id in await self._rooms.room_ids_of(user_id):
+        for room_id in await self._live.live_rooms_of(user_id):
             await self._notifier.to_room(room_id, event, {"user_id": user_id, "room_id": room_id})

@@ -19,6 +19,7 @@ from app.schemas import OpenRoomOut, RoomOut, wire
 from app.schemas_readstate import MemberRoomOut
 from app.services.auth import Principal
 from app.services.directs import direct_key, find_direct
+from app.services.live_presence import LivePresence
 from app.services.readstate import member_rooms
 from app.services.typing import TypingService
 from app.state import RealtimeState
@@ -65,9 +66,15 @@ def readable(query: Query, room_id: str, user_id: str) -> None:
 
 class RoomService:
     def __init__(
-        self, db: Database, state: RealtimeState, notifier: Notifier, typing: TypingService
+        self,
+        db: Database,
+        state: RealtimeState,
+        notifier: Notifier,
+        typing: TypingService,
+        live: LivePresence | None = None,
     ) -> None:
         self._db = db
+        self._live = live or LivePresence(db, 0)
         self._state = state
         self._notifier = notifier
         self._typing = typing
@@ -324,7 +331,7 @@ class RoomService:
         connections = await self._state.user_connections(user_id)
         await self._notifier.subscribe([c.sid for c in connections], room.id)
         await self._notifier.to_user(user_id, "RoomJoined", {"room": wire(room)})
-        if connections:
+        if connections and self._live.is_live_size(len(room.member_ids or ())):
             await self._notifier.to_room(
                 room.id, "UserJoined", {"user_id": user_id, "room_id": room.id}
             )
@@ -335,10 +342,9 @@ class RoomService:
         await self._notifier.unsubscribe([c.sid for c in connections], room.id)
         await self._notifier.to_user(user_id, "RoomLeft", {"room_id": room.id})
         await self._typing.stop(user_id, room.id)
-        if connections:
+        described = await self.describe(room)
+        if connections and self._live.is_live_size(len(described.member_ids or ())):
             await self._notifier.to_room(
                 room.id, "UserLeft", {"user_id": user_id, "room_id": room.id}
             )
-        await self._notifier.to_room(
-            room.id, "RoomUpdated", {"room": wire(await self.describe(room))}
-        )
+        await self._notifier.to_room(room.id, "RoomUpdated", {"room": wire(described)})
