@@ -39,8 +39,9 @@ ADMIN_EMAIL = "bench-admin@bench.invalid"
 
 SCENARIOS = ["idle", "fanout", "latency", "writes", "storm", "redis", "http", "bigroom"]
 # Only when asked for (--only): 50,000 idle connections in one process and 10,000 sockets
-# reconnecting at once (bench/scenarios_conns.py) need raised fd limits and minutes.
-EXTRA_SCENARIOS = ["idle50k", "storm10k"]
+# reconnecting at once (bench/scenarios_conns.py) need raised fd limits and minutes; one room
+# of 10,000 distinct members (bench/scenarios_bigroom.py) needs minutes to seed and connect.
+EXTRA_SCENARIOS = ["idle50k", "storm10k", "bigroom-distinct"]
 # Ephemeral ports from one source address towards one server port (Linux's default range is
 # 32768-60999): past this many sockets the load generator uses 127.0.0.2, 127.0.0.3, ...
 SOCKETS_PER_SOURCE_ADDRESS = 25_000
@@ -105,6 +106,8 @@ PROFILES: dict[str, dict[str, Any]] = {
         "http_s": 10,
         "bigroom_sockets": 10_000,
         "bigroom_members": 200,
+        # the bigroom-distinct variant: as many members as sockets, one socket each
+        "bigroom_distinct_sockets": 10_000,
         "bigroom_steps": [10_000, 20_000, 30_000, 40_000, 50_000, 60_000, 80_000],
         "bigroom_warmup_s": 2,
         "bigroom_step_s": 5,
@@ -145,6 +148,7 @@ PROFILES: dict[str, dict[str, Any]] = {
         "http_s": 3,
         "bigroom_sockets": 1_000,
         "bigroom_members": 100,
+        "bigroom_distinct_sockets": 2_000,
         "bigroom_steps": [5_000, 10_000, 20_000, 40_000],
         "bigroom_warmup_s": 1,
         "bigroom_step_s": 3,
@@ -186,6 +190,7 @@ PROFILES: dict[str, dict[str, Any]] = {
         "http_s": 1,
         "bigroom_sockets": 8,
         "bigroom_members": 8,
+        "bigroom_distinct_sockets": 8,
         "bigroom_steps": [200],
         "bigroom_warmup_s": 0.2,
         "bigroom_step_s": 1,
@@ -1274,6 +1279,8 @@ def main(argv: list[str] | None = None) -> int:
                 attempt("storm10k/campfire", scenarios_conns.run_storm_many, h, s, targets)
             if "redis" in only:
                 attempt("redis/campfire", run_redis, h, s)
+            if "bigroom-distinct" in only:
+                attempt("bigroom-distinct/campfire", scenarios_bigroom.run_bigroom_distinct, h, s)
             if "http" in only:
                 attempt("http/campfire", scenarios_http.run_http, h, s)
     except KeyboardInterrupt:

@@ -4,10 +4,15 @@ for Campfire and the bare python-socketio and Node peers in the same run.
 
 Campfire's room has `bigroom_members` members written into a copy of the run's database by
 bench/seed_members.py (users made through the API would cost two argon2 hashes each), each with
-N / members sockets (tabs). Fewer members than sockets because every member coming online is
-announced to the whole room: N distinct members connecting cost about N^2 / 2 presence
-deliveries (50 million for 10,000), which no bounded run can wait for. The copy also keeps the
-big room out of the other scenarios' database.
+N / members sockets (tabs). The copy also keeps the big room out of the other scenarios' database.
+
+The `bigroom-distinct` variant (Campfire only) has as many members as sockets, one socket each:
+what "All Talk" of a real team is. It is workable because a room of more than
+CAMPFIRE_LIVE_PRESENCE_MAX_MEMBERS members (default 1,000) has presence on request only
+(app/services/live_presence.py): with live presence, N distinct members connecting cost about
+N^2 / 2 presence deliveries (50 million for 10,000). It reports the time to connect them all
+(`connect.seconds`) beside the sweep. Run it with CAMPFIRE_LIVE_PRESENCE_MAX_MEMBERS=0 in the
+environment to see the live-presence cost (bounded by the connect timeout).
 """
 
 from __future__ import annotations
@@ -24,9 +29,22 @@ from scenarios_writes import copy_database
 import bench as core
 
 
-def run_bigroom(h: core.Harness, target: str, s: core.Seed | None) -> dict[str, Any]:
+def run_bigroom_distinct(h: core.Harness, s: core.Seed) -> dict[str, Any]:
+    """One room of N distinct members, one socket each (Campfire only: the peers' room is
+    the same as in `bigroom`)."""
+    n = h.profile["bigroom_distinct_sockets"]
+    return run_bigroom(h, "campfire", s, sockets=n, members=n)
+
+
+def run_bigroom(
+    h: core.Harness,
+    target: str,
+    s: core.Seed | None,
+    sockets: int | None = None,
+    members: int | None = None,
+) -> dict[str, Any]:
     p = h.profile
-    n = p["bigroom_sockets"]
+    n = sockets or p["bigroom_sockets"]
     sweep = [
         {"offered": v, "warmup_s": p["bigroom_warmup_s"], "duration_s": p["bigroom_step_s"]}
         for v in p["bigroom_steps"]
@@ -43,8 +61,9 @@ def run_bigroom(h: core.Harness, target: str, s: core.Seed | None) -> dict[str, 
         assert s is not None
         db = h.workdir / "bigroom.sqlite3"
         copy_database(h.workdir / "db.sqlite3", db)
-        room, members = seed_members(h, db, min(n, p["bigroom_members"]), s.users[0]["id"])
-        tabs = math.ceil(n / len(members))
+        count = min(n, members or p["bigroom_members"])
+        room, people = seed_members(h, db, count, s.users[0]["id"])
+        tabs = math.ceil(n / len(people))
         proc = h.start_campfire(
             DATABASE_URL=f"sqlite:///{db}", CAMPFIRE_MAX_CONNECTIONS_PER_USER=str(tabs + 1)
         )
@@ -57,11 +76,14 @@ def run_bigroom(h: core.Harness, target: str, s: core.Seed | None) -> dict[str, 
                     "last_seen": {room: 0},
                     "send_room": room if k == 0 else None,
                 }
-                for k, m in ((k, members[k % len(members)]) for k in range(n))
+                for k, m in ((k, people[k % len(people)]) for k in range(n))
             ]
             cfg = {**base, "mode": "campfire", "urls": [proc.url], "clients": clients}
             result = _sweep_then_half(h, cfg, [proc.pid], sweep)
-            result["members"] = len(members)
+            result["members"] = len(people)
+            result["live_presence_max_members"] = h.campfire_env().get(
+                "CAMPFIRE_LIVE_PRESENCE_MAX_MEMBERS", "default"
+            )
             result["sockets_per_member"] = tabs
             result["server_metrics"] = core.server_metrics(proc.url)
             return result

@@ -82,6 +82,19 @@ def rows(results: dict[str, Any], profile: str) -> list[Row]:
             add(scenario, target,
                 f"delivery p99 ms at 50% ({half.get('offered_deliveries_per_s')}/s)",
                 half["latency_ms"].get("p99_ms"))  # fmt: skip
+    d = results.get("bigroom-distinct/campfire") or {}
+    if "steps" in d:
+        scenario = f"one room of {d.get('members')} distinct members (1 socket each)"
+        conn = d.get("connect") or {}
+        add(scenario, "campfire", "seconds to connect them all", conn.get("seconds"))
+        lb = " (loadgen-bound: lower bound)" if d.get("loadgen_bound") else ""
+        sustained_d = d.get("sustained_deliveries_per_s")
+        add(scenario, "campfire", "sustained deliveries/s" + lb, sustained_d)
+        half = d.get("at_half") or {}
+        if half.get("latency_ms"):
+            add(scenario, "campfire",
+                f"delivery p99 ms at 50% ({half.get('offered_deliveries_per_s')}/s)",
+                half["latency_ms"].get("p99_ms"))  # fmt: skip
     cf = sustained.get("campfire")
     for peer in ("bare", "node"):
         if cf is not None and sustained.get(peer):

@@ -34,7 +34,9 @@
 //                                               room are emitted in seq order.
 //   typingStart     {user_id, room_id}
 //   typingStop      {user_id, room_id}
-//   presence        {room_id, online_users, recently_active?, mode: "live" | "recent"}
+//   presence        {room_id, online_users, recently_active?, mode: "live" | "recent", live?: false}
+//                   (live: false: a big room whose presence is fetched, not pushed; refreshed
+//                   every presenceRefreshMs while it is the active room)
 //   roomJoined      {room}
 //   roomLeft        {room_id}
 //   roomUpdated     {room}

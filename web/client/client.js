@@ -74,6 +74,9 @@ export class CampfireClient extends Emitter {
     this.typingIdleMs = options.typingIdleMs ?? 5000;
     this.remoteTypingTtlMs = options.remoteTypingTtlMs ?? 8000;
     this.historyPageSize = options.historyPageSize ?? 50;
+    // A room too big for live presence (PresenceUpdate `live: false`) gets no UserJoined/UserLeft:
+    // while it is the active room its presence is fetched again this often (docs/protocol-notes.md).
+    this.presenceRefreshMs = options.presenceRefreshMs ?? 60000;
 
     const debugFlag = (() => {
       try {
@@ -104,6 +107,8 @@ export class CampfireClient extends Emitter {
     this._revFetching = new Set();
     this._online = new Map(); // room id -> Set(user id)
     this._recent = new Map(); // room id -> Set(user id), polling mode
+    this._presenceOnRequest = new Set(); // room ids whose presence is not pushed (big rooms)
+    this._presenceTimer = null;
     this._remoteTyping = new Map(); // room id -> Map(user id -> timer)
     this._myTyping = new Map(); // room id -> {started, idleTimer, startTimer}
     this._lastTypingStart = -Infinity; // when this client last sent TypingStart (any room)

@@ -311,7 +311,9 @@ export class Connection {
     this.user = user || this.user;
     if (!this.userId && user?.id) this.userId = user.id;
     this.connectionId = connection_id;
-    this._reconcileRooms(rooms || [], this._readyOnce === true);
+    // Each room's PresenceUpdate follows AuthSuccess (PROTOCOL.md section 3): asking for it as
+    // well would cost the server a big room's whole presence per connecting client.
+    this._reconcileRooms(rooms || [], this._readyOnce === true, false);
     this._readyOnce = true;
     this._seedCursors(rooms || []);
     this.emit("ready", { user: this.user, rooms: this.getRooms(), connection_id });

@@ -67,6 +67,8 @@ export class Polling {
 
   async _pollPresence(roomId) {
     const data = await this._http("GET", `/api/rooms/${enc(roomId)}/presence`);
+    if (data?.live === false) this._presenceOnRequest.add(roomId);
+    else this._presenceOnRequest.delete(roomId);
     this._online.set(roomId, new Set(data?.online_users || []));
     this._recent.set(roomId, new Set(data?.recently_active || []));
     this._emitPresence(roomId);

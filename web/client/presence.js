@@ -35,6 +35,8 @@ export class Presence {
   /** Which room the page shows: its presence is refreshed while polling. */
   setActiveRoom(roomId) {
     this._activeRoomId = roomId;
+    this._t.clearTimeout(this._presenceTimer); // the answer below schedules the next refresh
+    this._presenceTimer = null;
     if (!roomId) return;
     if (this.connected) this.requestPresence(roomId);
     else if (this._polling) this._pollPresence(roomId).catch(() => {});
@@ -119,8 +121,32 @@ export class Presence {
 
   _onPresenceUpdate(d) {
     if (!d?.room_id) return;
+    if (d.live === false) this._presenceOnRequest.add(d.room_id);
+    else this._presenceOnRequest.delete(d.room_id);
     this._online.set(d.room_id, new Set(d.online_users || []));
     this._emitPresence(d.room_id);
+    if (d.room_id === this._activeRoomId) this._schedulePresenceRefresh();
+  }
+
+  /**
+   * A big room's presence is not pushed (`live: false`): the server's PresenceUpdate at
+   * authentication lists only this user, and nobody's coming and going is announced. While such
+   * a room is on screen, ask for its presence every presenceRefreshMs (skipped while the page is
+   * hidden), with jitter so that a room's many clients do not ask together. A reconnect asks
+   * again at SyncComplete, which schedules anew.
+   */
+  _schedulePresenceRefresh() {
+    this._t.clearTimeout(this._presenceTimer);
+    this._presenceTimer = null;
+    const roomId = this._activeRoomId;
+    if (!roomId || !this._presenceOnRequest.has(roomId)) return;
+    const delay = this.presenceRefreshMs * (0.8 + 0.4 * this._random());
+    this._presenceTimer = this._t.setTimeout(() => {
+      this._presenceTimer = null;
+      if (this._activeRoomId !== roomId || !this.connected) return;
+      if (this._visible === false) this._schedulePresenceRefresh();
+      else this.requestPresence(roomId);
+    }, delay);
   }
 
   _onPresenceDelta(d, joined) {
@@ -138,6 +164,7 @@ export class Presence {
 
   _emitPresence(roomId) {
     const payload = { room_id: roomId, online_users: this.getOnline(roomId), mode: this._polling ? "recent" : "live" };
+    if (this._presenceOnRequest.has(roomId)) payload.live = false; // fetched, not pushed
     if (this._polling) payload.recently_active = this.getRecentlyActive(roomId);
     this.emit("presence", payload);
   }

@@ -83,25 +83,25 @@ export class Rooms {
     return this.getRooms();
   }
 
-  _reconcileRooms(list, announce) {
+  _reconcileRooms(list, announce, askPresence = true) {
     const seen = new Set();
     for (const room of list) {
       if (!room?.id) continue;
       seen.add(room.id);
-      if (!this.rooms.has(room.id)) this._addRoom(room, announce, true);
+      if (!this.rooms.has(room.id)) this._addRoom(room, announce, true, askPresence);
       else if (JSON.stringify(this.rooms.get(room.id)) !== JSON.stringify(room)) this._updateRoom(room, true);
     }
     for (const id of [...this.rooms.keys()]) if (!seen.has(id)) this._removeRoom(id, true);
     this.emit("rooms", { rooms: this.getRooms() });
   }
 
-  _addRoom(room, announce, quiet) {
+  _addRoom(room, announce, quiet, askPresence = true) {
     const isNew = !this.rooms.has(room.id);
     this.rooms.set(room.id, { ...(this.rooms.get(room.id) || {}), ...room });
     this._timeline(room.id);
     if (isNew && announce) this.emit("roomJoined", { room: this.rooms.get(room.id) });
     if (!quiet) this.emit("rooms", { rooms: this.getRooms() });
-    if (isNew && this.connected) this.requestPresence(room.id);
+    if (isNew && askPresence && this.connected) this.requestPresence(room.id);
   }
 
   _updateRoom(room, quiet) {

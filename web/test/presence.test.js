@@ -2,7 +2,7 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 
-import { msg, online, setup } from "./fakes.js";
+import { ROOM, ROOM2, flush, msg, online, setup } from "./fakes.js";
 
 test("typing: at most one TypingStart per 3 s, TypingStop after 5 s idle or on send", async () => {
   const t = setup();
@@ -158,4 +158,51 @@ test("relayed refreshes keep someone's indicator on until their TypingStop", asy
   s.serverEmit("TypingStop", { user_id: "u-other", room_id: "r1" });
   assert.deepEqual(t.client.getTyping("r1"), []);
   assert.equal(t.of("typingStop").length, 1);
+});
+
+test("a big room's presence (live: false) is fetched while it is on screen, not pushed", async () => {
+  const t = setup({ presenceRefreshMs: 60000 });
+  const big = { ...ROOM2, id: "big", name: "all-talk" };
+  const s = await online(t, { rooms: [ROOM, big] });
+  s.serverEmit("PresenceUpdate", { room_id: "r1", online_users: ["me", "u-other"] });
+  s.serverEmit("PresenceUpdate", { room_id: "big", online_users: ["me"], live: false });
+  assert.equal(t.of("presence").at(-1).live, false);
+  assert.equal(t.of("presence").at(-2).live, undefined, "a small room's presence stays live");
+  const asks = () => s.sentOf("GetPresence").filter((r) => r.data.room_id === "big");
+
+  assert.equal(asks().length, 0, "not asked at AuthSuccess: the server's PresenceUpdate follows it");
+  t.client.setActiveRoom("big"); // opened: fetched at once
+  assert.equal(asks().length, 1);
+  asks()[0].reply({ type: "PresenceUpdate", data: { room_id: "big", online_users: ["me", "u-2", "u-3"], live: false } });
+  await flush();
+  assert.deepEqual(t.client.getOnline("big"), ["me", "u-2", "u-3"]);
+  await t.clock.advance(47999); // random() = 0: the shortest jittered interval, 0.8 x 60 s
+  assert.equal(asks().length, 1);
+  await t.clock.advance(1);
+  assert.equal(asks().length, 2, "refreshed while on screen");
+  asks()[1].reply({ type: "PresenceUpdate", data: { room_id: "big", online_users: ["me"], live: false } });
+  await flush();
+  assert.deepEqual(t.client.getOnline("big"), ["me"]);
+
+  t.client.setActiveRoom("r1"); // a small room on screen: no more refreshes of either
+  await t.clock.advance(300000);
+  assert.equal(asks().length, 2);
+  assert.equal(s.sentOf("GetPresence").filter((r) => r.data.room_id === "r1").length, 1);
+});
+
+test("a room that grows past the threshold switches to fetched presence, and back", async () => {
+  const t = setup({ presenceRefreshMs: 1000 });
+  const s = await online(t);
+  t.client.setActiveRoom("r1");
+  s.sentOf("GetPresence")[0].reply({ type: "PresenceUpdate", data: { room_id: "r1", online_users: ["me"] } });
+  await flush();
+  await t.clock.advance(5000);
+  assert.equal(s.sentOf("GetPresence").length, 1, "a live room is not polled");
+  s.serverEmit("PresenceUpdate", { room_id: "r1", online_users: ["me"], live: false });
+  await t.clock.advance(800);
+  assert.equal(s.sentOf("GetPresence").length, 2);
+  s.sentOf("GetPresence")[1].reply({ type: "PresenceUpdate", data: { room_id: "r1", online_users: ["me", "u-other"] } });
+  await flush();
+  await t.clock.advance(5000);
+  assert.equal(s.sentOf("GetPresence").length, 2, "live again: no more polling");
 });
