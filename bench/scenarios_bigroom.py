@@ -12,7 +12,8 @@ CAMPFIRE_LIVE_PRESENCE_MAX_MEMBERS members (default 1,000) has presence on reque
 (app/services/live_presence.py): with live presence, N distinct members connecting cost about
 N^2 / 2 presence deliveries (50 million for 10,000). It reports the time to connect them all
 (`connect.seconds`) beside the sweep. Run it with CAMPFIRE_LIVE_PRESENCE_MAX_MEMBERS=0 in the
-environment to see the live-presence cost (bounded by the connect timeout).
+environment to see the live-presence cost (bounded by the connect timeout). Opt-in: `--only
+bigroom-distinct`.
 """
 
 from __future__ import annotations
