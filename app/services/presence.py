@@ -97,7 +97,7 @@ class PresenceService:
         """Online and recently active members of a room the actor may read (in a room
         without live presence too: this is how its clients learn it)."""
         await self._rooms.require_readable(actor, room_id)
-        members = await self._rooms.member_ids(room_id)
+        members = await self._live.member_ids(room_id)
         online = await self._state.online_users(members)
         active = await self._state.recently_active(members, self._settings.recently_active_seconds)
         active |= online
