@@ -115,6 +115,23 @@ class FrameWriter:
         else:
             self._pending.append(data)
 
+    def offer(self, data: bytes, limit: int) -> bool | None:
+        """`write` for a room fan-out, with the slow-consumer check in the same step (this
+        runs once per recipient of every broadcast): None when over `limit` bytes are
+        buffered (a slow consumer; nothing written), False when the transport is closing."""
+        transport = self.transport
+        if transport.get_write_buffer_size() + self._backlog_bytes > limit:
+            return None
+        if transport.is_closing():
+            return False
+        pending = self._pending
+        if pending is None:
+            self._pending = [data]
+            self._coalescer.mark(self)
+        else:
+            pending.append(data)
+        return True
+
     def write_now(self, data: bytes) -> None:
         """Straight to the transport, ahead of the pending frames and the backlog."""
         if not self.transport.is_closing():

@@ -200,8 +200,34 @@ class FanoutManager(CampfireManager):
         packets = [eio_packet.Packet(eio_packet.MESSAGE, frame) for frame in frames]
         # Text packets (all of Campfire's) can be framed once for every recipient.
         ws_frame = engineio_frame(encoded) if isinstance(encoded, str) else None
+        # One pass over the room, no intermediate list: this loop runs once per recipient of
+        # every broadcast. A direct-writing socket (the websocket fast path, whose queue is
+        # NO_QUEUE and never full) is checked for slowness and written to by its writer in
+        # one call; any other socket takes the general path (`is_slow`, `write_direct`, queue).
+        sockets = self.server.eio.sockets
+        skip = self._skip(skip_sid)
+        limit = self.max_buffered_bytes
         delivered = 0
-        for _sid, socket in self._recipients(namespace, room, self._skip(skip_sid)):
+        for sid, eio_sid in self.get_participants(namespace, room):
+            if sid in skip:
+                continue
+            socket = sockets.get(eio_sid)
+            if socket is None or socket.closed:
+                continue
+            writer = getattr(socket, "writer", None)
+            if writer is not None and ws_frame is not None:
+                written = writer.offer(ws_frame, limit)
+                if written:
+                    delivered += 1
+                    continue
+                if written is None:
+                    if self.on_slow_consumer is not None:
+                        self.on_slow_consumer(sid)
+                    continue
+            if self.is_slow(socket):
+                if self.on_slow_consumer is not None:
+                    self.on_slow_consumer(sid)
+                continue
             if ws_frame is None or not write_direct(socket, ws_frame):
                 for pkt in packets:
                     socket.queue.put_nowait(pkt)
