@@ -131,7 +131,7 @@ def _track_for_debug(sio: Any, gateway: RealtimeGateway, services: Services, aud
     debug_tasks.track("sio.rooms_of_sid", lambda: getattr(manager, "rooms_of_sid", {}))
     debug_tasks.track("sio.pending_callbacks", lambda: getattr(manager, "callbacks", {}))
     debug_tasks.track("typing.relayed", lambda: services.typing._relayed)
-    debug_tasks.track("messages.room_tail", lambda: services.messages._room_tail)
+    debug_tasks.track("messages.room_queue", lambda: services.messages._room_queue)
     debug_tasks.track("messages.publishing", lambda: services.messages._publishing)
     if audit is not None:
         debug_tasks.track("audit.rooms", lambda: audit._rooms)
