@@ -2,8 +2,10 @@
 
 The headers are set in `on_response_prepare`, not in a handler middleware: that signal runs for
 every response the application sends (pages, files from `add_static`, JSON errors, Socket.IO's
-polling answers and websocket handshakes), just before its headers go out, including responses
-that a middleware would only see after they were written.
+polling answers), just before its headers go out, including responses that a middleware would
+only see after they were written. A websocket handshake (101) gets none: no browser applies them
+to a websocket, and its response object, headers included, lives as long as the connection
+(memory per idle connection, docs/internals.md).
 """
 
 from __future__ import annotations
@@ -52,6 +54,8 @@ SECURITY_HEADERS = {
 
 
 async def add_security_headers(_: web.Request, response: web.StreamResponse) -> None:
+    if isinstance(response, web.WebSocketResponse):
+        return
     for name, value in SECURITY_HEADERS.items():
         response.headers.setdefault(name, value)
 

@@ -187,6 +187,12 @@ class RealtimeGateway:
 
     async def _welcome(self, conn: LiveConnection, cursors: Cursors) -> None:
         """PROTOCOL.md section 3: AuthSuccess, PresenceUpdate per room, replay, SyncComplete."""
+        # The whole welcome in one write (a system call per part otherwise; the order and
+        # what the client sees are the same).
+        with self.transport.writes_held(conn.sid):
+            await self._welcome_held(conn, cursors)
+
+    async def _welcome_held(self, conn: LiveConnection, cursors: Cursors) -> None:
         await self.transport.until_connected(conn.sid)  # see on_connect
         assert conn.principal is not None and conn.info is not None
         user_id = conn.principal.user_id

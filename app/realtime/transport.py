@@ -83,6 +83,10 @@ class TransportDuties:
             await self.sio.leave_room(sid, oldest)
         await self.sio.enter_room(sid, channel)
 
+    def writes_held(self, sid: str) -> contextlib.AbstractContextManager[None]:
+        """What is emitted to `sid` in the block reaches its connection in one write."""
+        return seam.writes_held(self.sio, sid)
+
     async def until_connected(self, sid: str) -> None:
         """Socket.IO's CONNECT packet goes out right after the connect handler returns; a few
         loop passes at most, so that nothing is emitted ahead of it."""

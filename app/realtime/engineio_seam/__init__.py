@@ -15,7 +15,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import socketio
@@ -103,6 +103,21 @@ def end_pending_poll(sio: socketio.AsyncServer, sid: str) -> None:
     queue = getattr(socket, "queue", None)  # see contract.py
     if queue is not None:
         queue.put_nowait(eio_packet.Packet(eio_packet.NOOP))
+
+
+@contextlib.contextmanager
+def writes_held(sio: socketio.AsyncServer, sid: str) -> Iterator[None]:
+    """Everything written to `sid` inside the block goes out in one write at its end (a
+    direct socket's FrameWriter.hold); other sockets write as usual."""
+    writer = getattr(_engine_socket(sio, sid), "writer", None)
+    if writer is None:
+        yield
+        return
+    writer.hold()
+    try:
+        yield
+    finally:
+        writer.release()
 
 
 def _engine_socket(sio: socketio.AsyncServer, sid: str) -> Any:

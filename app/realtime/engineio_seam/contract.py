@@ -75,6 +75,8 @@ CONTRACT: tuple[Requirement, ...] = (
       "its 'websocket' entry is replaced to make permessage-deflate a setting"),
     R("engineio.async_server:AsyncServer", "max_http_buffer_size", "attribute", None, "fast",
       "the largest frame DirectSocket accepts"),
+    R("engineio.async_server:AsyncServer", "generate_id", "method", ("self",), "fast",
+      "replaced per server by SessionIds (server.py), which python-socketio calls too"),
     R("engineio.async_server:AsyncServer", "reason", "attribute", None, "fast",
       "reason.TRANSPORT_CLOSE on a dropped connection"),
     R("engineio.async_drivers.aiohttp:WebSocket", "__call__", "coroutine",

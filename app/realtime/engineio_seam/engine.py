@@ -9,7 +9,8 @@ protocol as it is and changes only how it is carried:
 - outgoing packets are framed and written to the transport at once (no queue, no writer
   task); frames for one socket within one event-loop pass go out in one write;
 - the reader awaits aiohttp's `receive()` directly;
-- the next ping, and the check that its pong came back in time, are timers, not tasks.
+- the next ping, and the check that its pong came back in time, are deadlines on the server's
+  shared timer wheel (timers.py), not tasks or a loop timer per socket.
 
 Clients that start on long-polling and upgrade later keep python-engineio's own code.
 """
@@ -27,6 +28,8 @@ from aiohttp import WSMsgType
 from engineio import exceptions
 from engineio import packet as eio_packet
 from engineio.async_socket import AsyncSocket
+
+from app.realtime.engineio_seam.timers import wheel_of
 
 log = logging.getLogger(__name__)
 
@@ -89,6 +92,7 @@ class FrameWriter:
         "_backlog_bytes",
         "_coalescer",
         "_drain_timer",
+        "_held",
         "_pending",
         "transport",
     )
@@ -97,9 +101,12 @@ class FrameWriter:
         self.transport = transport
         self._coalescer = coalescer
         self._pending: list[bytes] | None = None
-        self._backlog: deque[bytes] = deque()
+        # Made when first needed: an empty deque is ~600 bytes, and most sockets never
+        # fall behind (memory per idle connection, docs/internals.md).
+        self._backlog: deque[bytes] | None = None
         self._backlog_bytes = 0
         self._drain_timer: asyncio.TimerHandle | None = None
+        self._held = False
 
     @property
     def closing(self) -> bool:
@@ -111,7 +118,8 @@ class FrameWriter:
     def write(self, data: bytes) -> None:
         if self._pending is None:
             self._pending = [data]
-            self._coalescer.mark(self)
+            if not self._held:
+                self._coalescer.mark(self)
         else:
             self._pending.append(data)
 
@@ -127,10 +135,22 @@ class FrameWriter:
         pending = self._pending
         if pending is None:
             self._pending = [data]
-            self._coalescer.mark(self)
+            if not self._held:
+                self._coalescer.mark(self)
         else:
             pending.append(data)
         return True
+
+    def hold(self) -> None:
+        """Keep this socket's frames until `release`, across event-loop passes: the welcome
+        (CONNECT, AuthSuccess, presence, replay, SyncComplete) spans several awaits and
+        would otherwise cost a system call for each."""
+        self._held = True
+
+    def release(self) -> None:
+        self._held = False
+        if self._pending:
+            self._coalescer.mark(self)
 
     def write_now(self, data: bytes) -> None:
         """Straight to the transport, ahead of the pending frames and the backlog."""
@@ -141,17 +161,21 @@ class FrameWriter:
         """Forget every frame not yet handed to the transport."""
         if self._pending is not None:
             self._pending.clear()
-        self._backlog.clear()
+        self._backlog = None
         self._backlog_bytes = 0
         if self._drain_timer is not None:
             self._drain_timer.cancel()
             self._drain_timer = None
 
     def flush(self) -> None:
+        if self._held:
+            return  # `release` hands the frames on
         pending, self._pending = self._pending, None
         if not pending or self.transport.is_closing():
             return
         if self._backlog or self.transport.get_write_buffer_size() > TRANSPORT_HIGH_WATER:
+            if self._backlog is None:
+                self._backlog = deque()
             self._backlog.extend(pending)
             self._backlog_bytes += sum(map(len, pending))
             self._schedule_drain()
@@ -170,17 +194,22 @@ class FrameWriter:
         if self.transport.is_closing():
             self.discard()
             return
+        backlog = self._backlog
+        if backlog is None:
+            return
         room = TRANSPORT_HIGH_WATER - self.transport.get_write_buffer_size()
         chunk: list[bytes] = []
-        while self._backlog and room > 0:
-            data = self._backlog.popleft()
+        while backlog and room > 0:
+            data = backlog.popleft()
             chunk.append(data)
             room -= len(data)
             self._backlog_bytes -= len(data)
         if chunk:
             self.transport.write(b"".join(chunk))
-        if self._backlog:
+        if backlog:
             self._schedule_drain()
+        else:
+            self._backlog = None
 
 
 class _NoQueue:
@@ -234,7 +263,8 @@ class DirectSocket(AsyncSocket):
     """
 
     writer: FrameWriter | None = None
-    _ping_timer: asyncio.TimerHandle | None = None
+    # The current deadline on the wheel; bumping it cancels the one before (timers.py).
+    _timer_token = 0
 
     def attach(self, writer: FrameWriter) -> None:
         """Write straight to `writer` from now on; what was queued so far goes first."""
@@ -270,34 +300,36 @@ class DirectSocket(AsyncSocket):
 
     def schedule_ping(self) -> None:
         # Called for every PONG: the next ping follows one interval after the answer, as in
-        # python-engineio. One timer per socket at a time, instead of a task per cycle.
+        # python-engineio. One deadline per socket at a time on the server's shared wheel
+        # (timers.py), instead of a task per cycle or a loop timer per socket.
         if self.last_ping:
             self.last_ping = None
-            self._set_timer(self.server.ping_interval, self._ping)
+            self._set_timer(self.server.ping_interval)
 
-    def _ping(self) -> None:
-        if self.closing or self.closed:
-            return
-        self.last_ping = sent_at = time.time()
-        pkt = eio_packet.Packet(eio_packet.PING)
-        if self.writer is not None:
-            self.write_packet(pkt)
-            self._set_timer(self.server.ping_timeout, self._pong_overdue, sent_at)
-        else:
-            self.queue.put_nowait(pkt)
-
-    def _pong_overdue(self, sent_at: float) -> None:
-        # No PONG within pingTimeout: the client is gone. Dropping the connection ends the
-        # reader loop, which cleans up as for any other disconnect. (This is the liveness
-        # check; the reader itself waits without a timeout, so costs no timer per packet.)
-        if self.last_ping == sent_at and not self.closed and self.writer is not None:
+    def timer_fired(self, token: int) -> None:
+        if token != self._timer_token or self.closing or self.closed:
+            return  # superseded by a later deadline, or the socket is gone
+        if self.last_ping is None:
+            self._ping()
+        elif self.writer is not None:
+            # No PONG within pingTimeout: the client is gone. Dropping the connection ends
+            # the reader loop, which cleans up as for any other disconnect. (This is the
+            # liveness check; the reader itself waits without a timeout.)
             log.info("%s: no pong within %ss; dropping", self.sid, self.server.ping_timeout)
             self.writer.transport.abort()
 
-    def _set_timer(self, delay: float, callback: Any, *args: Any) -> None:
-        if self._ping_timer is not None:
-            self._ping_timer.cancel()
-        self._ping_timer = asyncio.get_running_loop().call_later(delay, callback, *args)
+    def _ping(self) -> None:
+        self.last_ping = time.time()
+        pkt = eio_packet.Packet(eio_packet.PING)
+        if self.writer is not None:
+            self.write_packet(pkt)
+            self._set_timer(self.server.ping_timeout)
+        else:
+            self.queue.put_nowait(pkt)
+
+    def _set_timer(self, delay: float) -> None:
+        self._timer_token += 1
+        wheel_of(self.server).call_later(delay, self.sid, self._timer_token)
 
     async def _websocket_handler(self, ws: Any) -> None:
         transport = getattr(ws, "transport", None)
@@ -334,8 +366,7 @@ class DirectSocket(AsyncSocket):
                 break
             except Exception:
                 log.exception("%s: handling a packet failed", self.sid)
-        if self._ping_timer is not None:
-            self._ping_timer.cancel()
+        self._timer_token += 1  # a pending deadline finds nothing to do
         writer.flush()
         await sock.close()
         await self.close(wait=False, abort=True, reason=self.server.reason.TRANSPORT_CLOSE)

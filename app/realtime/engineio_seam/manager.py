@@ -4,6 +4,7 @@ per-connection room cap (see the package docstring; what it relies on is in cont
 from __future__ import annotations
 
 import logging
+import sys
 from collections.abc import Callable
 from typing import Any
 
@@ -66,6 +67,10 @@ class CampfireManager(socketio.AsyncManager):
     def basic_enter_room(
         self, sid: str, namespace: str, room: Any, eio_sid: str | None = None
     ) -> None:
+        if isinstance(room, str):
+            # Every socket of a room keeps the room's name in its own index: one shared
+            # string instead of a copy per socket (memory per idle connection).
+            room = sys.intern(room)
         if isinstance(room, str) and room.startswith(CHAT_ROOM_PREFIX):
             chat_rooms = self.chat_rooms(sid, namespace)
             cap = self.max_rooms_per_connection

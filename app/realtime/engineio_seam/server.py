@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import contextvars
 import logging
+import os
 from typing import Any
 
 import socketio
@@ -122,10 +124,34 @@ def create_socket_server(settings: Settings) -> socketio.AsyncServer:
         serializer=JsonPacket,
     )
     if fast:
+        sio.eio.generate_id = SessionIds().generate
         sio.eio.write_coalescer = WriteCoalescer()
         websocket = websocket_class(settings.websocket_compression)
         sio.eio._async = dict(sio.eio._async, websocket=websocket)
     return sio
+
+
+class SessionIds:
+    """python-engineio's session ids (Engine.IO's and Socket.IO's: two per connection) from
+    one `os.urandom` call per 340 ids instead of one per id: the same 12 random bytes and
+    3-byte sequence number, in the same URL-safe base64."""
+
+    BATCH = 12 * 340
+
+    def __init__(self) -> None:
+        self._random = b""
+        self._used = 0
+        self._sequence = 0
+
+    def generate(self) -> str:
+        if self._used + 12 > len(self._random):
+            self._random, self._used = os.urandom(self.BATCH), 0
+        start = self._used
+        self._used = start + 12
+        sequence = self._sequence
+        self._sequence = (sequence + 1) & 0xFFFFFF
+        raw = self._random[start : start + 12] + sequence.to_bytes(3, "big")
+        return base64.urlsafe_b64encode(raw).decode()
 
 
 def is_fast_path(sio: socketio.AsyncServer) -> bool:
@@ -149,6 +175,7 @@ def websocket_class(compress: bool) -> type[EngineIOWebSocket]:
             except BaseException:
                 await self._abandon()
                 raise
+            release_http_parser(request)
             self.environ = environ
             if not compress:
                 # Whole frames may be written straight to the transport (`DirectSocket`).
@@ -172,6 +199,21 @@ def websocket_class(compress: bool) -> type[EngineIOWebSocket]:
                 del self.server.sockets[socket.sid]
 
     return CampfireWebSocket
+
+
+def release_http_parser(request: Any) -> None:
+    """Drop aiohttp's HTTP request parser once the websocket has its own frame parser: an
+    upgraded connection never parses another HTTP request, and the parser (~800 bytes) would
+    otherwise live as long as the connection. aiohttp itself sets it to None when the
+    connection is lost and checks for that everywhere it uses it; an aiohttp without these
+    private attributes just keeps its parser."""
+    protocol = getattr(request, "protocol", None)
+    if (
+        getattr(protocol, "_upgraded", False)
+        and getattr(protocol, "_payload_parser", None) is not None
+        and getattr(protocol, "_parser", None) is not None
+    ):
+        protocol._parser = None
 
 
 class JsonPacket(sio_packet.Packet):
