@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -32,6 +32,7 @@ from app.migrate import upgrade
 from app.notifier import NullNotifier
 from app.services import Services
 from app.state import MemoryState
+from tests.support import scratch_postgres
 
 PASSWORD = "correct horse battery"
 # The users most modules sign in: name -> role.
@@ -103,14 +104,30 @@ async def _create_accounts(url: str, names: dict[str, str]) -> dict[str, Account
 # ---- fixture factories ----------------------------------------------------------------
 
 
-def seeded_fixture(tag: str, users: dict[str, str] = TEAM) -> Any:
-    """A module's `seeded` fixture: one migrated SQLite file with `users` signed in."""
+def seeded_fixture(tag: str, users: dict[str, str] = TEAM, *, postgres: bool = False) -> Any:
+    """A module's `seeded` fixture: one migrated SQLite file with `users` signed in; with
+    `postgres`, each test runs a second time on a scratch PostgreSQL database."""
+    if not postgres:
 
-    @pytest.fixture(scope="module", name="seeded")
-    def seeded(tmp_path_factory: pytest.TempPathFactory) -> Seeded:
-        return seed(tmp_path_factory.mktemp(tag), users)
+        @pytest.fixture(scope="module", name="seeded")
+        def seeded(tmp_path_factory: pytest.TempPathFactory) -> Seeded:
+            return seed(tmp_path_factory.mktemp(tag), users)
 
-    return seeded
+        return seeded
+
+    @pytest.fixture(scope="module", name="seeded", params=["sqlite", "postgresql"])
+    def seeded_both(
+        request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+    ) -> Iterator[Seeded]:
+        if request.param == "sqlite":
+            yield seed(tmp_path_factory.mktemp(tag), users)
+            return
+        with scratch_postgres(f"campfire_{tag.replace('-', '_')}") as url:
+            upgrade(url)
+            accounts = asyncio.run(_create_accounts(url, users))
+            yield Seeded(url=url, path=Path("/nonexistent"), accounts=accounts)
+
+    return seeded_both
 
 
 def client_fixture(**overrides: Any) -> Any:

@@ -9,9 +9,7 @@ checked in the same hand-off: the same answers as `RoomService.require_readable`
 
 from __future__ import annotations
 
-import asyncio
 import urllib.parse
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
@@ -24,7 +22,6 @@ from app.config import Settings
 from app.db import Database, in_list
 from app.http.openapi import openapi_document
 from app.main import create_app
-from app.migrate import upgrade
 from app.schemas import wire
 from app.services import message_rows
 from tests.files_support import png
@@ -32,27 +29,15 @@ from tests.http_support import (
     Account,
     Client,
     Seeded,
-    _create_accounts,
     call,
     new_room_id,
-    seed,
+    seeded_fixture,
 )
-from tests.support import scratch_postgres
 
 USERS = {"alice": "member", "bob": "member", "carol": "member"}
 
 
-@pytest.fixture(scope="module", params=["sqlite", "postgresql"])
-def seeded(
-    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[Seeded]:
-    if request.param == "sqlite":
-        yield seed(tmp_path_factory.mktemp("history"), USERS)
-        return
-    with scratch_postgres("campfire_history") as url:
-        upgrade(url)
-        accounts = asyncio.run(_create_accounts(url, USERS))
-        yield Seeded(url=url, path=Path("/nonexistent"), accounts=accounts)
+seeded = seeded_fixture("history", USERS, postgres=True)
 
 
 @pytest.fixture

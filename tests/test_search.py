@@ -6,41 +6,25 @@ index through the group-committed write path.
 
 from __future__ import annotations
 
-import asyncio
 import uuid
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
 
-from app.migrate import upgrade
 from tests.http_support import (
     Account,
     Client,
     Seeded,
-    _create_accounts,
     call,
     client_fixture,
     new_room_id,
-    seed,
+    seeded_fixture,
 )
-from tests.support import scratch_postgres
 
 USERS = {"alice": "member", "bob": "member", "carol": "member"}
 
 
-@pytest.fixture(scope="module", params=["sqlite", "postgresql"])
-def seeded(
-    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[Seeded]:
-    if request.param == "sqlite":
-        yield seed(tmp_path_factory.mktemp("search"), USERS)
-        return
-    with scratch_postgres("campfire_search") as url:
-        upgrade(url)
-        accounts = asyncio.run(_create_accounts(url, USERS))
-        yield Seeded(url=url, path=Path("/nonexistent"), accounts=accounts)
+seeded = seeded_fixture("search", USERS, postgres=True)
 
 
 client = client_fixture()
