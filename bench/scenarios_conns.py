@@ -18,6 +18,8 @@ import math
 import resource
 from typing import Any
 
+from summary_refs import row_adder
+
 import bench as core
 
 # Descriptors a process needs besides its sockets (files, the database, Redis, pipes).
@@ -75,22 +77,8 @@ def run_storm_many(h: core.Harness, s: core.Seed, targets: list[str]) -> dict[st
 
 
 def rows(results: dict[str, Any], profile: str) -> list[dict[str, Any]]:
-    full = profile == "full"
     out: list[dict[str, Any]] = []
-
-    def add(scenario: str, target: str, figure: str, value: Any, goal: str = "", ok: Any = None):
-        out.append(
-            {
-                "scenario": scenario,
-                "target": target,
-                "figure": figure,
-                "value": value,
-                "goal": goal if full else "",
-                # judged in the full profile only, like bench.summarise's rows
-                "meets": None if ok is None or not full else bool(ok),
-                "other_cpu_pct": None,
-            }
-        )
+    add = row_adder(out, profile)
 
     for target in core.TARGETS:
         r = results.get(f"idle50k/{target}") or {}

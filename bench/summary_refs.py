@@ -10,9 +10,10 @@ from typing import Any
 Row = dict[str, Any]
 
 
-def rows(results: dict[str, Any], profile: str) -> list[Row]:
+def row_adder(out: list[Row], profile: str) -> Any:
+    """`add(scenario, target, figure, value, goal="", ok=None)` appending a summary row to
+    `out`; goals and verdicts are kept in the full profile only."""
     full = profile == "full"
-    out: list[Row] = []
 
     def add(scenario: str, target: str, figure: str, value: Any, goal: str = "", ok: Any = None):
         out.append(
@@ -26,6 +27,13 @@ def rows(results: dict[str, Any], profile: str) -> list[Row]:
                 "other_cpu_pct": None,
             }
         )
+
+    return add
+
+
+def rows(results: dict[str, Any], profile: str) -> list[Row]:
+    out: list[Row] = []
+    add = row_adder(out, profile)
 
     w = results.get("writes/campfire") or {}
     limit = (w.get("limit") or {}).get("writes_only") or {}
