@@ -19,6 +19,7 @@ LIMIT_OPTIONS = [
     ("max-connections", "max_connections"),
     ("max-rooms-per-connection", "max_rooms_per_connection"),
     ("live-presence-max-members", "live_presence_max_members"),
+    ("room-member-ids-max", "room_member_ids_max"),
     ("message-rate", "message_rate"),
     ("typing-rate", "typing_rate"),
     ("connect-rate", "connect_rate"),

@@ -77,6 +77,12 @@ class Settings(BaseSettings):
     # A room of more members has presence on request only: no room-wide UserJoined/UserLeft,
     # a bounded PresenceUpdate at authentication (app/services/live_presence.py). 0 = no limit.
     live_presence_max_members: int = 1_000
+    # A room of more members is described by `member_count` instead of `member_ids` wherever
+    # rooms go out unasked (AuthSuccess, GET /api/rooms, RoomJoined, RoomUpdated, ...): the
+    # whole list costs ~40 bytes a member per socket per connect. GET /api/rooms/{id} still
+    # answers it whole. Its own knob, not the presence one: they bound different costs, but
+    # the same default, so a room loses its ids when it loses live presence. 0 = no limit.
+    room_member_ids_max: int = 1_000
 
     # Missed-message recovery (PROTOCOL.md section 5).
     # With REDIS_URL: a replay no worker has started after this long is run by the web

@@ -8,7 +8,7 @@ from datetime import datetime
 from typing import Any, Literal
 
 import orjson
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from app import models
 
@@ -20,6 +20,10 @@ def avatar_url(user_id: str, name: str, avatar_key: str | None) -> str:
         avatar_key[:16] if avatar_key else "i" + hashlib.sha256(name.encode()).hexdigest()[:12]
     )
     return f"/api/users/{user_id}/avatar?v={version}"
+
+
+def _absent(value: Any) -> bool:
+    return value is None
 
 
 class UserOut(BaseModel):
@@ -46,10 +50,19 @@ class RoomOut(BaseModel):
     kind: Literal["open", "closed", "direct"]
     created_at: datetime
     creator_id: str
-    member_ids: list[str] | None = None
+    # A room has one of these two: its members, or (a room above CAMPFIRE_ROOM_MEMBER_IDS_MAX,
+    # docs/protocol-notes.md) only how many there are. The absent one is left out of the
+    # JSON, not sent as null, so a small room's shape is exactly PROTOCOL.md's.
+    member_ids: list[str] | None = Field(default=None, exclude_if=_absent)
+    member_count: int | None = Field(default=None, exclude_if=_absent)
 
     @classmethod
-    def of(cls, room: models.Room, member_ids: list[str] | None = None) -> RoomOut:
+    def of(
+        cls,
+        room: models.Room,
+        member_ids: list[str] | None = None,
+        member_count: int | None = None,
+    ) -> RoomOut:
         return cls(
             id=room.id,
             name=room.name,
@@ -57,7 +70,15 @@ class RoomOut(BaseModel):
             created_at=room.created_at,
             creator_id=room.creator_id,
             member_ids=member_ids,
+            member_count=member_count,
         )
+
+    @property
+    def size(self) -> int:
+        """How many members the room has, whichever way it is described."""
+        if self.member_ids is not None:
+            return len(self.member_ids)
+        return self.member_count or 0
 
 
 class BoostOut(BaseModel):

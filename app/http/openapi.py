@@ -148,6 +148,11 @@ def _components() -> dict[str, Any]:
         schema = schemas[model.__name__]
         schema["additionalProperties"] = False
         schema["required"] = list(schema["properties"])
+        if issubclass(model, RoomOut):
+            # A room has member_ids or, above CAMPFIRE_ROOM_MEMBER_IDS_MAX, member_count.
+            schema["required"] = [
+                name for name in schema["required"] if name not in ("member_ids", "member_count")
+            ]
     for model in outbound:
         _mark_ids(schemas[model.__name__])
     openapi_people.adjust(schemas)

@@ -72,11 +72,11 @@ class Services:
         metrics = metrics or Metrics()
         typing = TypingService(settings, db, state, notifier)
         live = LivePresence(db, settings.live_presence_max_members)
-        rooms = RoomService(db, state, notifier, typing, live)
+        rooms = RoomService(db, state, notifier, typing, live, settings.room_member_ids_max)
         presence = PresenceService(settings, state, notifier, rooms, typing, live)
         attachments = AttachmentService(settings, db, rooms, create_storage(settings))
         auth = AuthService(settings, db, state, notifier)
-        users = UserService(db, notifier)
+        users = UserService(db, notifier, rooms.brief)
         messages = MessageService(settings, db, state, notifier, metrics, rooms, typing)
         messages.attachments = attachments
         search = SearchService(db, rooms)
@@ -103,7 +103,7 @@ class Services:
             presence=presence,
             typing=typing,
             admission=AdmissionService(settings, state, metrics),
-            readstate=ReadStateService(db, notifier),
+            readstate=ReadStateService(db, notifier, settings.room_member_ids_max),
             lifecycle=lifecycle,
             search=search,
             attachments=attachments,

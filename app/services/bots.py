@@ -18,7 +18,7 @@ from app.errors import CampfireError, forbidden, not_found
 from app.metrics import Metrics
 from app.models import Role, RoomKind
 from app.notifier import Notifier
-from app.schemas import MessageOut, RoomOut, UserOut, wire
+from app.schemas import MessageOut, UserOut, wire
 from app.security import new_token, token_hash
 from app.services import webhooks
 from app.services.auth import BOT_SESSION_PREFIX, Principal
@@ -296,10 +296,10 @@ class BotService:
             sender = await db.get(models.User, message.creator_id)
             if room is None or sender is None:
                 return None
-        members = await self._rooms.member_ids(room.id)
         data = {
             "user": wire(UserOut.of(sender)),
-            "room": wire(RoomOut.of(room, members)),
+            # Per message: a big room goes with member_count only (RoomService.brief).
+            "room": wire(await self._rooms.brief(room)),
             "message": wire(MessageOut.of(message)),
         }
         return bot.webhook_url, data, room.id

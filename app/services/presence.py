@@ -113,15 +113,20 @@ class PresenceService:
         """The `PresenceUpdate`s of an authenticating socket, one per room (PROTOCOL.md
         section 3). A room too big for live presence gets a bounded one: only the user, who
         is online, and `live: false`; the client asks for the rest when it shows the room."""
-        live = [room for room in rooms if self._live.is_live_size(len(room.member_ids or ()))]
+        live = [room for room in rooms if self._live.is_live_size(room.size)]
+        members = {room.id: room.member_ids for room in live}
+        for room_id, ids in members.items():
+            if ids is None:
+                # Listed by count only (CAMPFIRE_ROOM_MEMBER_IDS_MAX set below the live
+                # presence bound): its full presence needs its members all the same.
+                members[room_id] = await self._live.member_ids(room_id)
         # One state lookup for everyone the user shares a live room with, not one per room.
-        everyone = {member for room in live for member in room.member_ids or ()}
+        everyone = {member for ids in members.values() for member in ids or ()}
         online = await self._state.online_users(everyone)
-        live_ids = {room.id for room in live}
         updates = []
         for room in rooms:
-            if room.id in live_ids:
-                online_here = [m for m in room.member_ids or () if m in online]
+            if room.id in members:
+                online_here = [m for m in members[room.id] or () if m in online]
                 updates.append({"room_id": room.id, "online_users": online_here})
             else:
                 updates.append({"room_id": room.id, "online_users": [user_id], **NOT_LIVE})

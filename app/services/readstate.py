@@ -23,11 +23,14 @@ from app.services.auth import Principal
 # A user's rooms with their read state, the most recently active first.
 ROOMS_OF = (
     "SELECT r.id, r.name, r.kind, r.created_at, r.creator_id, r.last_seq,"
-    " m.last_read_seq, m.involvement"
+    " m.last_read_seq, m.involvement{count}"
     " FROM rooms AS r JOIN memberships AS m ON m.room_id = r.id"
     " WHERE m.user_id = :user{only}"
     " ORDER BY COALESCE(r.last_message_at, r.created_at) DESC, r.id"
 )
+# Each room's size, when some rooms may be too big to list (CAMPFIRE_ROOM_MEMBER_IDS_MAX):
+# a count over the memberships primary key (room_id first), never reading the member ids.
+MEMBER_COUNT = ", (SELECT COUNT(*) FROM memberships AS c WHERE c.room_id = r.id) AS member_count"
 MEMBERS_OF_ROOMS = (
     "SELECT room_id, user_id FROM memberships WHERE room_id IN {ids} ORDER BY created_at"
 )
@@ -58,20 +61,28 @@ SET_INVOLVEMENT = (
 )
 
 
-def member_rooms(query: Query, user_id: str, room_id: str | None = None) -> list[MemberRoomOut]:
+def member_rooms(
+    query: Query, user_id: str, room_id: str | None = None, member_ids_max: int = 0
+) -> list[MemberRoomOut]:
     """A user's rooms (or one of them) with members and read state, in three statements
-    at most, whatever the number of rooms. For `Database.read`."""
+    at most, whatever the number of rooms. For `Database.read`.
+
+    A room of more than `member_ids_max` members (0: no limit) comes with `member_count`
+    and without `member_ids`, whose ids are then not even read."""
     params: dict[str, Any] = {"user": user_id}
     only = ""
     if room_id is not None:
         only, params["room"] = " AND r.id = :room", room_id
-    rooms = query(ROOMS_OF.format(only=only), params)
+    counted = member_ids_max > 0
+    rooms = query(ROOMS_OF.format(only=only, count=MEMBER_COUNT if counted else ""), params)
     if not rooms:
         return []
-    members: dict[str, list[str]] = {room[0]: [] for room in rooms}
-    ids, id_params = in_list("room", list(members))
-    for member_room, member_id in query(MEMBERS_OF_ROOMS.format(ids=ids), id_params):
-        members[member_room].append(member_id)
+    big = {room[0]: int(room[8]) for room in rooms if counted and room[8] > member_ids_max}
+    members: dict[str, list[str]] = {room[0]: [] for room in rooms if room[0] not in big}
+    if members:
+        ids, id_params = in_list("room", list(members))
+        for member_room, member_id in query(MEMBERS_OF_ROOMS.format(ids=ids), id_params):
+            members[member_room].append(member_id)
     behind = [room[0] for room in rooms if room[5] > room[6]]
     unread = _unread(query, user_id, behind) if behind else {}
     return [
@@ -81,14 +92,25 @@ def member_rooms(query: Query, user_id: str, room_id: str | None = None) -> list
             kind=kind,
             created_at=utc(created_at),
             creator_id=creator_id,
-            member_ids=members[rid],
+            member_ids=members.get(rid),
+            member_count=big.get(rid),
             last_seq=last_seq,
             last_read_seq=last_read_seq,
             unread_count=unread.get(rid, (0, False))[0],
             mentioned=unread.get(rid, (0, False))[1],
             involvement=involvement,
         )
-        for rid, name, kind, created_at, creator_id, last_seq, last_read_seq, involvement in rooms
+        for (
+            rid,
+            name,
+            kind,
+            created_at,
+            creator_id,
+            last_seq,
+            last_read_seq,
+            involvement,
+            *_,
+        ) in rooms
     ]
 
 
@@ -101,12 +123,15 @@ def _unread(query: Query, user_id: str, room_ids: Sequence[str]) -> dict[str, tu
 
 
 class ReadStateService:
-    def __init__(self, db: Database, notifier: Notifier) -> None:
+    def __init__(self, db: Database, notifier: Notifier, member_ids_max: int = 0) -> None:
         self._db = db
         self._notifier = notifier
+        # CAMPFIRE_ROOM_MEMBER_IDS_MAX: a big room's RoomUpdated carries member_count only.
+        self._member_ids_max = member_ids_max
 
     async def room_for(self, user_id: str, room_id: str) -> MemberRoomOut:
-        rooms = await self._db.read(lambda query: member_rooms(query, user_id, room_id))
+        limit = self._member_ids_max
+        rooms = await self._db.read(lambda query: member_rooms(query, user_id, room_id, limit))
         if not rooms:
             raise room_access_denied()
         return rooms[0]

@@ -39,6 +39,12 @@ ROOMS = models.Room.__table__  # type: ignore[attr-defined]
 MEMBERSHIPS = models.Membership.__table__  # type: ignore[attr-defined]
 # Plain SQL for Database.read (see there why).
 ROOM_IDS_OF = "SELECT room_id FROM memberships WHERE user_id = :user"
+# A big room's size, and its first members up to the bound (to tell big from small in one
+# bounded index range; see `RoomService.brief`).
+COUNT_MEMBERS = "SELECT COUNT(*) FROM memberships WHERE room_id = :room"
+FIRST_MEMBERS = (
+    "SELECT user_id FROM memberships WHERE room_id = :room ORDER BY created_at LIMIT :limit"
+)
 OPEN_ROOMS = (
     "SELECT r.id, r.name, r.created_at, r.creator_id, r.auto_join,"
     " (SELECT COUNT(*) FROM memberships AS mine"
@@ -72,9 +78,13 @@ class RoomService:
         notifier: Notifier,
         typing: TypingService,
         live: LivePresence | None = None,
+        member_ids_max: int = 0,
     ) -> None:
         self._db = db
         self._live = live or LivePresence(db, 0)
+        # CAMPFIRE_ROOM_MEMBER_IDS_MAX (0: no limit): rooms going out unasked (AuthSuccess,
+        # room lists, RoomJoined, RoomUpdated) list at most this many members, else count them.
+        self.member_ids_max = member_ids_max
         self._state = state
         self._notifier = notifier
         self._typing = typing
@@ -111,15 +121,36 @@ class RoomService:
         return [room_id for (room_id,) in rows]
 
     async def describe(self, room: models.Room) -> RoomOut:
+        """The room with every member: `GET /api/rooms/{id}`, whatever its size."""
         return RoomOut.of(room, await self.member_ids(room.id))
 
+    async def brief(self, room: models.Room) -> RoomOut:
+        """The room as it goes out unasked (events, answers of changes): a room of more than
+        `member_ids_max` members with `member_count` instead of `member_ids`. Reads at most
+        `member_ids_max` + 1 ids, then counts."""
+        if self.member_ids_max <= 0:
+            return await self.describe(room)
+        limit = {"room": room.id, "limit": self.member_ids_max + 1}
+        first = await self._db.read(lambda query: query(FIRST_MEMBERS, limit))
+        if len(first) <= self.member_ids_max:
+            return RoomOut.of(room, [user_id for (user_id,) in first])
+        count = await self._db.read(lambda query: query(COUNT_MEMBERS, {"room": room.id}))
+        return RoomOut.of(room, member_count=int(count[0][0]))
+
+    def shaped(self, room: models.Room, member_ids: list[str]) -> RoomOut:
+        """`brief` for a room whose members are known already."""
+        if 0 < self.member_ids_max < len(member_ids):
+            return RoomOut.of(room, member_count=len(member_ids))
+        return RoomOut.of(room, member_ids)
+
     async def overview(self, user_id: str) -> list[MemberRoomOut]:
-        """A user's rooms with their members and the user's read state, the most recently
-        active first.
+        """A user's rooms with their members (big ones: their count) and the user's read
+        state, the most recently active first.
 
         One `Database.read`: this runs for every socket that authenticates.
         """
-        return await self._db.read(lambda query: member_rooms(query, user_id))
+        limit = self.member_ids_max
+        return await self._db.read(lambda query: member_rooms(query, user_id, None, limit))
 
     async def list_for(self, actor: Principal) -> list[MemberRoomOut]:
         return await self.overview(actor.user_id)
@@ -156,7 +187,7 @@ class RoomService:
         # Slack. (Refusing it would also be a rule the OpenAPI document could not state.)
         key = direct_key(members) if kind == RoomKind.direct else None
         if key is not None and (existing := await find_direct(self._db, key)) is not None:
-            return await self.describe(existing), False
+            return await self.brief(existing), False
         room = models.Room(name=name, kind=kind, creator_id=actor.user_id, direct_key=key)
         async with self._db.session() as db:
             found = (
@@ -173,7 +204,7 @@ class RoomService:
                 existing = await find_direct(self._db, key) if key is not None else None
                 if existing is None:
                     raise
-                return await self.describe(existing), False
+                return await self.brief(existing), False
             involvement = (
                 models.Involvement.everything
                 if kind == RoomKind.direct
@@ -182,7 +213,7 @@ class RoomService:
             for user_id in members:
                 db.add(models.Membership(room_id=room.id, user_id=user_id, involvement=involvement))
             await db.commit()
-        out = RoomOut.of(room, members)
+        out = self.shaped(room, members)
         for user_id in members:
             await self._announce_join(out, user_id)
         return out, True
@@ -250,10 +281,10 @@ class RoomService:
                 room.auto_join = auto_join if auto_join is not None else room.auto_join
                 db.add(room)
                 await db.commit()
-            out = await self.describe(room)
+            out = await self.brief(room)
             await self._notifier.to_room(room.id, "RoomUpdated", {"room": wire(out)})
             return out
-        return await self.describe(room)
+        return await self.brief(room)
 
     async def add_member(
         self, actor: Principal, room_id: str, user_id: str
@@ -263,7 +294,7 @@ class RoomService:
         joining_self = user_id == actor.user_id
         if room.kind == RoomKind.direct:
             if await self.is_member(room_id, user_id):
-                return await self.describe(room), False
+                return await self.brief(room), False
             raise forbidden("a direct room's members are fixed")
         if not (joining_self and room.kind == RoomKind.open):
             await self._require_manager(actor, room_id, room)
@@ -271,13 +302,13 @@ class RoomService:
             if await db.get(models.User, user_id) is None:
                 raise _no_such_user("user_id", user_id)
             if await db.get(models.Membership, (room_id, user_id)) is not None:
-                return await self.describe(room), False
+                return await self.brief(room), False
             db.add(models.Membership(room_id=room_id, user_id=user_id))
             try:
                 await db.commit()
             except IntegrityError:  # a concurrent add won the race
-                return await self.describe(room), False
-        out = await self.describe(room)
+                return await self.brief(room), False
+        out = await self.brief(room)
         await self._announce_join(out, user_id)
         await self._notifier.to_room(room_id, "RoomUpdated", {"room": wire(out)})
         return out, True
@@ -286,7 +317,7 @@ class RoomService:
         """The socket `JoinRoom`: open rooms only, unless already a member."""
         room = await self.get(room_id)
         if await self.is_member(room_id, actor.user_id):
-            return await self.describe(room)
+            return await self.brief(room)
         if room.kind != RoomKind.open:
             raise room_access_denied()
         out, _ = await self.add_member(actor, room_id, actor.user_id)
@@ -331,7 +362,7 @@ class RoomService:
         connections = await self._state.user_connections(user_id)
         await self._notifier.subscribe([c.sid for c in connections], room.id)
         await self._notifier.to_user(user_id, "RoomJoined", {"room": wire(room)})
-        if connections and self._live.is_live_size(len(room.member_ids or ())):
+        if connections and self._live.is_live_size(room.size):
             await self._notifier.to_room(
                 room.id, "UserJoined", {"user_id": user_id, "room_id": room.id}
             )
@@ -342,8 +373,8 @@ class RoomService:
         await self._notifier.unsubscribe([c.sid for c in connections], room.id)
         await self._notifier.to_user(user_id, "RoomLeft", {"room_id": room.id})
         await self._typing.stop(user_id, room.id)
-        described = await self.describe(room)
-        if connections and self._live.is_live_size(len(described.member_ids or ())):
+        described = await self.brief(room)
+        if connections and self._live.is_live_size(described.size):
             await self._notifier.to_room(
                 room.id, "UserLeft", {"user_id": user_id, "room_id": room.id}
             )

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
+
 from sqlalchemy import func
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import col, select
@@ -14,11 +16,17 @@ from app.schemas import RoomOut, wire
 from app.security import hash_password
 from app.services.auth import Principal
 
+# How a room goes out in RoomUpdated (RoomService.brief: a big room with member_count only).
+RoomShape = Callable[[models.Room], Awaitable[RoomOut]]
+
 
 class UserService:
-    def __init__(self, db: Database, notifier: Notifier | None = None) -> None:
+    def __init__(
+        self, db: Database, notifier: Notifier | None = None, shape: RoomShape | None = None
+    ) -> None:
         self._db = db
         self._notifier = notifier or NullNotifier()
+        self._shape = shape
 
     async def create(
         self,
@@ -67,6 +75,13 @@ class UserService:
         return user
 
     async def _room_updated(self, room_id: str) -> None:
+        if self._shape is not None:
+            async with self._db.session() as db:
+                found = await db.get(models.Room, room_id)
+            if found is not None:
+                out = await self._shape(found)
+                await self._notifier.to_room(room_id, "RoomUpdated", {"room": wire(out)})
+            return
         async with self._db.session() as db:
             room = await db.get(models.Room, room_id)
             members = (

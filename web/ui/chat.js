@@ -96,6 +96,8 @@ export function startChat(session) {
   client.on("typingStart", ({ room_id }) => room_id === app.activeRoomId && renderTyping());
   client.on("typingStop", ({ room_id }) => room_id === app.activeRoomId && renderTyping());
   client.on("presence", ({ room_id }) => room_id === app.activeRoomId && renderMembers());
+  // A big room's member list, fetched for mentions, fills in the offline group.
+  client.on("members", ({ room_id }) => room_id === app.activeRoomId && renderMembers());
   client.on("messageFailed", ({ item, error }) => {
     toast(`Message not sent (${error?.code || "error"}): ${error?.message || ""} — “${item.content.slice(0, 60)}”`);
   });

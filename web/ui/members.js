@@ -20,12 +20,19 @@ export function renderMembers() {
   const online = new Set(client.getOnline(roomId));
   const recent = new Set(client.getRecentlyActive(roomId));
   const active = polling ? new Set([...recent, ...online]) : online;
-  const ids = Array.isArray(room.member_ids) && room.member_ids.length ? [...new Set([...room.member_ids, ...online])] : [...active];
+  // A big room comes with `member_count` and no `member_ids` (CAMPFIRE_ROOM_MEMBER_IDS_MAX):
+  // the panel then shows who is online (or recently active) and counts the rest, as big chat
+  // services do for huge channels, rather than fetching thousands of names on every change.
+  // A list fetched for mentions (client.loadMemberIds) is used when there is one.
+  const listed = client.getMemberIds ? client.getMemberIds(roomId) : room.member_ids;
+  const ids = Array.isArray(listed) && listed.length ? [...new Set([...listed, ...online])] : [...active];
+  const total = Array.isArray(listed) ? ids.length : Math.max(client.memberCount?.(roomId) ?? 0, ids.length);
   const name = (id) => userName(id);
   const byName = (a, b) => name(a).localeCompare(name(b));
   const on = ids.filter((id) => active.has(id)).sort(byName);
   const off = ids.filter((id) => !active.has(id)).sort(byName);
-  ui.membersTitle.textContent = `Members (${ids.length})`;
+  const unlisted = total - on.length - off.length;
+  ui.membersTitle.textContent = `Members (${total})`;
   ui.onlineCount.textContent = String(active.size);
   ui.toggleMembers.setAttribute("aria-label", `Members: ${on.length} ${polling ? "recently active" : "online"}`);
   const onState = polling ? "recent" : "online";
@@ -57,6 +64,11 @@ export function renderMembers() {
         ),
       );
     }
+  }
+  if (unlisted > 0) {
+    nodes.push(
+      el("li", { class: "member-group", dataset: { group: "unlisted" } }, `${unlisted} more ${unlisted === 1 ? "member" : "members"}`),
+    );
   }
   ui.memberList.replaceChildren(...nodes);
 }

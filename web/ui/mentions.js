@@ -13,9 +13,21 @@ let active = 0;
 let token = null; // {start, end} of the "@query" being completed
 
 function members() {
-  const room = app.client?.getRoom?.(app.activeRoomId);
+  const client = app.client;
+  const roomId = app.activeRoomId;
+  const room = client?.getRoom?.(roomId);
   const me = app.session?.user?.id;
-  return (room?.member_ids || []).filter((id) => id !== me).map((id) => ({ id, name: userName(id) }));
+  let ids = client?.getMemberIds ? client.getMemberIds(roomId) : room?.member_ids;
+  if (!ids && room) {
+    // A big room came by count only: fetch its members once (GET /api/rooms/{id}), offer
+    // those online meanwhile, and complete again when the list is in.
+    client.loadMemberIds?.(roomId).then(
+      () => token && app.activeRoomId === roomId && update(),
+      () => {},
+    );
+    ids = client.getOnline?.(roomId) || [];
+  }
+  return (ids || []).filter((id) => id !== me).map((id) => ({ id, name: userName(id) }));
 }
 
 function close() {
