@@ -24,6 +24,9 @@ LIMIT_OPTIONS = [
     ("typing-rate", "typing_rate"),
     ("connect-rate", "connect_rate"),
     ("login-rate", "login_rate"),
+    ("handshakes-in-flight", "handshakes_in_flight"),
+    ("handshakes-waiting", "handshakes_waiting"),
+    ("handshake-wait-seconds", "handshake_wait_seconds"),
     ("trusted-proxies", "trusted_proxies"),
     ("session-ttl-days", "session_ttl_days"),
 ]

@@ -56,6 +56,22 @@ class Settings(BaseSettings):
     # typist refresh at least 12 times a minute; see docs/protocol-notes.md.
     typing_rate: int = 10
     connect_rate: int = 5
+    # Socket.IO handshakes (the connect handler: rate check, authentication, presence
+    # registration) run at once per process; the rest wait in line, first come first served,
+    # before the 5 s dependency bound (app/outage.py) starts: in a reconnect storm that bound
+    # must measure Redis and the database, not the queue for the CPU. A handshake costs ~1-2 ms
+    # of CPU and a few round trips: 64 keep the CPU and the database pool busy through those
+    # round trips, while the one let in last is through in a fraction of a second.
+    # 0 = no cap (every handshake runs at once).
+    handshakes_in_flight: int = 64
+    # Handshakes waiting for one of those slots before newcomers are refused at once
+    # (`server_overloaded`): the default total connection limit, a whole deployment's sockets
+    # reconnecting to one process.
+    handshakes_waiting: int = 10_000
+    # Longest wait for a slot before the handshake is refused. Below Engine.IO's ping interval
+    # plus timeout (25 s + 20 s), after which a connection whose reader is held by the wait
+    # would be dropped anyway.
+    handshake_wait_seconds: float = 30.0
     # Sign-in attempts per IP per 3 minutes (PROTOCOL.md 9.3); 0 = off.
     login_rate: int = 10
     # Let bots' webhooks reach loopback and private addresses (tests, a bot on the same box).

@@ -45,6 +45,26 @@ class Metrics:
             ["limit"],
             registry=r,
         )
+        # Set by the handshake queue (app/services/admission.py).
+        self.handshakes_in_flight = Gauge(
+            "campfire_handshakes_in_flight",
+            "Socket.IO handshakes running the connect handler "
+            "(at most CAMPFIRE_HANDSHAKES_IN_FLIGHT)",
+            registry=r,
+        )
+        self.handshakes_waiting = Gauge(
+            "campfire_handshakes_waiting",
+            "Socket.IO handshakes waiting for a slot to run the connect handler",
+            registry=r,
+        )
+        self.handshakes_refused = Counter(
+            "campfire_handshakes_refused",
+            "Handshakes refused by the handshake queue with server_overloaded: the line was "
+            "full (queue_full), the wait too long (wait_timeout), or the handshakes ahead "
+            "failed on a dependency that is down (outage)",
+            ["reason"],
+            registry=r,
+        )
         self.errors = Counter(
             "campfire_event_errors", "Client events answered with an error", ["code"], registry=r
         )

@@ -229,7 +229,8 @@ def _pg_env() -> dict[str, str]:
 class StallProxy:
     """A TCP proxy on loopback, run on its own thread, that can be told to stall (hold every
     byte both ways, connections left open: a frozen server or a partitioned client), to go down
-    (cut every connection and refuse new ones) or to pass traffic again."""
+    (cut every connection and refuse new ones), to be slow (serve one request at a time, each
+    after a delay: a saturated server) or to pass traffic again."""
 
     def __init__(self, target_port: int, port: int | None = None) -> None:
         self.target_port = target_port
@@ -240,6 +241,8 @@ class StallProxy:
         self._server: asyncio.AbstractServer | None = None
         self._writers: set[asyncio.StreamWriter] = set()
         self._resume: asyncio.Event | None = None
+        self._delay = 0.0
+        self._serial: asyncio.Lock | None = None
 
     def start(self) -> StallProxy:
         ready = threading.Event()
@@ -248,6 +251,7 @@ class StallProxy:
             self._loop = asyncio.new_event_loop()
             self._resume = asyncio.Event()
             self._resume.set()
+            self._serial = asyncio.Lock()
             self._server = self._loop.run_until_complete(
                 asyncio.start_server(self._accept, "127.0.0.1", self.port, backlog=4096)
             )
@@ -286,6 +290,20 @@ class StallProxy:
             for writer in list(self._writers):
                 writer.transport.abort()
             self._writers.clear()
+
+        self._call(apply)
+
+    def slow(self, delay: float) -> None:
+        """Pass each chunk a client sends only after `delay` seconds, one chunk at a time over
+        all connections (answers go back at once): a server that is saturated, as a
+        single-threaded Redis or a database with one busy connection is, serves requests in
+        turn, each taking `delay`."""
+
+        def apply() -> None:
+            self.mode = "slow"
+            self._delay = delay
+            assert self._resume is not None
+            self._resume.set()
 
         self._call(apply)
 
@@ -328,20 +346,32 @@ class StallProxy:
             return
         self._writers.update((writer, up_writer))
         await asyncio.gather(
-            self._pipe(reader, up_writer), self._pipe(up_reader, writer), return_exceptions=True
+            self._pipe(reader, up_writer, upstream=True),
+            self._pipe(up_reader, writer),
+            return_exceptions=True,
         )
         for w in (writer, up_writer):
             self._writers.discard(w)
             w.transport.abort()
 
-    async def _pipe(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        assert self._resume is not None
+    async def _pipe(
+        self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, upstream: bool = False
+    ) -> None:
+        assert self._resume is not None and self._serial is not None
         while True:
             data = await reader.read(65536)
             if not data:
+                # Pass the end on: a client that closes and waits for the server's end (asyncpg's
+                # close does) would otherwise wait for good.
+                with contextlib.suppress(OSError, RuntimeError):
+                    if writer.can_write_eof():
+                        writer.write_eof()
                 return
             await self._resume.wait()  # stalled: hold the bytes, keep the connection
             if self.mode == "down":
                 return
+            if upstream and self.mode == "slow":
+                async with self._serial:  # one request at a time, over every connection
+                    await asyncio.sleep(self._delay)  # the slowness itself, not a wait
             writer.write(data)
             await writer.drain()

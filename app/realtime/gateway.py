@@ -54,6 +54,16 @@ SHUTDOWN_GRACE_SECONDS = 3.0
 BackfillFn = Callable[[str, list[str], Cursors], Awaitable[None]]
 
 
+def _client_gone(environ: dict[str, Any]) -> bool:
+    """Whether a WebSocket handshake's TCP connection has already closed. (A long-polling
+    client's first request may rightly be over: its connection says nothing.)"""
+    if environ.get("HTTP_UPGRADE", "").lower() != "websocket":
+        return False
+    request = environ.get("aiohttp.request")
+    transport = request.transport if request is not None else None
+    return transport is None or transport.is_closing()
+
+
 class RealtimeGateway:
     def __init__(
         self,
@@ -125,10 +135,17 @@ class RealtimeGateway:
 
     async def _bounded_connect(self, sid: str, environ: dict[str, Any], auth: Any = None) -> bool:
         """on_connect, refused with `server_overloaded` and `retry_after` when Redis or the
-        database is down or does not answer in time, instead of hanging or failing bare."""
+        database is down or does not answer in time, instead of hanging or failing bare.
+
+        It first waits for a handshake slot (AdmissionService.handshake_slot): the dependency
+        bound then measures the dependencies, not the line in front of the CPU in a storm."""
         try:
-            async with dependency_bound("the server's storage"):
-                return await self.on_connect(sid, environ, auth)
+            async with self.services.admission.handshake_slot():
+                if _client_gone(environ):
+                    # Gave up while waiting (its connect timeout): do not spend the slot.
+                    return False
+                async with dependency_bound("the server's storage"):
+                    return await self.on_connect(sid, environ, auth)
         except CampfireError as exc:
             self.live.pop(sid, None)
             raise socketio.exceptions.ConnectionRefusedError(exc.message, exc.payload()) from None
