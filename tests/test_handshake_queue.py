@@ -10,7 +10,8 @@ handshake started that clock at once and most of a storm was refused with `serve
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Iterator
+import contextlib
+from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 
 import aiohttp
@@ -130,14 +131,18 @@ def deploy(tmp_path: Path, database: str, proxy: StallProxy) -> Iterator[Deploy]
         server.stop()
 
 
-async def deployment(deploy: Deploy, http: aiohttp.ClientSession, **env: str) -> Deployment:
-    server = deploy(**env)
-    admin = await login(http, server.url, ADMIN_EMAIL)
-    return Deployment(server, http, admin.token)
-
-
-async def close_all(d: Deployment) -> None:
-    await asyncio.gather(*(c.close() for c in d.clients))
+@contextlib.asynccontextmanager
+async def deployment(deploy: Deploy, proxy: StallProxy, **env: str) -> AsyncIterator[Deployment]:
+    """A server with these settings; afterwards the proxy passes traffic and the sockets close."""
+    async with aiohttp.ClientSession() as http:
+        server = deploy(**env)
+        admin = await login(http, server.url, ADMIN_EMAIL)
+        d = Deployment(server, http, admin.token)
+        try:
+            yield d
+        finally:
+            proxy.open()
+            await asyncio.gather(*(c.close() for c in d.clients))
 
 
 async def test_a_burst_that_queues_longer_than_the_bound_is_all_let_in(
@@ -146,71 +151,56 @@ async def test_a_burst_that_queues_longer_than_the_bound_is_all_let_in(
     """A saturated database serves one request at a time: the burst's handshakes together
     take well over the 5 s bound, each one alone far less. Every one is let in (before the
     queue, most were refused once their share of the line passed 5 s)."""
-    async with aiohttp.ClientSession() as http:
-        d = await deployment(deploy, http, CAMPFIRE_HANDSHAKES_IN_FLIGHT="2", **ONE_CONNECTION)
-        try:
-            # Warm: the database connection open, the session's last use fresh.
-            assert await d.connect() is None
-            proxy.slow(SLOW_REQUEST)
-            outcomes = await asyncio.gather(*(d.connect() for _ in range(BURST)))
-            proxy.open()
-            refused = [o for o in outcomes if o is not None]
-            assert not refused, refused
-            assert await d.metric(refused_total("wait_timeout")) == 0
-        finally:
-            proxy.open()
-            await close_all(d)
+    async with deployment(deploy, proxy, CAMPFIRE_HANDSHAKES_IN_FLIGHT="2", **ONE_CONNECTION) as d:
+        # Warm: the database connection open, the session's last use fresh.
+        assert await d.connect() is None
+        proxy.slow(SLOW_REQUEST)
+        outcomes = await asyncio.gather(*(d.connect() for _ in range(BURST)))
+        proxy.open()
+        refused = [o for o in outcomes if o is not None]
+        assert not refused, refused
+        assert await d.metric(refused_total("wait_timeout")) == 0
 
 
 async def test_a_flood_past_the_waiting_bound_is_refused_at_once_with_retry_after(
     deploy: Deploy, proxy: StallProxy
 ) -> None:
-    async with aiohttp.ClientSession() as http:
-        d = await deployment(
-            deploy,
-            http,
-            CAMPFIRE_HANDSHAKES_IN_FLIGHT="2",
-            CAMPFIRE_HANDSHAKES_WAITING="3",
-            CAMPFIRE_HANDSHAKE_WAIT_SECONDS=str(LONG),
-        )
-        try:
-            proxy.stall()  # the two in flight hold their slots; three wait behind them
-            queued = [asyncio.ensure_future(d.connect()) for _ in range(5)]
-            await d.queue_is(in_flight=2, waiting=3)
-            flood = await d.connect()
-            assert flood is not None and flood["code"] == "server_overloaded", flood
-            assert 0 < flood["retry_after"] <= 60, flood  # type: ignore[operator]
-            assert await d.metric(refused_total("queue_full")) == 1
-            proxy.open()  # well within the 5 s bound of the two in flight
-            assert await asyncio.gather(*queued) == [None] * 5
-            await d.queue_is(in_flight=0, waiting=0)
-        finally:
-            proxy.open()
-            await close_all(d)
+    async with deployment(
+        deploy,
+        proxy,
+        CAMPFIRE_HANDSHAKES_IN_FLIGHT="2",
+        CAMPFIRE_HANDSHAKES_WAITING="3",
+        CAMPFIRE_HANDSHAKE_WAIT_SECONDS=str(LONG),
+    ) as d:
+        proxy.stall()  # the two in flight hold their slots; three wait behind them
+        queued = [asyncio.ensure_future(d.connect()) for _ in range(5)]
+        await d.queue_is(in_flight=2, waiting=3)
+        flood = await d.connect()
+        assert flood is not None and flood["code"] == "server_overloaded", flood
+        assert 0 < flood["retry_after"] <= 60, flood  # type: ignore[operator]
+        assert await d.metric(refused_total("queue_full")) == 1
+        proxy.open()  # well within the 5 s bound of the two in flight
+        assert await asyncio.gather(*queued) == [None] * 5
+        await d.queue_is(in_flight=0, waiting=0)
 
 
 async def test_a_wait_past_its_bound_is_refused_before_the_handshake_ahead_ends(
     deploy: Deploy, proxy: StallProxy
 ) -> None:
-    async with aiohttp.ClientSession() as http:
-        d = await deployment(
-            deploy, http, CAMPFIRE_HANDSHAKES_IN_FLIGHT="1", CAMPFIRE_HANDSHAKE_WAIT_SECONDS="1"
-        )
-        try:
-            proxy.stall()
-            ahead = asyncio.ensure_future(d.connect())
-            await d.queue_is(in_flight=1, waiting=0)
-            behind = await d.connect()
-            assert behind is not None and behind["code"] == "server_overloaded", behind
-            assert 0 < behind["retry_after"] <= 60, behind  # type: ignore[operator]
-            # Refused for its wait, while the one ahead was still within its own bound.
-            assert await d.metric(refused_total("wait_timeout")) == 1
-            assert await d.metric(IN_FLIGHT) == 1
-            proxy.open()
-            assert await ahead is None
-        finally:
-            proxy.open()
-            await close_all(d)
+    async with deployment(
+        deploy, proxy, CAMPFIRE_HANDSHAKES_IN_FLIGHT="1", CAMPFIRE_HANDSHAKE_WAIT_SECONDS="1"
+    ) as d:
+        proxy.stall()
+        ahead = asyncio.ensure_future(d.connect())
+        await d.queue_is(in_flight=1, waiting=0)
+        behind = await d.connect()
+        assert behind is not None and behind["code"] == "server_overloaded", behind
+        assert 0 < behind["retry_after"] <= 60, behind  # type: ignore[operator]
+        # Refused for its wait, while the one ahead was still within its own bound.
+        assert await d.metric(refused_total("wait_timeout")) == 1
+        assert await d.metric(IN_FLIGHT) == 1
+        proxy.open()
+        assert await ahead is None
 
 
 async def test_an_outage_refuses_the_slot_holders_in_the_bound_and_the_line_with_them(
@@ -219,32 +209,27 @@ async def test_an_outage_refuses_the_slot_holders_in_the_bound_and_the_line_with
     """A frozen database: the handshakes holding the slots fail within the dependency bound,
     and the ones waiting behind them are refused with them, not one round of the bound after
     another for the whole line."""
-    async with aiohttp.ClientSession() as http:
-        d = await deployment(
-            deploy,
-            http,
-            CAMPFIRE_HANDSHAKES_IN_FLIGHT="2",
-            CAMPFIRE_HANDSHAKE_WAIT_SECONDS=str(LONG),
-        )
-        try:
-            proxy.stall()
-            loop = asyncio.get_running_loop()
-            started = loop.time()
-            attempts = [asyncio.ensure_future(d.connect()) for _ in range(6)]
-            await d.queue_is(in_flight=2, waiting=4)
-            refusals = await asyncio.gather(*attempts)
-            elapsed = loop.time() - started
-            assert all(r is not None and r["code"] == "server_overloaded" for r in refusals)
-            assert all(0 < r["retry_after"] <= 60 for r in refusals if r)  # type: ignore[operator]
-            assert await d.metric(refused_total("outage")) == 4
-            # Three rounds of the bound (two at a time) would take 15 s.
-            assert elapsed < 2 * DEPENDENCY_TIMEOUT, elapsed
-            proxy.open()
-            # The database back: a handshake goes through again.
-            assert await d.connect() is None
-        finally:
-            proxy.open()
-            await close_all(d)
+    async with deployment(
+        deploy,
+        proxy,
+        CAMPFIRE_HANDSHAKES_IN_FLIGHT="2",
+        CAMPFIRE_HANDSHAKE_WAIT_SECONDS=str(LONG),
+    ) as d:
+        proxy.stall()
+        loop = asyncio.get_running_loop()
+        started = loop.time()
+        attempts = [asyncio.ensure_future(d.connect()) for _ in range(6)]
+        await d.queue_is(in_flight=2, waiting=4)
+        refusals = await asyncio.gather(*attempts)
+        elapsed = loop.time() - started
+        assert all(r is not None and r["code"] == "server_overloaded" for r in refusals)
+        assert all(0 < r["retry_after"] <= 60 for r in refusals if r)  # type: ignore[operator]
+        assert await d.metric(refused_total("outage")) == 4
+        # Three rounds of the bound (two at a time) would take 15 s.
+        assert elapsed < 2 * DEPENDENCY_TIMEOUT, elapsed
+        proxy.open()
+        # The database back: a handshake goes through again.
+        assert await d.connect() is None
 
 
 # The burst: a handshake's authentication read takes ~0.3 s on the saturated database (three

@@ -81,8 +81,11 @@ class HandshakeQueue:
         started = loop.time()
         try:
             yield
-        except BaseException as exc:
-            if is_outage(exc):
+        except CampfireError as exc:
+            # `dependency_bound`'s refusal for an outage: `unavailable`, caused by the driver's
+            # error. (Not a refusal that merely happened while handling some error.)
+            cause = exc.__cause__
+            if exc.code is ErrorCode.server_overloaded and cause is not None and is_outage(cause):
                 self._refuse_waiters()
             raise
         finally:
