@@ -49,14 +49,28 @@ def _innermost(coro: Any) -> Any:
     return coro
 
 
+def _chain(coro: Any) -> str:
+    # The awaited coroutines from the task's own down to the innermost, so that tasks waiting
+    # on the same lock can be told apart by the code path that took them there.
+    names = []
+    while coro is not None and len(names) < 50:
+        names.append(_name(coro))
+        inner = getattr(coro, "cr_await", None) or getattr(coro, "gi_yieldfrom", None)
+        awaits_coroutine = hasattr(inner, "cr_code") or hasattr(inner, "gi_code")
+        coro = inner if awaits_coroutine else None
+    return " > ".join(names)
+
+
 def snapshot() -> dict[str, Any]:
     tasks = asyncio.all_tasks()
     outer: collections.Counter[str] = collections.Counter()
     inner: collections.Counter[str] = collections.Counter()
+    chains: collections.Counter[str] = collections.Counter()
     for task in tasks:
         coro = task.get_coro()
         outer[_name(coro)] += 1
         inner[_name(_innermost(coro))] += 1
+        chains[_chain(coro)] += 1
     state = {}
     details = {}
     for name, structure in _tracked.items():
@@ -71,6 +85,7 @@ def snapshot() -> dict[str, Any]:
         "tasks": len(tasks),
         "by_coroutine": dict(outer.most_common()),
         "by_innermost": dict(inner.most_common()),
+        "by_chain": dict(chains.most_common(25)),
         "state": state,
         "details": details,
     }

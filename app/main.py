@@ -87,7 +87,7 @@ def create_app(settings: Settings | None = None) -> web.Application:
             audit = FanoutAudit(sio.manager, services, settings.fanout_audit_seconds)
 
     async def on_startup(_: web.Application) -> None:
-        _track_for_debug(sio, gateway, services, audit)
+        _track_for_debug(sio, gateway, services, audit, state, jobs)
         debug_tasks.install(asyncio.get_running_loop())
         jobs.start()
         if audit is not None:
@@ -118,7 +118,9 @@ def create_app(settings: Settings | None = None) -> web.Application:
     return app
 
 
-def _track_for_debug(sio: Any, gateway: RealtimeGateway, services: Services, audit: Any) -> None:
+def _track_for_debug(
+    sio: Any, gateway: RealtimeGateway, services: Services, audit: Any, state: Any, jobs: Any
+) -> None:
     """The per-socket and per-room structures the soak's task dump reports the size of."""
     if not debug_tasks.enabled():
         return
@@ -135,6 +137,14 @@ def _track_for_debug(sio: Any, gateway: RealtimeGateway, services: Services, aud
     debug_tasks.track("messages.publishing", lambda: services.messages._publishing)
     if audit is not None:
         debug_tasks.track("audit.rooms", lambda: audit._rooms)
+    # Redis connections checked out of each pool: a pool at its bound makes every command wait.
+    debug_tasks.track("redis.state_in_use", lambda: state.redis.connection_pool._in_use_connections)
+    debug_tasks.track(
+        "redis.pubsub_in_use", lambda: manager.redis.connection_pool._in_use_connections
+    )
+    debug_tasks.track(
+        "redis.arq_in_use", lambda: jobs._pool_task.result().connection_pool._in_use_connections
+    )
 
 
 def _orphans(sio: Any, gateway: RealtimeGateway) -> list[str]:

@@ -178,10 +178,10 @@ async def soak(args: argparse.Namespace) -> int:
                 samples.append(await sample(deployment, http))
                 print(json.dumps({"event": "sample", **samples[-1]}), flush=True)
                 last = time.monotonic() >= deadline
-                if len(samples) == 1 or last:
-                    label = "last" if last else "first"
-                    dumps = await task_dumps(deployment, workdir, label)
-                    print(json.dumps({"event": f"tasks_{label}", **dumps}), flush=True)
+                # A dump at every sample (small), so that what grows can be followed.
+                label = "last" if last else "first" if len(samples) == 1 else str(len(samples))
+                dumps = await task_dumps(deployment, workdir, label)
+                print(json.dumps({"event": f"tasks_{label}", **dumps}), flush=True)
                 if last:
                     break
                 await asyncio.sleep(min(args.sample_seconds, max(0.0, deadline - time.monotonic())))
