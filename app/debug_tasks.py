@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import gc
 import json
 import logging
 import os
@@ -81,8 +82,12 @@ def snapshot() -> dict[str, Any]:
                 details[name] = dict(collections.Counter(found).most_common(10))
         except Exception as exc:  # a dump must never take the process down
             state[name] = f"{type(exc).__name__}"
+    # Live objects by type (those created after start-up: gc.freeze() hid the rest), so that
+    # two dumps show which kind of object accumulates when memory grows.
+    types = collections.Counter(type(o).__qualname__ for o in gc.get_objects())
     return {
         "tasks": len(tasks),
+        "objects_by_type": dict(types.most_common(40)),
         "by_coroutine": dict(outer.most_common()),
         "by_innermost": dict(inner.most_common()),
         "by_chain": dict(chains.most_common(25)),
