@@ -50,6 +50,13 @@ def _innermost(coro: Any) -> Any:
     return coro
 
 
+def _where(tb: Any) -> str:
+    while tb.tb_next is not None:
+        tb = tb.tb_next
+    code = tb.tb_frame.f_code
+    return f"{code.co_filename.rsplit('/', 2)[-1]}:{code.co_name}:{tb.tb_lineno}"
+
+
 def _chain(coro: Any) -> str:
     # The awaited coroutines from the task's own down to the innermost, so that tasks waiting
     # on the same lock can be told apart by the code path that took them there.
@@ -84,10 +91,21 @@ def snapshot() -> dict[str, Any]:
             state[name] = f"{type(exc).__name__}"
     # Live objects by type (those created after start-up: gc.freeze() hid the rest), so that
     # two dumps show which kind of object accumulates when memory grows.
-    types = collections.Counter(type(o).__qualname__ for o in gc.get_objects())
+    objects = gc.get_objects()
+    types = collections.Counter(type(o).__qualname__ for o in objects)
+    # Exceptions kept alive, and where their tracebacks end: exceptions caught into a cycle
+    # (exception -> traceback -> frame -> exception) wait for the cyclic GC with all they hold.
+    exceptions = collections.Counter(
+        type(o).__qualname__ for o in objects if isinstance(o, BaseException)
+    )
+    traceback_ends = collections.Counter(
+        _where(o) for o in objects if type(o).__name__ == "traceback"
+    )
     return {
         "tasks": len(tasks),
         "objects_by_type": dict(types.most_common(40)),
+        "exceptions_by_type": dict(exceptions.most_common(20)),
+        "traceback_ends": dict(traceback_ends.most_common(20)),
         "by_coroutine": dict(outer.most_common()),
         "by_innermost": dict(inner.most_common()),
         "by_chain": dict(chains.most_common(25)),

@@ -98,3 +98,38 @@ async def test_failed_upgrades_and_closed_sockets_leave_no_engineio_socket(
     assert after["state"]["eio.sockets"] == 0, after["details"]
     assert after["state"]["gateway.live"] == before["gateway.live"]
     assert after["state"]["sio.rooms_of_sid"] == before["sio.rooms_of_sid"]
+
+
+async def test_a_broken_connection_leaves_no_reference_cycle(
+    make_server: Callable[..., ServerProcess], tmp_path: Path
+) -> None:
+    """A client whose network goes (no close frame) must be freed by reference counting:
+    aiohttp keeps the error of the failed close on the response, in a cycle through its
+    traceback, which only a full garbage collection (rare under app/heap.py) would free, with
+    the whole connection behind it. The soak's reconnects piled up thousands of them."""
+    target = tmp_path / "tasks-{pid}.json"
+    server = make_server(CAMPFIRE_DEBUG_TASK_DUMP=str(target), CAMPFIRE_ENGINE_FAST_PATH="1")
+    url = server.url.replace("http", "ws", 1) + "/socket.io/?EIO=4&transport=websocket"
+    async with aiohttp.ClientSession() as http:
+        admin = await login(http, server.url, ADMIN_EMAIL)
+        for _ in range(ROUNDS):
+            ws = await http.ws_connect(url)
+            await ws.receive(timeout=WAIT)  # Engine.IO's open packet
+            await ws.send_str("40" + json.dumps({"token": admin.token}))
+            async with asyncio.timeout(WAIT):
+                while "SyncComplete" not in str((await ws.receive()).data):
+                    pass
+            # The network goes: the TCP connection ends without a WebSocket close frame.
+            assert ws._response is not None and ws._response.connection is not None
+            transport = ws._response.connection.transport
+            assert transport is not None
+            transport.abort()
+            await ws.close()
+
+    after = await dump(server, target)
+    async with asyncio.timeout(6 * WAIT):
+        while after["state"]["gateway.live"] > 0:  # the server may not have seen every end yet
+            await asyncio.sleep(0.2)  # between dumps of another process: no event to wait on
+            after = await dump(server, target)
+    assert after["exceptions_by_type"].get("ClientConnectionResetError", 0) == 0, after
+    assert after["objects_by_type"].get("TCPTransport", 0) < ROUNDS, after["objects_by_type"]

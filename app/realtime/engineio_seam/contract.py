@@ -85,6 +85,8 @@ CONTRACT: tuple[Requirement, ...] = (
       "the aiohttp WebSocketResponse DirectSocket reads from"),
     R("engineio.async_drivers.aiohttp:WebSocket", "handler", "attribute", None, "fast",
       "the socket's _websocket_handler, called by __call__"),
+    R("aiohttp.web_ws:WebSocketResponse", "_exception", "attribute", None, "fast",
+      "cleared when a broken connection ends: its traceback holds the response in a cycle"),
     R("engineio.packet:Packet", "encode", "method", ("self", "b64"), "fast", "framing"),
     R("engineio.exceptions", "SocketIsClosedError", "class", None, "fast", "reader loop"),
     # ---- python-socketio server (server.py) ---------------------------------------------------
@@ -179,6 +181,10 @@ def _sample(owner: str) -> Any:
         ws = WebSocket(lambda _ws: None, None)
         ws._sock = getattr(ws, "_sock", None)  # set by __call__; present on the class?
         return ws
+    if owner == "aiohttp.web_ws:WebSocketResponse":
+        from aiohttp.web_ws import WebSocketResponse
+
+        return WebSocketResponse()
     if owner == _SRV:
         import socketio
 
@@ -209,7 +215,7 @@ def _resolve(owner: str) -> Any:
 def _versions() -> str:
     from importlib.metadata import version
 
-    libraries = ("python-engineio", "python-socketio", "redis")
+    libraries = ("python-engineio", "python-socketio", "redis", "aiohttp")
     return ", ".join(f"{p} {version(p)}" for p in libraries)
 
 

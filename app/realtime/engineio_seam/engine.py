@@ -369,4 +369,9 @@ class DirectSocket(AsyncSocket):
         self._timer_token += 1  # a pending deadline finds nothing to do
         writer.flush()
         await sock.close()
+        # When the connection broke (no close frame), aiohttp keeps the error of its failed
+        # close on the response, and that error's traceback holds the response's own frames:
+        # a reference cycle with the whole connection behind it (transport, request, parser),
+        # freed only by a full collection, which app/heap.py makes rare. Nothing reads it now.
+        sock._exception = None
         await self.close(wait=False, abort=True, reason=self.server.reason.TRANSPORT_CLOSE)
