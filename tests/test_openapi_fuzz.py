@@ -22,7 +22,7 @@ from schemathesis import GenerationMode
 from schemathesis.checks import load_all_checks
 
 from app.http.openapi import openapi_document
-from tests.support import ADMIN_EMAIL, PASSWORD, ServerProcess
+from tests.support import ADMIN_EMAIL, PASSWORD, UNLIMITED, ServerProcess, create_admin
 
 load_all_checks()
 from schemathesis.specs.openapi import checks as openapi_checks  # noqa: E402
@@ -76,8 +76,21 @@ CASES = [
 
 
 @pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
+    """A live server of this module's own, not the session's shared one: as an admin the
+    fuzzer changes what it may (it made its room `auto_join`, say, and every user created
+    afterwards joined it), which must not reach the tests that share a server."""
+    workdir = tmp_path_factory.mktemp("fuzz-server")
+    process = ServerProcess(workdir=workdir, env=dict(UNLIMITED))
+    create_admin(process)
+    process.start()
+    yield process
+    process.stop()
+
+
+@pytest.fixture(scope="module")
 def fuzz_session(server: ServerProcess) -> Iterator[dict[str, Any]]:
-    """An admin's token and a room of theirs with a message, on the shared live server."""
+    """An admin's token and a room of theirs with a message, on the module's live server."""
     with requests.Session() as http:
         answer = http.post(
             server.url + "/api/session",
