@@ -324,6 +324,9 @@ class Harness:
                 "CAMPFIRE_LOG": "warning",
             }
         )
+        # The checkout's own code, not whatever the virtualenv's editable install points at:
+        # a worktree sharing another checkout's .venv would otherwise measure that one.
+        env["PYTHONPATH"] = os.pathsep.join(p for p in (str(ROOT), env.get("PYTHONPATH")) if p)
         env.update(extra)
         return env
 
