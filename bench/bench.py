@@ -41,7 +41,8 @@ SCENARIOS = ["idle", "fanout", "latency", "writes", "storm", "redis", "http", "b
 # Only when asked for (--only): 50,000 idle connections in one process and 10,000 sockets
 # reconnecting at once (bench/scenarios_conns.py) need raised fd limits and minutes; one room
 # of 10,000 distinct members (bench/scenarios_bigroom.py) needs minutes to seed and connect.
-EXTRA_SCENARIOS = ["idle50k", "storm10k", "bigroom-distinct"]
+# writes-pg (bench/scenarios_writes_pg.py) needs a PostgreSQL server on 127.0.0.1:5432.
+EXTRA_SCENARIOS = ["idle50k", "storm10k", "bigroom-distinct", "writes-pg"]
 # Ephemeral ports from one source address towards one server port (Linux's default range is
 # 32768-60999): past this many sockets the load generator uses 127.0.0.2, 127.0.0.3, ...
 SOCKETS_PER_SOURCE_ADDRESS = 25_000
@@ -1250,6 +1251,7 @@ def main(argv: list[str] | None = None) -> int:
     import scenarios_conns
     import scenarios_http
     import scenarios_writes
+    import scenarios_writes_pg
     import summary_refs
 
     try:
@@ -1276,6 +1278,8 @@ def main(argv: list[str] | None = None) -> int:
                 attempt("latency/campfire", run_fanout, h, "campfire", s, "latency")
             if "writes" in only:
                 attempt("writes/campfire", scenarios_writes.run_writes_with_limit, h, s)
+            if "writes-pg" in only:
+                attempt("writes-pg/campfire", scenarios_writes_pg.run_writes_pg, h, s)
             if "storm" in only:
                 attempt("storm/campfire", run_storm, h, s)
             if "storm10k" in only:

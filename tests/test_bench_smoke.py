@@ -4,17 +4,21 @@ A smoke run with tiny numbers: it starts `campfire serve` and the reference peer
 the fan-out and big-room scenarios against each, the reconnect storm, the persisted writes
 (with the bare SQLite writer's limit) and the history page (with the bare aiohttp handler)
 against Campfire, and checks the shape of the JSON, that messages were delivered in order and
-that every history answer held its 50 messages, and that the charts were drawn. It asserts
-nothing about speed.
+that every history answer held its 50 messages, and that the charts were drawn. A second run
+does the same for the opt-in `writes-pg` scenario (two web processes on a PostgreSQL database
+of the run's own at 127.0.0.1:5432, its own Redis, the bare asyncpg writers' limit) and checks
+that the database was dropped. It asserts nothing about speed.
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
 import shutil
 import subprocess
 from pathlib import Path
 
+import asyncpg
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -126,3 +130,57 @@ def check_bigroom(run: dict, sockets: int) -> None:
     half = run["at_half"]
     assert half["latency_ms"]["count"] > 0
     assert half["seq_gaps"] == 0
+
+
+@pytest.mark.timeout(300)
+def test_bench_smoke_writes_pg_two_processes_against_the_bare_asyncpg_limit(
+    tmp_path: Path,
+) -> None:
+    out = tmp_path / "bench.json"
+    argv = [str(ROOT / "bench" / "run"), "--smoke", "--only", "writes-pg"]
+    argv += ["--targets", "campfire", "--out", str(out)]
+    proc = subprocess.run(argv, capture_output=True, text=True, timeout=280, check=False)
+    assert proc.returncode == 0, proc.stderr[-4000:]
+    doc = json.loads(out.read_text())
+    assert doc["errors"] == {}
+    run = doc["results"]["writes-pg/campfire"]
+    assert run["scenario"] == "writes-pg" and run["processes"] == 2
+    assert len(run["urls"]) == 2 and run["arq_worker"]
+    assert run["connect"]["ready"] == run["connections"] == doc["settings"]["writers"]
+    assert run["acked"] > 0 and run["persisted_messages_per_s"] > 0
+    assert run["errors"] == {} and run["counters"]["seq_gaps"] == 0
+    # Every acked message was found in the database and replayed, from both processes.
+    batches = run["batches"]
+    assert batches["rows"] >= run["acked"] and batches["count"] > 0
+    assert all(n > 0 for n in batches["per_process"]) and len(batches["per_process"]) == 2
+    for variant in ("writes_only", "with_checks"):
+        limit = run["limit"][variant]
+        assert "error" not in limit, limit
+        assert limit["rows"] >= limit["batches"] > 0
+        # every row the writers counted is there, with gapless seqs and the read marks moved
+        assert limit["rows_stored"] == limit["rows"]
+        assert limit["read_marks_behind"] == 0 and limit["rooms_not_gapless"] == 0
+        assert len(limit["writers"]) == 2 and all(w["rows"] > 0 for w in limit["writers"])
+        assert limit["server"]["synchronous_commit"]
+    assert run["ratio_to_limit"] > 0 and run["ratio_to_limit_with_checks"] > 0
+    at80 = run["at_80pct"]
+    assert at80["acked"] > 0 and at80["ack_latency_ms"]["count"] > 0
+    assert at80["send_errors"] == {} and at80["seq_gaps"] == 0
+    rows = [
+        r for r in doc["summary"] if r["scenario"] == "persisted writes (PostgreSQL, 2 processes)"
+    ]
+    figures = {r["figure"]: r["value"] for r in rows}
+    assert figures["acked messages/s / limit"] == run["ratio_to_limit"]
+    assert any(f.startswith("ack p99 ms at 80%") for f in figures)
+    assert asyncio.run(databases_named(run["database"])) == []
+
+
+async def databases_named(prefix: str) -> list[str]:
+    connection = await asyncpg.connect("postgresql://postgres@127.0.0.1:5432/postgres")
+    try:
+        rows = await connection.fetch(
+            "SELECT datname FROM pg_database WHERE starts_with(datname, $1)", prefix
+        )
+    finally:
+        await connection.close()
+    return [r["datname"] for r in rows]
