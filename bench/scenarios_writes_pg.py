@@ -302,5 +302,6 @@ def fixed_rate(h: core.Harness, s: core.Seed, env: dict[str, str], rate: int) ->
         "missing_deliveries": st["missing_deliveries"],
         "server_cpu_pct": st["server_cpu_pct"],
         "loadgen_cpu_pct": st["loadgen_cpu_pct"],
+        "other_processes_cpu_pct": st.get("other_processes_cpu_pct"),
         "seq_gaps": run.get("counters", {}).get("seq_gaps"),
     }

@@ -32,6 +32,10 @@ def row_adder(out: list[Row], profile: str) -> Any:
     return add
 
 
+def _rounded(value: Any) -> int | None:
+    return None if value is None else round(value)
+
+
 def rows(results: dict[str, Any], profile: str) -> list[Row]:
     out: list[Row] = []
     add = row_adder(out, profile)
@@ -61,6 +65,7 @@ def rows(results: dict[str, Any], profile: str) -> list[Row]:
     if "persisted_messages_per_s" in pg:
         add(scenario, "campfire", f"acked messages/s ({pg.get('writers')} senders)",
             pg["persisted_messages_per_s"])  # fmt: skip
+        out[-1]["other_cpu_pct"] = _rounded(pg.get("other_processes_cpu_pct"))
     limit = (pg.get("limit") or {}).get("writes_only") or {}
     if limit.get("rows_per_s"):
         batches = pg.get("batches") or {}
@@ -79,6 +84,7 @@ def rows(results: dict[str, Any], profile: str) -> list[Row]:
         add(scenario, "campfire",
             f"ack p99 ms at 80% ({at80.get('offered_messages_per_s')} messages/s offered)", v,
             "<= 20 ms", v is not None and v <= 20)  # fmt: skip
+        out[-1]["other_cpu_pct"] = _rounded(at80.get("other_processes_cpu_pct"))
 
     r = results.get("http/campfire") or {}
     for target in ("campfire", "bare"):
