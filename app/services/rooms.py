@@ -127,15 +127,21 @@ class RoomService:
     async def brief(self, room: models.Room) -> RoomOut:
         """The room as it goes out unasked (events, answers of changes): a room of more than
         `member_ids_max` members with `member_count` instead of `member_ids`. Reads at most
-        `member_ids_max` + 1 ids, then counts."""
+        `member_ids_max` + 1 ids, then (in the same read) counts."""
         if self.member_ids_max <= 0:
             return await self.describe(room)
         limit = {"room": room.id, "limit": self.member_ids_max + 1}
-        first = await self._db.read(lambda query: query(FIRST_MEMBERS, limit))
-        if len(first) <= self.member_ids_max:
-            return RoomOut.of(room, [user_id for (user_id,) in first])
-        count = await self._db.read(lambda query: query(COUNT_MEMBERS, {"room": room.id}))
-        return RoomOut.of(room, member_count=int(count[0][0]))
+
+        def ids_or_count(query: Query) -> list[str] | int:
+            first = query(FIRST_MEMBERS, limit)
+            if len(first) <= self.member_ids_max:
+                return [user_id for (user_id,) in first]
+            return int(query(COUNT_MEMBERS, {"room": room.id})[0][0])
+
+        members = await self._db.read(ids_or_count)
+        if isinstance(members, int):
+            return RoomOut.of(room, member_count=members)
+        return RoomOut.of(room, members)
 
     def shaped(self, room: models.Room, member_ids: list[str]) -> RoomOut:
         """`brief` for a room whose members are known already."""
