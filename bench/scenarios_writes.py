@@ -29,12 +29,7 @@ def run_writes_with_limit(h: core.Harness, s: core.Seed) -> dict[str, Any]:
     result = core.run_writes(h, s)
     plan = committed_batches(db, s.writer_rooms, since)
     sizes = [len(b) for b in plan["batches"]]
-    result["batches"] = {
-        "count": len(sizes),
-        "mean_size": round(sum(sizes) / len(sizes), 2) if sizes else None,
-        "max_size": max(sizes, default=None),
-        "id_version": plan["id_version"],
-    }
+    result["batches"] = batch_summary(sizes, plan["id_version"])
     rate = result.get("persisted_messages_per_s") or 0
     if sizes:
         plan_path = h.workdir / "writes-plan.json"
@@ -104,6 +99,17 @@ def bare_writer(h: core.Harness, db: Path, plan: Path, seconds: float, checks: b
     return dict(json.loads(lines[-1]))
 
 
+def batch_summary(sizes: list[int], id_version: int) -> dict[str, Any]:
+    """How Campfire's commits were cut: the batch sizes the limit replays."""
+    return {
+        "count": len(sizes),
+        "mean_size": round(sum(sizes) / len(sizes), 2) if sizes else None,
+        "max_size": max(sizes, default=None),
+        "rows": sum(sizes),
+        "id_version": id_version,
+    }
+
+
 def writer_clients(s: core.Seed, seqs: dict[str, int]) -> list[dict[str, Any]]:
     return [
         {
@@ -117,30 +123,28 @@ def writer_clients(s: core.Seed, seqs: dict[str, int]) -> list[dict[str, Any]]:
     ]
 
 
-def fixed_rate_writes(h: core.Harness, s: core.Seed, rate: int) -> dict[str, Any]:
-    """Open-loop sends at `rate` messages/s spread over the writers (the fan-out sweep's
+def fixed_rate_config(
+    h: core.Harness, label: str, urls: list[str], clients: list[dict[str, Any]], rate: int
+) -> dict[str, Any]:
+    """One open-loop step at `rate` messages/s spread over the writers (the fan-out sweep's
     machinery: each writer's room has one socket, so deliveries/s = messages/s)."""
     p = h.profile
-    proc = h.start_campfire()
-    try:
-        clients = writer_clients(s, core.cursors(proc.url, s))
-        cfg = {
-            "scenario": "fanout",
-            "label": "writes-80pct",
-            "target": "campfire",
-            "mode": "campfire",
-            "workers": p["workers"],
-            "urls": [proc.url],
-            "clients": clients,
-            "steps": [
-                {"offered": rate, "warmup_s": p["write_warmup_s"], "duration_s": p["write_s"]}
-            ],
-            "stop_on_fail": False,
-            "connect_concurrency": p["connect_concurrency"],
-        }
-        run = h.loadgen(cfg, [proc.pid])
-    finally:
-        h.stop(proc)
+    return {
+        "scenario": "fanout",
+        "label": label,
+        "target": "campfire",
+        "mode": "campfire",
+        "workers": p["workers"],
+        "urls": urls,
+        "clients": clients,
+        "steps": [{"offered": rate, "warmup_s": p["write_warmup_s"], "duration_s": p["write_s"]}],
+        "stop_on_fail": False,
+        "connect_concurrency": p["connect_concurrency"],
+    }
+
+
+def fixed_rate_result(run: dict[str, Any], rate: int) -> dict[str, Any]:
+    """The figures of a `fixed_rate_config` run."""
     if "steps" not in run or not run["steps"]:
         return {"error": run.get("error", "no step"), "offered_messages_per_s": rate}
     st = run["steps"][0]
@@ -153,5 +157,17 @@ def fixed_rate_writes(h: core.Harness, s: core.Seed, rate: int) -> dict[str, Any
         "missing_deliveries": st["missing_deliveries"],
         "server_cpu_pct": st["server_cpu_pct"],
         "loadgen_cpu_pct": st["loadgen_cpu_pct"],
+        "other_processes_cpu_pct": st.get("other_processes_cpu_pct"),
         "seq_gaps": run.get("counters", {}).get("seq_gaps"),
     }
+
+
+def fixed_rate_writes(h: core.Harness, s: core.Seed, rate: int) -> dict[str, Any]:
+    """Campfire at a fixed `rate` of messages/s (80% of its acked rate): the ack latency."""
+    proc = h.start_campfire()
+    try:
+        clients = writer_clients(s, core.cursors(proc.url, s))
+        run = h.loadgen(fixed_rate_config(h, "writes-80pct", [proc.url], clients, rate), [proc.pid])
+    finally:
+        h.stop(proc)
+    return fixed_rate_result(run, rate)

@@ -37,7 +37,12 @@ from itertools import groupby
 from typing import Any
 
 import asyncpg
-from scenarios_writes import writer_clients
+from scenarios_writes import (
+    batch_summary,
+    fixed_rate_config,
+    fixed_rate_result,
+    writer_clients,
+)
 
 import bench as core
 
@@ -98,12 +103,8 @@ def run_writes_pg(h: core.Harness, s: core.Seed) -> dict[str, Any]:
         plan = asyncio.run(committed_batches(url, process_of, since))
         sizes = [len(b) for b in plan["batches"]]
         out["batches"] = {
-            "count": len(sizes),
-            "mean_size": round(sum(sizes) / len(sizes), 2) if sizes else None,
-            "max_size": max(sizes, default=None),
-            "rows": sum(sizes),
+            **batch_summary(sizes, plan["id_version"]),
             "per_process": [plan["process"].count(k) for k in range(PROCESSES)],
-            "id_version": plan["id_version"],
         }
         rate = out.get("persisted_messages_per_s") or 0
         if sizes:
@@ -267,41 +268,13 @@ def bare_writer(h: core.Harness, url: str, plan: Any, seconds: float, checks: bo
 
 
 def fixed_rate(h: core.Harness, s: core.Seed, env: dict[str, str], rate: int) -> dict[str, Any]:
-    """Open-loop sends at `rate` messages/s over the writers on both processes (the fan-out
-    sweep's machinery: each writer's room has one socket, so deliveries/s = messages/s)."""
-    p = h.profile
+    """Open-loop sends at `rate` messages/s over the writers on both processes."""
     procs = start_processes(h, env)
     try:
-        cfg = {
-            "scenario": "fanout",
-            "label": "writes-pg-80pct",
-            "target": "campfire",
-            "mode": "campfire",
-            "workers": p["workers"],
-            "urls": [q.url for q in procs],
-            "clients": clients_for(h, s, procs[0].url),
-            "steps": [
-                {"offered": rate, "warmup_s": p["write_warmup_s"], "duration_s": p["write_s"]}
-            ],
-            "stop_on_fail": False,
-            "connect_concurrency": p["connect_concurrency"],
-        }
+        urls = [q.url for q in procs]
+        cfg = fixed_rate_config(h, "writes-pg-80pct", urls, clients_for(h, s, urls[0]), rate)
         run = _loadgen_floating(h, cfg, [q.pid for q in procs])
     finally:
         for q in procs:
             h.stop(q)
-    if "steps" not in run or not run["steps"]:
-        return {"error": run.get("error", "no step"), "offered_messages_per_s": rate}
-    st = run["steps"][0]
-    return {
-        "offered_messages_per_s": rate,
-        "achieved_messages_per_s": st["achieved_deliveries_per_s"],
-        "acked": st["acked"],
-        "ack_latency_ms": st["ack_latency_ms"],
-        "send_errors": st["send_errors"],
-        "missing_deliveries": st["missing_deliveries"],
-        "server_cpu_pct": st["server_cpu_pct"],
-        "loadgen_cpu_pct": st["loadgen_cpu_pct"],
-        "other_processes_cpu_pct": st.get("other_processes_cpu_pct"),
-        "seq_gaps": run.get("counters", {}).get("seq_gaps"),
-    }
+    return fixed_rate_result(run, rate)
