@@ -144,3 +144,75 @@ async def _resend_and_refusals(url: str) -> None:
 def test_resends_are_found_and_strangers_refused_within_one_batch(url: str) -> None:
     upgrade(url)
     asyncio.run(_resend_and_refusals(url))
+
+
+async def _two_writers_on_shared_rooms(url: str, rounds: int) -> None:
+    # Two Databases: two connection pools, as two web processes have.
+    first, second = Database(async_database_url(url)), Database(async_database_url(url))
+    stores = [MessageStore(first), MessageStore(second)]
+    try:
+        user, room = await _seed(first)
+        rooms = [room]
+        for _ in range(3):
+            rooms.append(new_id())
+            await _execute(
+                first,
+                "INSERT INTO rooms (id, name, kind, creator_id, created_at, last_seq)"
+                " VALUES (:id, 'R', 'closed', :user, :now, 0)",
+                id=rooms[-1],
+                user=user,
+                now=datetime(2026, 1, 1, tzinfo=UTC),
+            )
+            await _execute(
+                first,
+                "INSERT INTO memberships (room_id, user_id, created_at)"
+                " VALUES (:room, :user, :now)",
+                room=rooms[-1],
+                user=user,
+                now=datetime(2026, 1, 1, tzinfo=UTC),
+            )
+        for i in range(rounds):
+            # Each store's writes of a round are one batch over all four rooms, the two
+            # stores' drafts in opposite room orders, both batches in flight at once; and
+            # both send one message under the same client_message_id.
+            shared = new_id()
+            outcomes = await asyncio.gather(
+                *(stores[0].write(user, r, f"a{i}", new_id()) for r in rooms),
+                *(stores[1].write(user, r, f"b{i}", new_id()) for r in reversed(rooms)),
+                stores[0].write(user, rooms[i % 4], "dup", shared),
+                stores[1].write(user, rooms[i % 4], "dup", shared),
+            )
+            assert [o.kind for o in outcomes[:8]] == ["stored"] * 8, outcomes
+            twice = outcomes[8:]
+            assert sorted(o.kind for o in twice) == ["existing", "stored"], twice
+            assert twice[0].message.id == twice[1].message.id  # type: ignore[union-attr]
+        async with first.engine.connect() as connection:
+            for r in rooms:
+                seqs = await connection.execute(
+                    text("SELECT seq FROM messages WHERE room_id = :r ORDER BY seq"), {"r": r}
+                )
+                found = [row[0] for row in seqs]
+                last = await connection.execute(
+                    text("SELECT last_seq FROM rooms WHERE id = :r"), {"r": r}
+                )
+                read = await connection.execute(
+                    text("SELECT last_read_seq FROM memberships WHERE room_id = :r"), {"r": r}
+                )
+                assert found == list(range(1, len(found) + 1)) == list(range(1, last.scalar() + 1))
+                assert read.scalar() == len(found)
+                assert len(found) == 2 * rounds + rounds // 4
+    finally:
+        for store in stores:
+            await store.close()
+        await first.close()
+        await second.close()
+
+
+def test_two_processes_batches_over_the_same_rooms_keep_seqs_gapless_without_deadlock() -> None:
+    """Two pools (two processes' worth) commit batches over the same four rooms at once, in
+    opposite orders: every message stored (a deadlock would fail a batch after PostgreSQL's
+    deadlock_timeout), each room's seqs exactly 1..last_seq, the read marks at the top, and
+    one client_message_id sent through both stores at once stored once."""
+    with scratch_postgres("campfire_message_store_two") as url:
+        upgrade(url)
+        asyncio.run(_two_writers_on_shared_rooms(url, rounds=24))

@@ -3,7 +3,7 @@
 `write_batch` holds the rules (resends found by client_message_id, membership of sender and
 mentioned users, attachments claimed, gapless seqs per room, the sender's read mark) over the
 operations of `BatchOps`, which each database implements its own fastest way:
-`message_batch_postgres.CoreBatch` and `message_batch_sqlite.SqliteBatch`.
+`message_batch_postgres.PgBatch` and `message_batch_sqlite.SqliteBatch`.
 """
 
 from __future__ import annotations

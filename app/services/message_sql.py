@@ -1,22 +1,15 @@
 """The statements of the group-committed message write (`message_store`), built once.
 
-Constructing a SQLAlchemy statement costs more than running it on SQLite, so both dialects'
-statements are module constants: SQLAlchemy Core for PostgreSQL (`message_batch_postgres`),
-plain sqlite3 text for SQLite (`message_batch_sqlite`).
+Plain SQL for each driver, built once: asyncpg's for PostgreSQL (`message_batch_postgres`),
+sqlite3's for SQLite (`message_batch_sqlite`). Both write the same columns (`MESSAGE_FIELDS`).
 """
 
 from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from sqlalchemy import bindparam, insert, select, text, update
-
-from app import models
 from app.services import message_rows
 
-MESSAGES = models.Message.__table__  # type: ignore[attr-defined]
-MEMBERSHIPS = models.Membership.__table__  # type: ignore[attr-defined]
-ROOMS = models.Room.__table__  # type: ignore[attr-defined]
 # What a new message's row is written with; the other columns take their defaults (never
 # edited, not deleted, rev 0).
 MESSAGE_FIELDS = (
@@ -30,34 +23,44 @@ MESSAGE_FIELDS = (
     "mention_ids",
 )
 
-# SQLAlchemy Core (PostgreSQL and any other dialect).
-ALLOCATE_SEQS = (
-    update(ROOMS)
-    .where(ROOMS.c.id == bindparam("room"))
-    .values(last_seq=ROOMS.c.last_seq + bindparam("count"), last_message_at=bindparam("now"))
-    .returning(ROOMS.c.last_seq)
+# asyncpg (PostgreSQL, `message_batch_postgres`): numbered parameters, a batch's keys, pairs
+# and rows as arrays, so each statement is one round trip and one prepared statement whatever
+# the batch's size.
+_M_COLUMNS = ", ".join(f"m.{name}" for name in message_rows.COLUMNS)
+PG_EXISTING = (
+    f"SELECT {_M_COLUMNS} FROM messages AS m"
+    " JOIN unnest($1::varchar[], $2::varchar[]) AS k(creator, cmid)"
+    " ON m.creator_id = k.creator AND m.client_message_id = k.cmid"
 )
-INSERT_MESSAGES = insert(MESSAGES)
-SELECT_MESSAGES = select(*(MESSAGES.c[name] for name in message_rows.COLUMNS))
-SELECT_MEMBERSHIPS = select(MEMBERSHIPS.c.room_id, MEMBERSHIPS.c.user_id)
-MARK_READ = (
-    update(MEMBERSHIPS)
-    .where(
-        MEMBERSHIPS.c.room_id == bindparam("room"),
-        MEMBERSHIPS.c.user_id == bindparam("user"),
-        MEMBERSHIPS.c.last_read_seq < bindparam("seq"),
-    )
-    .values(last_read_seq=bindparam("seq"))
+PG_MEMBERS = (
+    "SELECT m.room_id, m.user_id FROM memberships AS m"
+    " JOIN unnest($1::varchar[], $2::varchar[]) AS k(room, usr)"
+    " ON m.room_id = k.room AND m.user_id = k.usr"
+)
+PG_LOCK_ROOMS = "SELECT id FROM rooms WHERE id = ANY($1::varchar[]) ORDER BY id FOR UPDATE"
+PG_ALLOCATE = (
+    "UPDATE rooms AS r SET last_seq = r.last_seq + c.n, last_message_at = $3"
+    " FROM unnest($1::varchar[], $2::int[]) AS c(id, n) WHERE r.id = c.id"
+    " RETURNING r.id, r.last_seq"
+)
+PG_INSERT = (
+    f"INSERT INTO messages ({', '.join(MESSAGE_FIELDS)})"
+    " SELECT v.id, v.room, v.creator, v.content, v.cmid, $8::timestamptz, v.seq, v.mentions"
+    " FROM unnest($1::varchar[], $2::varchar[], $3::varchar[], $4::text[], $5::varchar[],"
+    " $6::int[], $7::text[]) AS v(id, room, creator, content, cmid, seq, mentions)"
+)
+PG_MARK_READ = (
+    "UPDATE memberships AS m SET last_read_seq = v.seq"
+    " FROM unnest($1::varchar[], $2::varchar[], $3::int[]) AS v(room, usr, seq)"
+    " WHERE m.room_id = v.room AND m.user_id = v.usr AND m.last_read_seq < v.seq"
 )
 # An attachment goes to a message only if it is an unused upload of the sender to that room;
 # the condition is re-checked under the row lock, so two messages never take the same one.
-CLAIM_ATTACHMENT = text(
-    "UPDATE attachments SET message_id = :message, position = :position WHERE id = :id"
-    " AND room_id = :room AND uploader_id = :uploader AND message_id IS NULL"
+PG_CLAIM = (
+    "UPDATE attachments SET message_id = $1, position = $2 WHERE id = $3"
+    " AND room_id = $4 AND uploader_id = $5 AND message_id IS NULL RETURNING id"
 )
-RELEASE_ATTACHMENTS = text(
-    "UPDATE attachments SET message_id = NULL, position = 0 WHERE message_id = :message"
-)
+PG_RELEASE = "UPDATE attachments SET message_id = NULL, position = 0 WHERE message_id = $1"
 
 # Plain sqlite3 (positional parameters).
 SQLITE_EXISTING = (

@@ -7,20 +7,22 @@ answer only after the transaction that holds its message has committed.
 
 Per room, seqs are allocated by one `UPDATE rooms SET last_seq = last_seq + k ... RETURNING`
 inside the batch's transaction, so they stay gapless and unique across processes: on PostgreSQL
-the row lock orders concurrent writers (rooms are locked in id order, so batches never
-deadlock); on SQLite there is one writer at a time anyway.
+the row lock orders concurrent writers (a batch locks its rooms in id order first, so
+batches never deadlock); on SQLite there is one writer at a time anyway.
 
 The batch itself is one synchronous function (`message_batch.write_batch`) over a few small
-operations (`BatchOps`). PostgreSQL runs it through the async engine (`run_sync`) with
-SQLAlchemy Core statements (`message_batch_postgres`); SQLite runs it whole on a dedicated
-writer thread with plain sqlite3 statements (`message_batch_sqlite`), because aiosqlite would
-cost a thread hand-off per statement and SQLAlchemy's per-statement overhead is larger than
-SQLite's own work for these one-row lookups. The statements are built once in `message_sql`.
+operations (`BatchOps`). PostgreSQL runs it in a greenlet on a pooled connection's asyncpg
+driver, one array (`unnest`) statement per operation whatever the batch holds
+(`message_batch_postgres`); SQLite runs it whole on a dedicated writer thread with plain
+sqlite3 statements (`message_batch_sqlite`), because aiosqlite would cost a thread hand-off per
+statement and SQLAlchemy's per-statement overhead is larger than SQLite's own work for these
+one-row lookups. The statements are built once in `message_sql`.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import sqlite3
 from collections.abc import Callable, Mapping, Sequence
@@ -29,13 +31,14 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, TypeVar
 
+import asyncpg
 from sqlalchemy import Connection, text
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.util import greenlet_spawn
 
 from app.db import Database, Query
 from app.models import utcnow
 from app.services.message_batch import Draft, Outcome, write_batch
-from app.services.message_batch_postgres import CoreBatch
+from app.services.message_batch_postgres import PgBatch
 from app.services.message_batch_sqlite import SqliteBatch
 from app.services.message_sql import sqlite_time
 
@@ -45,6 +48,8 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 MAX_BATCH = 256
+# Another process stored one of the batch's client_message_ids first (see `_run`).
+_INTEGRITY = (sqlite3.IntegrityError, asyncpg.IntegrityConstraintViolationError)
 
 
 @dataclass(slots=True)
@@ -133,7 +138,7 @@ class MessageStore:
                 batch.append(self._queue.get_nowait())
             try:
                 outcomes = await self._commit([p.draft for p in batch])
-            except (IntegrityError, sqlite3.IntegrityError):
+            except _INTEGRITY:
                 # Another process stored one of these client_message_ids between our check
                 # and our insert; redo them one at a time so only that one is affected (and
                 # on the second try it is found as existing).
@@ -150,7 +155,7 @@ class MessageStore:
         for attempt in range(2):
             try:
                 [outcome] = await self._commit([pending.draft])
-            except (IntegrityError, sqlite3.IntegrityError) as exc:
+            except _INTEGRITY as exc:
                 if attempt:
                     _resolve(pending, exc)
                 continue
@@ -165,8 +170,21 @@ class MessageStore:
         if self._thread is not None:
             loop = asyncio.get_running_loop()
             return await loop.run_in_executor(self._thread, self._commit_sqlite, drafts, now)
-        async with self._db.engine.begin() as connection:
-            return await connection.run_sync(lambda sync: write_batch(CoreBatch(sync), drafts, now))
+        async with self._db.engine.connect() as connection:
+            # The pool's connection (pre-pinged, given back after), its asyncpg driver used
+            # directly in a transaction of its own (see message_batch_postgres).
+            driver = (await connection.get_raw_connection()).driver_connection
+            try:
+                async with driver.transaction():
+                    return await greenlet_spawn(write_batch, PgBatch(driver), drafts, now)
+            except (asyncpg.IntegrityConstraintViolationError, LookupError):
+                raise  # rolled back; the connection is fine
+            except BaseException:
+                # SQLAlchemy did not see the driver fail: never give a connection in an
+                # unknown state back to the pool.
+                with contextlib.suppress(Exception):
+                    await connection.invalidate()
+                raise
 
     def _commit_sqlite(self, drafts: list[Draft], now: datetime) -> list[Outcome]:
         connection = self._sqlite_connection()
