@@ -15,11 +15,12 @@ statement per kind of write, whatever the batch's size:
   as Campfire's were; rev and deleted take their defaults, as Campfire's do),
 - `UPDATE memberships ... FROM unnest(...)` moving the senders' last_read_seq forward.
 
-Campfire itself (app/services/message_batch_postgres.py) sends one `UPDATE rooms` per room of
-the batch and the rows and read marks through SQLAlchemy's executemany; fewer round trips is
-what makes this the limit. With `--checks` it also makes the two reads Campfire makes per batch
-before writing (resends by (creator_id, client_message_id), the senders' memberships), one
-statement each.
+Campfire itself (app/services/message_batch_postgres.py) makes the same statements on its
+pooled connection's asyncpg driver, plus the two reads below and a `SELECT ... ORDER BY id FOR
+UPDATE` of the batch's rooms first when it has more than one (the lock order that keeps two
+processes' batches over shared rooms from deadlocking; the writers' rooms here do not overlap).
+With `--checks` this writer also makes the two reads Campfire makes per batch before writing
+(resends by (creator_id, client_message_id), the senders' memberships), one statement each.
 
     python bench/peers/pg_writer.py DSN PLAN.json [--duration S] [--checks] [--writers 2]
         [--cpus 0,1]
