@@ -213,8 +213,8 @@ class _PgWriter:
         if self._connection is None:
             self._connection = await self._db.engine.connect()
         connection = self._connection
-        driver = (await connection.get_raw_connection()).driver_connection
         try:
+            driver = (await connection.get_raw_connection()).driver_connection
             async with driver.transaction():
                 return await greenlet_spawn(write_batch, PgBatch(driver), drafts, now)
         except (asyncpg.IntegrityConstraintViolationError, LookupError):
