@@ -216,3 +216,49 @@ def test_two_processes_batches_over_the_same_rooms_keep_seqs_gapless_without_dea
     with scratch_postgres("campfire_message_store_two") as url:
         upgrade(url)
         asyncio.run(_two_writers_on_shared_rooms(url, rounds=24))
+
+
+async def _attachments(url: str) -> None:
+    db = Database(async_database_url(url))
+    store = MessageStore(db)
+    try:
+        user, room = await _seed(db)
+        files = [new_id() for _ in range(3)]
+        for attachment_id in files:
+            await _execute(
+                db,
+                "INSERT INTO attachments (id, room_id, uploader_id, position, filename,"
+                " content_type, byte_size, thumbnail_state, created_at)"
+                " VALUES (:id, :room, :user, 0, 'f.txt', 'text/plain', 1, 'none', :now)",
+                id=attachment_id,
+                room=room,
+                user=user,
+                now=datetime(2026, 1, 1, tzinfo=UTC),
+            )
+        first = await store.write(user, room, "", new_id(), (), (files[0], files[1]))
+        # One batch: the first file again (taken), then a free one beside a taken one.
+        again, mixed = await asyncio.gather(
+            store.write(user, room, "", new_id(), (), (files[0],)),
+            store.write(user, room, "", new_id(), (), (files[2], files[1])),
+        )
+        async with db.engine.connect() as connection:
+            rows = await connection.execute(
+                text("SELECT id, message_id, position FROM attachments"), {}
+            )
+            owners = {row[0]: (row[1], row[2]) for row in rows}
+            seqs = await connection.execute(text("SELECT seq FROM messages"), {})
+            stored = [row[0] for row in seqs]
+    finally:
+        await store.close()
+        await db.close()
+    assert first.kind == "stored" and first.message is not None
+    assert (again.kind, mixed.kind) == ("bad_attachments", "bad_attachments")
+    assert owners[files[0]] == (first.message.id, 0)
+    assert owners[files[1]] == (first.message.id, 1)
+    assert owners[files[2]] == (None, 0)  # claimed, then given back with the batch's refusal
+    assert stored == [1]  # refused messages take no seq
+
+
+def test_attachments_are_claimed_all_or_none(url: str) -> None:
+    upgrade(url)
+    asyncio.run(_attachments(url))

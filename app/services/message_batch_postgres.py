@@ -2,10 +2,12 @@
 
 One statement per operation whatever the batch holds (keys, pairs and rows go in as arrays
 through `unnest`), each a prepared statement of asyncpg's own cache: a batch of messages in ten
-rooms costs eight round trips instead of one `UPDATE rooms` per room plus SQLAlchemy's work
-around each statement. `write_batch` stays synchronous (the SQLite batch runs it on a thread):
-`message_store` runs it in a greenlet (`greenlet_spawn`) and each operation awaits its statement
-with `await_`, which is how SQLAlchemy's own `run_sync` runs sync code on an async driver.
+rooms costs eight round trips (BEGIN, six statements, COMMIT) where SQLAlchemy Core sent one
+`UPDATE rooms` per room, with SQLAlchemy's own work around each statement.
+
+`write_batch` stays synchronous (the SQLite batch runs it on a thread): `message_store` runs it
+in a greenlet (`greenlet_spawn`) and each operation awaits its statement with `await_`, which
+is how SQLAlchemy's own `run_sync` runs sync code on an async driver.
 """
 
 from __future__ import annotations
