@@ -69,6 +69,19 @@ def _chain(coro: Any) -> str:
     return " > ".join(names)
 
 
+# aiohttp's per-request objects and the websocket's own (engineio_seam/owned.py).
+CONNECTION_TYPES = (
+    "RequestHandler",
+    "Request",
+    "BaseRequest",
+    "WebSocketResponse",
+    "OwnedWebSocketResponse",
+    "WebSocketConnection",
+    "HandedOverRequest",
+    "DirectSocket",
+)
+
+
 def snapshot() -> dict[str, Any]:
     tasks = asyncio.all_tasks()
     outer: collections.Counter[str] = collections.Counter()
@@ -104,6 +117,8 @@ def snapshot() -> dict[str, Any]:
     return {
         "tasks": len(tasks),
         "objects_by_type": dict(types.most_common(40)),
+        # A connection's own objects, whatever their rank: what must go when it ends.
+        "connection_objects": {name: types.get(name, 0) for name in CONNECTION_TYPES},
         "exceptions_by_type": dict(exceptions.most_common(20)),
         "traceback_ends": dict(traceback_ends.most_common(20)),
         "by_coroutine": dict(outer.most_common()),

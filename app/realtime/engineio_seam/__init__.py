@@ -22,6 +22,7 @@ import socketio
 from engineio import packet as eio_packet
 
 from app.realtime.engineio_seam.engine import write_direct
+from app.realtime.engineio_seam.owned import close_owned
 from app.realtime.engineio_seam.server import ack_requested as _ack_requested
 from app.realtime.engineio_seam.server import create_socket_server, event_frame, is_fast_path
 from app.realtime.engineio_seam.worker import WorkerEmitError, WorkerRedisManager
@@ -184,5 +185,10 @@ async def close_all(sio: socketio.AsyncServer, sids: list[str], flush_seconds: f
     coalescer = getattr(sio.eio, "write_coalescer", None)
     if coalescer is not None:
         coalescer.flush()
+    owned = getattr(sio.eio, "owned_connections", None)
+    if owned:
+        # Connections taken over from aiohttp (owned.py): aiohttp's own shutdown no longer
+        # knows them. Each gets a close frame (1001, going away), then its transport closes.
+        close_owned(owned)
     for transport in transports:
         transport.close()

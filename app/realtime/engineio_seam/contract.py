@@ -1,8 +1,8 @@
 """What the seam relies on in python-engineio and python-socketio, beyond their documented API.
 
-Written against python-engineio 4.15.1, python-socketio 5.18.1 and redis-py 5.3.1 (the
-versions in uv.lock; pyproject allows python-engineio>=4.14,<5, python-socketio>=5.16,<6 and
-redis>=5.0.1,<6). For any other
+Written against python-engineio 4.15.1, python-socketio 5.18.1, redis-py 5.3.1 and aiohttp
+3.14.5 (the versions in uv.lock; pyproject allows python-engineio>=4.14,<5,
+python-socketio>=5.16,<6 and redis>=5.0.1,<6). For any other
 version this list decides: `tests/test_internals_contract.py` checks every entry against
 the installed libraries, and `create_server` checks the fast path's entries at start-up and
 serves the stock path if any is missing (logging which).
@@ -87,6 +87,33 @@ CONTRACT: tuple[Requirement, ...] = (
       "the socket's _websocket_handler, called by __call__"),
     R("aiohttp.web_ws:WebSocketResponse", "_exception", "attribute", None, "fast",
       "cleared when a broken connection ends: its traceback holds the response in a cycle"),
+    # ---- aiohttp: a fresh websocket's connection taken over (owned.py) -----------------------
+    R("aiohttp.web_ws:WebSocketResponse", "_post_start", "method",
+      ("self", "request", "protocol", "writer"), "fast",
+      "OwnedWebSocketResponse sets up no frame reader of aiohttp's here"),
+    R("aiohttp.web_ws:WebSocketResponse", "_ws_protocol", "attribute", None, "fast",
+      "set by _post_start (the negotiated subprotocol)"),
+    R("aiohttp.web_ws:WebSocketResponse", "_writer", "attribute", None, "fast",
+      "set by _post_start"),
+    R("aiohttp.web_ws:WebSocketResponse", "_req", "attribute", None, "fast",
+      "the request whose connection is taken over"),
+    R("aiohttp.web_request:BaseRequest", "_protocol", "attribute", None, "fast",
+      "the RequestHandler serving the connection"),
+    R("aiohttp.web_protocol:RequestHandler", "transport", "attribute", None, "fast",
+      "set to None: the handler then neither closes the taken-over transport nor waits on it"),
+    R("aiohttp.web_protocol:RequestHandler", "_message_tail", "attribute", None, "fast",
+      "what arrived after the upgrade request (with no frame reader set): fed to ours"),
+    R("aiohttp.web_protocol:RequestHandler", "_parser", "attribute", None, "fast",
+      "the HTTP parser, which refers back to the handler: dropped (else a cycle); also on "
+      "the other websockets (release_http_parser)"),
+    R("aiohttp.web_protocol:RequestHandler", "_manager", "attribute", None, "fast",
+      "the web Server whose table of connections the handler leaves"),
+    R("aiohttp.web_protocol:RequestHandler", "force_close", "method", ("self",), "fast",
+      "its start() loop ends after the upgrade request (transport already detached)"),
+    R("aiohttp.web_protocol:RequestHandler", "keep_alive", "method", ("self", "val"), "fast",
+      "False: no keep-alive timer on the upgraded connection"),
+    R("aiohttp.web_server:Server", "connection_lost", "method", ("self", "handler", "exc"),
+      "fast", "the handler leaves the server's table once its start() returns"),
     R("engineio.packet:Packet", "encode", "method", ("self", "b64"), "fast", "framing"),
     R("engineio.exceptions", "SocketIsClosedError", "class", None, "fast", "reader loop"),
     # ---- python-socketio server (server.py) ---------------------------------------------------
@@ -185,6 +212,10 @@ def _sample(owner: str) -> Any:
         from aiohttp.web_ws import WebSocketResponse
 
         return WebSocketResponse()
+    if owner == "aiohttp.web_request:BaseRequest":
+        from aiohttp.test_utils import make_mocked_request
+
+        return make_mocked_request("GET", "/")
     if owner == _SRV:
         import socketio
 

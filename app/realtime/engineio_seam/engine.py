@@ -29,6 +29,7 @@ from engineio import exceptions
 from engineio import packet as eio_packet
 from engineio.async_socket import AsyncSocket
 
+from app.realtime.engineio_seam.owned import OwnedWebSocketResponse, take_over
 from app.realtime.engineio_seam.timers import wheel_of
 
 log = logging.getLogger(__name__)
@@ -263,6 +264,7 @@ class DirectSocket(AsyncSocket):
     """
 
     writer: FrameWriter | None = None
+    _finished = False
     # The current deadline on the wheel; bumping it cancels the one before (timers.py).
     _timer_token = 0
 
@@ -341,7 +343,15 @@ class DirectSocket(AsyncSocket):
         writer = FrameWriter(transport, self.server.write_coalescer)
         self.attach(writer)
         sock = ws._sock
-        limit = self.server.max_http_buffer_size
+        if isinstance(sock, OwnedWebSocketResponse):
+            registry = self.server.owned_connections
+            if take_over(sock, ws.environ, self, registry):
+                # The connection is a WebSocketConnection's now (owned.py): aiohttp's
+                # request ends here, and its input comes to handle_message.
+                return None
+            log.warning("%s: aiohttp's request could not be taken over", self.sid)
+            await self.finish()
+            return None
         while not self.closed:
             try:
                 message = await sock.receive()
@@ -349,23 +359,8 @@ class DirectSocket(AsyncSocket):
                 break
             if message.type is not WSMsgType.TEXT and message.type is not WSMsgType.BINARY:
                 break  # closed by the client, or a protocol error
-            if len(message.data) > limit:
+            if not await self.handle_message(message.data):
                 break
-            try:
-                pkt = eio_packet.Packet(encoded_packet=message.data)
-            except Exception:
-                # Not an Engine.IO packet: the session ends at once, as python-engineio's
-                # own loop does (its decode error leaves the loop).
-                log.info("%s: invalid Engine.IO packet; closing", self.sid)
-                break
-            try:
-                await self.receive(pkt)
-            except exceptions.UnknownPacketError:
-                pass
-            except exceptions.SocketIsClosedError:
-                break
-            except Exception:
-                log.exception("%s: handling a packet failed", self.sid)
         self._timer_token += 1  # a pending deadline finds nothing to do
         writer.flush()
         await sock.close()
@@ -375,3 +370,40 @@ class DirectSocket(AsyncSocket):
         # freed only by a full collection, which app/heap.py makes rare. Nothing reads it now.
         sock._exception = None
         await self.close(wait=False, abort=True, reason=self.server.reason.TRANSPORT_CLOSE)
+
+    async def handle_message(self, data: str | bytes) -> bool:
+        """One websocket message from the client; False when the connection must end."""
+        if self.closed or len(data) > self.server.max_http_buffer_size:
+            return False
+        try:
+            pkt = eio_packet.Packet(encoded_packet=data)
+        except Exception:
+            # Not an Engine.IO packet: the session ends at once, as python-engineio's
+            # own loop does (its decode error leaves the loop).
+            log.info("%s: invalid Engine.IO packet; closing", self.sid)
+            return False
+        try:
+            await self.receive(pkt)
+        except exceptions.UnknownPacketError:
+            pass
+        except exceptions.SocketIsClosedError:
+            return False
+        except Exception:
+            log.exception("%s: handling a packet failed", self.sid)
+        return True
+
+    async def finish(self) -> None:
+        """A taken-over connection ended (owned.py): the socket ends as the reader loop's
+        end does, and leaves the server's table (python-engineio removes a websocket's
+        socket when its request returns, which for these was long ago)."""
+        if self._finished:
+            return
+        self._finished = True
+        self._timer_token += 1  # a pending deadline finds nothing to do
+        if self.writer is not None:
+            self.writer.flush()
+        try:
+            await self.close(wait=False, abort=True, reason=self.server.reason.TRANSPORT_CLOSE)
+        finally:
+            if self.server.sockets.get(self.sid) is self:
+                del self.server.sockets[self.sid]

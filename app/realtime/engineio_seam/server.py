@@ -30,6 +30,7 @@ from app.realtime.engineio_seam.manager import (
     FanoutRedisManager,
     encode_event,
 )
+from app.realtime.engineio_seam.owned import OwnedWebSocketResponse
 from app.realtime.engineio_seam.sharded_pubsub import ShardedPubSub
 
 log = logging.getLogger(__name__)
@@ -126,6 +127,8 @@ def create_socket_server(settings: Settings) -> socketio.AsyncServer:
     if fast:
         sio.eio.generate_id = SessionIds().generate
         sio.eio.write_coalescer = WriteCoalescer()
+        # The connections taken over from aiohttp (owned.py), for the shutdown's close frames.
+        sio.eio.owned_connections = set()
         websocket = websocket_class(settings.websocket_compression)
         sio.eio._async = dict(sio.eio._async, websocket=websocket)
     return sio
@@ -167,7 +170,12 @@ def websocket_class(compress: bool) -> type[EngineIOWebSocket]:
 
         async def __call__(self, environ: dict[str, Any]) -> WebSocketResponse:
             request = environ["aiohttp.request"]
-            self._sock = WebSocketResponse(
+            socket = getattr(self.handler, "__self__", None)
+            # A fresh websocket of a direct socket, uncompressed, is taken over from aiohttp
+            # once the 101 is written (owned.py); an upgrade from polling is not.
+            owned = not compress and type(socket) is DirectSocket and not socket.connected
+            response_class = OwnedWebSocketResponse if owned else WebSocketResponse
+            self._sock = response_class(
                 max_msg_size=self.server.max_http_buffer_size, compress=compress
             )
             try:
@@ -175,7 +183,8 @@ def websocket_class(compress: bool) -> type[EngineIOWebSocket]:
             except BaseException:
                 await self._abandon()
                 raise
-            release_http_parser(request)
+            if not owned:
+                release_http_parser(request)
             self.environ = environ
             if not compress:
                 # Whole frames may be written straight to the transport (`DirectSocket`).
