@@ -22,6 +22,7 @@ from typing import Any
 import aiohttp
 import pytest
 
+from app.debug_tasks import CONNECTION_TYPES
 from tests.support import ADMIN_EMAIL, WAIT, Client, ServerProcess, login
 from tests.test_engineio_sockets import dump
 
@@ -235,17 +236,9 @@ async def test_a_broken_connection_frees_its_socket_and_aiohttp_keeps_nothing(ow
             assert close_code(await ws.ended()) == 1000
             ws.close()
     after = (await live_sessions(server, target, 0))["connection_objects"]
-    for name in (
-        "RequestHandler",
-        "Request",
-        "BaseRequest",
-        "WebSocketResponse",
-        "OwnedWebSocketResponse",
-        "WebSocketConnection",
-        "HandedOverRequest",
-    ):
-        # (Not DirectSocket: python-engineio's sweep holds a copy of its socket table for a
-        # while, ping_timeout / len(sockets) per socket.)
+    # (Not DirectSocket: python-engineio's sweep holds a copy of its socket table for a
+    # while, ping_timeout / len(sockets) per socket.)
+    for name in (n for n in CONNECTION_TYPES if n != "DirectSocket"):
         assert after[name] <= before[name], (name, before, after)
 
     # While connections are open, aiohttp holds none of their requests.
