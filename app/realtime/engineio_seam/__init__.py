@@ -22,7 +22,6 @@ import socketio
 from engineio import packet as eio_packet
 
 from app.realtime.engineio_seam.engine import write_direct
-from app.realtime.engineio_seam.owned import close_owned
 from app.realtime.engineio_seam.server import ack_requested as _ack_requested
 from app.realtime.engineio_seam.server import create_socket_server, event_frame, is_fast_path
 from app.realtime.engineio_seam.worker import WorkerEmitError, WorkerRedisManager
@@ -186,9 +185,10 @@ async def close_all(sio: socketio.AsyncServer, sids: list[str], flush_seconds: f
     if coalescer is not None:
         coalescer.flush()
     owned = getattr(sio.eio, "owned_connections", None)
-    if owned:
+    if owned is not None:
         # Connections taken over from aiohttp (owned.py): aiohttp's own shutdown no longer
-        # knows them. Each gets a close frame (1001, going away), then its transport closes.
-        close_owned(owned)
+        # knows them. Each gets a close frame (1001, going away), then its transport closes,
+        # and the shutdown waits for their ends (as aiohttp waited for its handlers).
+        await owned.close(wait_seconds=flush_seconds)
     for transport in transports:
         transport.close()

@@ -110,7 +110,10 @@ class OwnedWebSocketResponse(WebSocketResponse):
 
 
 def take_over(
-    response: OwnedWebSocketResponse, environ: dict[str, Any], socket: Any, registry: set[Any]
+    response: OwnedWebSocketResponse,
+    environ: dict[str, Any],
+    socket: Any,
+    registry: OwnedConnections,
 ) -> bool:
     """Make `socket`'s connection a `WebSocketConnection`; False if aiohttp's request is not
     in the shape this was written for (then nothing was changed)."""
@@ -161,7 +164,9 @@ class WebSocketConnection(asyncio.Protocol):
         "transport",
     )
 
-    def __init__(self, transport: asyncio.Transport, socket: Any, registry: set[Any]) -> None:
+    def __init__(
+        self, transport: asyncio.Transport, socket: Any, registry: OwnedConnections
+    ) -> None:
         self.transport = transport
         self.socket = socket
         self._registry = registry
@@ -198,7 +203,7 @@ class WebSocketConnection(asyncio.Protocol):
         self._closing = True
         self._buffer = b""
         self._fragments = None
-        self._registry.discard(self)
+        self._registry.lost(self)
         self._deliver(_END)
 
     # ---- frames ---------------------------------------------------------------------
@@ -335,7 +340,7 @@ class WebSocketConnection(asyncio.Protocol):
                 item, size = inbox.pop(0)
                 if item is _END:
                     self._inbox = None
-                    await socket.finish()
+                    await self._finish()
                     return
                 if size:
                     was_high = self._inbox_bytes > INBOX_HIGH_WATER
@@ -349,7 +354,7 @@ class WebSocketConnection(asyncio.Protocol):
                     # did (a close frame, then the socket's end).
                     self._inbox = None
                     self.close(CLOSE_OK)
-                    await socket.finish()
+                    await self._finish()
                     return
             self._inbox = None  # idle: no list, no task
         except Exception:
@@ -359,11 +364,51 @@ class WebSocketConnection(asyncio.Protocol):
         finally:
             self._task = None
 
+    async def _finish(self) -> None:
+        try:
+            await self.socket.finish()
+        finally:
+            self._registry.finished(self)
 
-def close_owned(registry: set[Any], code: int = CLOSE_GOING_AWAY) -> int:
-    """Shutdown: a close frame to every taken-over connection, then its transport closed;
-    aiohttp does not know these connections any more. The number closed."""
-    connections = list(registry)
-    for connection in connections:
-        connection.close(code)
-    return len(connections)
+
+class OwnedConnections:
+    """The connections taken over, for the shutdown: aiohttp no longer knows them, so it
+    neither closes them nor waits for their ends, as it did for its request handlers. A
+    connection counts until its socket's end has run (the disconnect handler, which takes
+    the connection out of the shared state in Redis: cut short by the process's exit, it
+    would leave the user's connection counted, and refused past the per-user limit, until
+    the stale-connection sweep)."""
+
+    def __init__(self) -> None:
+        self.open: set[WebSocketConnection] = set()
+        self._unfinished: set[WebSocketConnection] = set()
+        self._all_finished = asyncio.Event()
+        self._all_finished.set()
+
+    def __len__(self) -> int:
+        return len(self.open)
+
+    def add(self, connection: WebSocketConnection) -> None:
+        self.open.add(connection)
+        self._unfinished.add(connection)
+        self._all_finished.clear()
+
+    def lost(self, connection: WebSocketConnection) -> None:
+        self.open.discard(connection)
+
+    def finished(self, connection: WebSocketConnection) -> None:
+        self.open.discard(connection)
+        self._unfinished.discard(connection)
+        if not self._unfinished:
+            self._all_finished.set()
+
+    async def close(self, code: int = CLOSE_GOING_AWAY, wait_seconds: float = 3.0) -> int:
+        """Shutdown: a close frame to every open connection, its transport closed, then wait
+        (at most `wait_seconds`) until every connection's end has run, also of those that ended
+        just before. The number closed."""
+        connections = list(self.open)
+        for connection in connections:
+            connection.close(code)
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._all_finished.wait(), wait_seconds)
+        return len(connections)

@@ -30,7 +30,7 @@ from app.realtime.engineio_seam.manager import (
     FanoutRedisManager,
     encode_event,
 )
-from app.realtime.engineio_seam.owned import OwnedWebSocketResponse
+from app.realtime.engineio_seam.owned import OwnedConnections, OwnedWebSocketResponse
 from app.realtime.engineio_seam.sharded_pubsub import ShardedPubSub
 
 log = logging.getLogger(__name__)
@@ -128,7 +128,7 @@ def create_socket_server(settings: Settings) -> socketio.AsyncServer:
         sio.eio.generate_id = SessionIds().generate
         sio.eio.write_coalescer = WriteCoalescer()
         # The connections taken over from aiohttp (owned.py), for the shutdown's close frames.
-        sio.eio.owned_connections = set()
+        sio.eio.owned_connections = OwnedConnections()
         websocket = websocket_class(settings.websocket_compression)
         sio.eio._async = dict(sio.eio._async, websocket=websocket)
     return sio
