@@ -6,7 +6,8 @@ and samples every `--sample-seconds` (60): each process's RSS and open file desc
 web process's asyncio tasks (`campfire_asyncio_tasks` on /metrics) and the Redis key count.
 The first samples are warm-up (the first `--warmup-minutes`, default a third of the run up to 5
 minutes); growth is the last sample against the first after warm-up, and must stay within
-`--max-growth` (10%). One JSON line per sample, then a summary line.
+`--max-growth` (10%; tasks relative to at least the connections held). One JSON line per
+sample, then a summary line.
 """
 
 from __future__ import annotations
@@ -74,6 +75,10 @@ async def sample(deployment: Deployment, http: aiohttp.ClientSession) -> dict[st
 
 
 def growth(samples: list[dict[str, Any]], warmup_s: float) -> dict[str, float]:
+    """Each figure's growth from the first sample after warm-up to the last, relative to its
+    value then; a web process's tasks relative to at least the connections it holds: since
+    idle connections have no task (engineio_seam/owned.py) a process runs a dozen tasks, and
+    three more would read as +25%, where a leak adds one per connection, or per event."""
     start = samples[0]["t"]
     settled = [s for s in samples if s["t"] - start >= warmup_s] or samples[-1:]
     base, last = settled[0], samples[-1]
@@ -81,7 +86,10 @@ def growth(samples: list[dict[str, Any]], warmup_s: float) -> dict[str, float]:
     for key, value in base.items():
         if key == "t" or key.endswith("_connections") or not isinstance(value, int | float):
             continue
-        out[key] = round((last[key] - value) / value, 3) if value else 0.0
+        scale = value
+        if key.endswith("_tasks"):
+            scale = max(value, base.get(key.removesuffix("_tasks") + "_connections") or 0)
+        out[key] = round((last[key] - value) / scale, 3) if scale else 0.0
     return out
 
 

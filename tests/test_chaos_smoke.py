@@ -63,3 +63,20 @@ def test_soak_samples_and_summarises(tmp_path: Path) -> None:
     assert set(summary["growth"]) >= {"web0_rss_kb", "web0_fds", "web0_tasks"}
     assert summary["crashed"] == []
     assert summary["messages_acked"] > 0
+
+
+def test_soak_growth_reads_a_few_tasks_more_as_noise_and_a_task_per_connection_as_a_leak() -> None:
+    from chaos.soak import growth
+
+    def sample(t: float, tasks: int, rss: int) -> dict[str, float]:
+        return {"t": t, "web0_rss_kb": rss, "web0_tasks": tasks, "web0_connections": 500}
+
+    # Idle connections have no task of their own: a dozen tasks moving by three is noise.
+    quiet = growth([sample(0, 59, 100_000), sample(60, 12, 100_100), sample(120, 15, 100_200)], 60)
+    assert quiet["web0_tasks"] < 0.1 and quiet["web0_rss_kb"] < 0.1
+    # A task left behind by every connection (or every event) is a leak, whatever the base.
+    leak = growth([sample(0, 59, 100_000), sample(60, 12, 100_100), sample(120, 520, 100_200)], 60)
+    assert leak["web0_tasks"] > 0.9
+    # Everything else stays relative to its own value.
+    grown = growth([sample(0, 12, 100_000), sample(60, 12, 100_000), sample(120, 12, 120_000)], 60)
+    assert grown["web0_rss_kb"] == 0.2
