@@ -17,6 +17,8 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from app.wal_checkpoints import AUTOCHECKPOINT_BACKSTOP_PAGES, WalCheckpointer
+
 SQLITE_BUSY_TIMEOUT_MS = 10_000
 # Threads that serve `Database.read` on SQLite (WAL lets them read beside the writer).
 SQLITE_READERS = 2
@@ -36,6 +38,8 @@ def configure_sqlite(dbapi_connection: Any, _record: Any) -> None:
     # In WAL mode NORMAL is durable against process crashes (kill -9); only an OS crash
     # or power loss can roll back the last transactions.
     cursor.execute("PRAGMA synchronous=NORMAL")
+    # Checkpoints are a thread's job (app/wal_checkpoints.py), not the commits'.
+    cursor.execute(f"PRAGMA wal_autocheckpoint={AUTOCHECKPOINT_BACKSTOP_PAGES}")
     cursor.close()
 
 
@@ -79,6 +83,7 @@ class Database:
         )
         self._reader_local = threading.local()
         self._reader_connections: list[sqlite3.Connection] = []
+        self._checkpointer = WalCheckpointer(self.connect_sqlite) if self.is_sqlite else None
 
     @property
     def is_sqlite(self) -> bool:
@@ -116,6 +121,11 @@ class Database:
         async with self._gate.held(), self._reads.connect() as connection:
             return await connection.run_sync(lambda sync: work(_core_query(sync)))
 
+    def start_checkpoints(self) -> None:
+        """SQLite: checkpoint the WAL on a thread of its own from now until `close`."""
+        if self._checkpointer is not None:
+            self._checkpointer.start()
+
     def connect_sqlite(self, **options: Any) -> sqlite3.Connection:
         """A plain sqlite3 connection to this database, configured like the engine's, for
         work done whole on one of our own threads."""
@@ -133,6 +143,8 @@ class Database:
         return work(lambda sql, params: connection.execute(sql, params).fetchall())
 
     async def close(self) -> None:
+        if self._checkpointer is not None:
+            await asyncio.to_thread(self._checkpointer.stop)
         if self._readers is not None:
             self._readers.shutdown(wait=True)
             for connection in self._reader_connections:

@@ -89,6 +89,7 @@ def create_app(settings: Settings | None = None) -> web.Application:
     async def on_startup(_: web.Application) -> None:
         _track_for_debug(sio, gateway, services, audit, state, jobs)
         debug_tasks.install(asyncio.get_running_loop())
+        db.start_checkpoints()
         jobs.start()
         if audit is not None:
             audit.start()

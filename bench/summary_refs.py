@@ -50,9 +50,15 @@ def rows(results: dict[str, Any], profile: str) -> list[Row]:
         checked = (w.get("limit") or {}).get("with_checks") or {}
         add("persisted writes", "limit (bare sqlite3)", "rows/s with the resend and member reads",
             checked.get("rows_per_s"))  # fmt: skip
+        threaded = (w.get("limit") or {}).get("checkpoint_thread") or {}
+        add("persisted writes", "limit (bare sqlite3)", "rows/s, checkpoints on a thread",
+            threaded.get("rows_per_s"))  # fmt: skip
         v = w.get("ratio_to_limit")
         add("persisted writes", "campfire", "acked messages/s / limit", v, ">= 0.5",
             v is not None and v >= 0.5)  # fmt: skip
+        v = w.get("ratio_to_limit_checkpoint_thread")
+        add("persisted writes", "campfire", "acked messages/s / limit with checkpoints on a thread",
+            v, ">= 0.5", v is not None and v >= 0.5)  # fmt: skip
     at80 = w.get("at_80pct") or {}
     if at80.get("ack_latency_ms"):
         v = at80["ack_latency_ms"].get("p99_ms")

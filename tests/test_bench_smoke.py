@@ -94,11 +94,12 @@ def check_writes(writes: dict) -> None:
     assert writes["acked"] > 0 and writes["persisted_messages_per_s"] > 0
     assert writes["batches"]["count"] > 0
     assert writes["batches"]["id_version"] in (4, 7)
-    for variant in ("writes_only", "with_checks"):
+    for variant in ("writes_only", "with_checks", "checkpoint_thread"):
         limit = writes["limit"][variant]
         assert "error" not in limit, limit
         assert limit["rows"] >= limit["batches"] > 0
-    assert writes["ratio_to_limit"] > 0
+    assert writes["limit"]["checkpoint_thread"]["checkpoint_thread"] is True
+    assert writes["ratio_to_limit"] > 0 and writes["ratio_to_limit_checkpoint_thread"] > 0
     at80 = writes["at_80pct"]
     assert at80["acked"] > 0
     assert at80["ack_latency_ms"]["count"] > 0

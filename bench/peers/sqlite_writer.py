@@ -13,9 +13,13 @@ transaction:
 - `COMMIT`.
 
 With `--checks` it also makes the per-message reads Campfire makes before writing (the resend
-lookup by (creator_id, client_message_id), the sender's membership).
+lookup by (creator_id, client_message_id), the sender's membership). With `--checkpoint-thread`
+it checkpoints as Campfire does since session 8 (app/wal_checkpoints.py): a PASSIVE checkpoint
+every 0.1 s on a thread of its own, the commits' automatic checkpoint only past 10,000 pages;
+without it, SQLite's default (inside the commit that passes 1,000 pages).
 
     python bench/peers/sqlite_writer.py DB PLAN.json [--duration S] [--checks]
+        [--checkpoint-thread]
 
 PLAN.json is {"batches": [[[room_id, creator_id, content, mention_ids], ...], ...],
 "id_version": 4 | 7}; the batches are replayed in order, round and round, for --duration
@@ -29,6 +33,7 @@ import json
 import os
 import sqlite3
 import sys
+import threading
 import time
 import uuid
 from datetime import UTC, datetime
@@ -123,6 +128,7 @@ def main() -> int:
     ap.add_argument("plan")
     ap.add_argument("--duration", type=float, default=5.0)
     ap.add_argument("--checks", action="store_true")
+    ap.add_argument("--checkpoint-thread", action="store_true")
     args = ap.parse_args()
     plan = json.loads(open(args.plan).read())
     batches = [b for b in plan["batches"] if b]
@@ -131,6 +137,19 @@ def main() -> int:
         return 1
     new_id = uuid7 if plan.get("id_version") == 7 else (lambda: str(uuid.uuid4()))
     connection = connect(args.db)
+    stop = threading.Event()
+    checkpointer = None
+    if args.checkpoint_thread:
+        connection.execute("PRAGMA wal_autocheckpoint=10000")
+
+        def checkpoints() -> None:
+            own = connect(args.db)
+            while not stop.wait(0.1):
+                own.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
+            own.close()
+
+        checkpointer = threading.Thread(target=checkpoints)
+        checkpointer.start()
     rows = done = 0
     cpu0 = time.process_time()
     t0 = time.perf_counter()
@@ -142,6 +161,9 @@ def main() -> int:
         done += 1
     elapsed = time.perf_counter() - t0
     cpu = time.process_time() - cpu0
+    stop.set()
+    if checkpointer is not None:
+        checkpointer.join()
     connection.close()
     print(
         json.dumps(
@@ -153,6 +175,7 @@ def main() -> int:
                 "mean_batch": round(rows / done, 2),
                 "cpu_pct": round(cpu / elapsed * 100, 1),
                 "checks": args.checks,
+                "checkpoint_thread": args.checkpoint_thread,
                 "id_version": plan.get("id_version", 4),
             }
         )
