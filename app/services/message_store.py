@@ -27,7 +27,7 @@ import logging
 import sqlite3
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, TypeVar
 
@@ -56,9 +56,7 @@ _INTEGRITY = (sqlite3.IntegrityError, asyncpg.IntegrityConstraintViolationError)
 @dataclass(slots=True)
 class _Pending:
     draft: Draft
-    outcome: asyncio.Future[Outcome] = field(
-        default_factory=lambda: asyncio.get_running_loop().create_future()
-    )
+    outcome: asyncio.Future[Outcome]
 
 
 class MessageStore:
@@ -66,6 +64,9 @@ class MessageStore:
         self._db = db
         self._queue: asyncio.Queue[_Pending] = asyncio.Queue()
         self._worker: asyncio.Task[None] | None = None
+        # The worker's loop, kept: Python 3.11's asyncio.get_running_loop() is a getpid()
+        # system call each time (see engineio_seam/owned.py).
+        self._loop: asyncio.AbstractEventLoop | None = None
         self._sqlite: sqlite3.Connection | None = None  # opened on the writer thread
         self._thread = (
             ThreadPoolExecutor(1, thread_name_prefix="campfire-writer") if db.is_sqlite else None
@@ -83,9 +84,10 @@ class MessageStore:
     ) -> Outcome:
         """Store one message (or find the one already stored under its client_message_id)."""
         draft = Draft(creator_id, room_id, content, cmid, mention_ids, attachment_ids)
-        pending = _Pending(draft)
-        if self._worker is None or self._worker.done():
-            self._worker = asyncio.create_task(self._run())
+        if self._worker is None or self._worker.done() or self._loop is None:
+            self._loop = asyncio.get_running_loop()
+            self._worker = self._loop.create_task(self._run())
+        pending = _Pending(draft, self._loop.create_future())
         self._queue.put_nowait(pending)
         return await pending.outcome
 
