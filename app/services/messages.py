@@ -75,6 +75,7 @@ class MessageService:
         self.attachments: AttachmentService | None = None
         # Per room, the publications not yet made, drained in order by one task per room.
         self._room_queue: dict[str, deque[Callable[[], Awaitable[None]]]] = {}
+        self._loop: asyncio.AbstractEventLoop | None = None
         # Called with each newly stored message, after its broadcast is started (the push
         # batcher of jobs/push.py); must not block.
         self.on_stored: list[Callable[[MessageOut], None]] = []
@@ -188,7 +189,12 @@ class MessageService:
             queue.append(publish)
             return
         queue = self._room_queue[room_id] = deque((publish,))
-        task = asyncio.create_task(self._drain(room_id, queue))
+        loop = self._loop
+        if loop is None or loop.is_closed():
+            # Kept: asyncio.create_task asks get_running_loop(), a getpid() system call on
+            # Python 3.11 (see engineio_seam/owned.py), and this runs for most messages.
+            loop = self._loop = asyncio.get_running_loop()
+        task = loop.create_task(self._drain(room_id, queue))
         self._publishing.add(task)
         task.add_done_callback(self._publishing.discard)
 
