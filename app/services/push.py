@@ -187,6 +187,8 @@ class PushService:
         members, subscriptions, rooms, names = await self._db.read(
             lambda query: _recipients(query, room_ids, creator_ids)
         )
+        if not members:
+            return 0  # nobody in these rooms has a push subscription
         targets: list[tuple[dict[str, Any], set[str]]] = []
         for message in messages:
             users = notified(
