@@ -6,11 +6,17 @@ the message writer's group commits (batches of ~40 messages dirty ~100 pages) th
 tenth commit or so, and those commits took 11-13 ms against a median of ~1 ms; a message's
 `MessageDelivered` waits for its commit, so the checkpoints made the ack latency's tail.
 
-Here a thread of its own runs a PASSIVE checkpoint a few times a second (it never blocks a
+Here a thread of its own runs a PASSIVE checkpoint ten times a second (it never blocks a
 writer or a reader; it copies what no reader still needs and leaves the rest for the next
-one). Connections keep an automatic checkpoint at a much larger size only as a backstop, for
-a process that runs no checkpointer (the CLI) or one that falls behind. Durability does not
-change: a commit is in the log (synced as `synchronous=NORMAL` says) before it is acked.
+one). Durability does not change: a commit is in the log (synced as `synchronous=NORMAL`
+says) before it is acked.
+
+What the thread cannot do is start the log over: SQLite rewinds it only when a writer begins
+while every frame is already copied, and a busy writer always has a commit in flight. So
+connections keep an automatic checkpoint at 10x the default size, as a backstop: under
+sustained writes the log grows to it and that commit checkpoints (what the thread has not
+copied yet) and lets the next one start the log over; it also bounds the log of a process
+that runs no checkpointer, such as the CLI. docs/benchmarks.md (session 8) has the numbers.
 """
 
 from __future__ import annotations
@@ -37,12 +43,11 @@ class WalCheckpointer:
         self._interval = interval
         self._stopping = threading.Event()
         self._thread: threading.Thread | None = None
-        self.checkpoints = 0
-        self.frames_copied = 0
 
     def start(self) -> None:
         if self._thread is not None:
             return
+        self._stopping.clear()
         self._thread = threading.Thread(target=self._run, name="campfire-checkpointer", daemon=True)
         self._thread.start()
 
@@ -59,9 +64,7 @@ class WalCheckpointer:
         try:
             while not self._stopping.wait(self._interval):
                 try:
-                    _busy, _log_frames, copied = connection.execute(
-                        "PRAGMA wal_checkpoint(PASSIVE)"
-                    ).fetchone()
+                    connection.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
                 except sqlite3.Error as error:
                     # The backstop keeps the log bounded meanwhile; say so once per spell.
                     if not failing:
@@ -69,7 +72,5 @@ class WalCheckpointer:
                     failing = True
                     continue
                 failing = False
-                self.checkpoints += 1
-                self.frames_copied += max(0, copied)
         finally:
             connection.close()
