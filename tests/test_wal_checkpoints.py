@@ -10,6 +10,7 @@ from pathlib import Path
 
 from app.config import async_database_url
 from app.db import Database
+from tests.support import wait_until
 
 # ~6 MB of rows: past SQLite's default auto-checkpoint (1,000 pages, ~4 MB), under the backstop.
 ROWS, ROW_BYTES = 1_500, 4_000
@@ -32,12 +33,6 @@ def _checkpointers() -> list[threading.Thread]:
     return [t for t in threading.enumerate() if t.name == "campfire-checkpointer"]
 
 
-async def _until(condition: object, timeout: float = 10.0) -> None:
-    async with asyncio.timeout(timeout):
-        while not condition():  # type: ignore[operator]
-            await asyncio.sleep(0.02)
-
-
 async def test_commits_leave_checkpoints_to_the_thread(tmp_path: Path) -> None:
     path = tmp_path / "campfire.sqlite3"
     db = Database(async_database_url(f"sqlite:///{path}"))
@@ -53,7 +48,7 @@ async def test_commits_leave_checkpoints_to_the_thread(tmp_path: Path) -> None:
 
         db.start_checkpoints()
         assert len(_checkpointers()) == 1
-        await _until(lambda: path.stat().st_size > ROWS * ROW_BYTES)
+        await wait_until(lambda: path.stat().st_size > ROWS * ROW_BYTES)
         count = reader.execute("SELECT count(*) FROM blobs").fetchone()[0]
         assert count == ROWS
         reader.close()
