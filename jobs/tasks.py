@@ -47,19 +47,13 @@ async def backfill(
     notifier = services.notifier
     for message in replay.messages:
         await notifier.to_connection(
-            sid,
-            "NewMessage",
-            {"message": message.model_dump(mode="json"), "room_id": message.room_id},
+            sid, "NewMessage", {"message": message, "room_id": message["room_id"]}
         )
     for message in replay.updates:
         await notifier.to_connection(
             sid,
             "MessageUpdated",
-            {
-                "room_id": message.room_id,
-                "rev": message.rev,
-                "message": message.model_dump(mode="json"),
-            },
+            {"room_id": message["room_id"], "rev": message["rev"], "message": message},
         )
     await notifier.to_connection(
         sid,

@@ -1,10 +1,11 @@
 """The history page (`GET /api/rooms/{id}/messages`) on SQLite and PostgreSQL.
 
 The page is read in one `Database.read` hand-off and written straight from the rows
-(`message_rows.load_wire`), without a model per message. Here it must equal, key for key, what
-the model path (`message_rows.load` + `wire`, which the replay, search and `after_rev` use)
-makes of the same rows: a room with boosts, files, edits, deletions and mentions. Access is
-checked in the same hand-off: the same answers as `RoomService.require_readable`.
+(`message_rows.load_wire`; the replay too, `hydrate_wire`), without a model per message. Here
+it must equal, key for key, what the model path (`message_rows.load` + `wire`, which search and
+`after_rev` use) makes of the same rows: a room with boosts, files, edits, deletions and
+mentions. Access is checked in the same hand-off: the same answers as
+`RoomService.require_readable`.
 """
 
 from __future__ import annotations

@@ -41,6 +41,7 @@ from app.realtime.lifecycle_events import lifecycle_handlers
 from app.realtime.room_events import room_handlers
 from app.realtime.transport import TransportDuties
 from app.schemas import AuthIn, parse, wire
+from app.schemas_readstate import MemberRoomOut
 from app.services import Principal, Services
 
 log = logging.getLogger(__name__)
@@ -123,14 +124,14 @@ class RealtimeGateway:
                 )
                 log.info("socket %s from %s connected, awaiting Auth", sid, ip)
                 return True
-            principal = await self._authenticate(token)
+            principal, rooms = await self._authenticate(token)
             await self._register(conn, principal)
         except CampfireError as exc:
             log.info("socket %s from %s refused: %s", sid, ip, exc.code)
             raise socketio.exceptions.ConnectionRefusedError(exc.message, exc.payload()) from None
         # The welcome must follow Socket.IO's CONNECT packet, which is queued right after
         # this handler returns and before this task gets to run.
-        self._spawn(self._welcome_or_drop(conn, cursors))
+        self._spawn(self._welcome_or_drop(conn, cursors, rooms))
         return True
 
     async def _bounded_connect(self, sid: str, environ: dict[str, Any], auth: Any = None) -> bool:
@@ -150,11 +151,13 @@ class RealtimeGateway:
             self.live.pop(sid, None)
             raise socketio.exceptions.ConnectionRefusedError(exc.message, exc.payload()) from None
 
-    async def _welcome_or_drop(self, conn: LiveConnection, cursors: Cursors) -> None:
+    async def _welcome_or_drop(
+        self, conn: LiveConnection, cursors: Cursors, rooms: list[MemberRoomOut] | None
+    ) -> None:
         """A welcome cut short by an outage would leave the client without SyncComplete,
         waiting forever: close the socket instead, so that it reconnects and resumes."""
         try:
-            await self._welcome(conn, cursors)
+            await self._welcome(conn, cursors, rooms)
         except Exception as exc:
             if not is_outage(exc):
                 raise
@@ -177,9 +180,12 @@ class RealtimeGateway:
         else:
             log.info("unauthenticated socket %s disconnected (%s)", sid, reason)
 
-    async def _authenticate(self, token: str) -> Principal:
+    async def _authenticate(self, token: str) -> tuple[Principal, list[MemberRoomOut] | None]:
+        """The token's principal and its rooms as the welcome describes them, read with the
+        session in one hand-off."""
+        reader = self.services.rooms.overview_reader()
         try:
-            return await self.services.auth.authenticate(token)
+            return await self.services.auth.authenticate_and_read(token, reader)
         except CampfireError as exc:
             self.metrics.auth_failures.labels(exc.code.value).inc()
             raise
@@ -202,19 +208,24 @@ class RealtimeGateway:
             info.connection_id,
         )
 
-    async def _welcome(self, conn: LiveConnection, cursors: Cursors) -> None:
-        """PROTOCOL.md section 3: AuthSuccess, PresenceUpdate per room, replay, SyncComplete."""
+    async def _welcome(
+        self, conn: LiveConnection, cursors: Cursors, rooms: list[MemberRoomOut] | None = None
+    ) -> None:
+        """PROTOCOL.md section 3: AuthSuccess, PresenceUpdate per room, replay, SyncComplete.
+        `rooms`: the user's rooms if already read (with the session), else read here."""
         # The whole welcome in one write (a system call per part otherwise; the order and
         # what the client sees are the same).
         with self.transport.writes_held(conn.sid):
-            await self._welcome_held(conn, cursors)
+            await self._welcome_held(conn, cursors, rooms)
 
-    async def _welcome_held(self, conn: LiveConnection, cursors: Cursors) -> None:
+    async def _welcome_held(
+        self, conn: LiveConnection, cursors: Cursors, rooms: list[MemberRoomOut] | None
+    ) -> None:
         await self.transport.until_connected(conn.sid)  # see on_connect
         assert conn.principal is not None and conn.info is not None
         user_id = conn.principal.user_id
         services = self.services
-        described = await services.rooms.overview(user_id)
+        described = rooms if rooms is not None else await services.rooms.overview(user_id)
         await self._emit(
             conn.sid,
             "AuthSuccess",
@@ -320,7 +331,7 @@ class RealtimeGateway:
             conn.auth_timer.cancel()
         try:
             data = parse(AuthIn, payload)
-            principal = await self._authenticate(data.session_token or "")
+            principal, rooms = await self._authenticate(data.session_token or "")
             await self._register(conn, principal)
         except CampfireError as exc:
             code = exc.code if exc.code == ErrorCode.too_many_connections else ErrorCode.auth_failed
@@ -328,7 +339,8 @@ class RealtimeGateway:
             await self._emit(conn.sid, "AuthError", error)
             self._spawn(self.sio.disconnect(conn.sid))
             return {"type": "AuthError", "data": error}
-        await self._welcome(conn, Cursors(data.last_seen, data.last_seen_message_id, data.last_rev))
+        cursors = Cursors(data.last_seen, data.last_seen_message_id, data.last_rev)
+        await self._welcome(conn, cursors, rooms)
         return {"type": "AuthSuccess", "data": {"connection_id": conn.info.connection_id}}  # type: ignore[union-attr]
 
     async def _refresh(self, conn: LiveConnection, *, force: bool = False) -> None:

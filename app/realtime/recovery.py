@@ -222,19 +222,20 @@ class FanoutAudit:
         replay = await self._services.messages.missed([room_id], last_seen={room_id: seen.low})
         delivered = 0
         for message in replay.messages[:MAX_REPAIR_PER_ROOM]:
-            if message.seq > target:
+            seq = message["seq"]
+            if seq > target:
                 break
-            if message.seq not in seen.above:
+            if seq not in seen.above:
                 await self._manager.emit(
                     "NewMessage",
-                    {"message": message.model_dump(mode="json"), "room_id": room_id},
+                    {"message": message, "room_id": room_id},
                     namespace=NAMESPACE,
                     room=ROOM_PREFIX + room_id,
                     ignore_queue=True,  # this process's sockets only: each process repairs its own
                 )
                 delivered += 1
-                seen.repaired.add(message.seq)
-            seen.add(message.seq)
+                seen.repaired.add(seq)
+            seen.add(seq)
         if seen.low < target:  # more than one pass's worth, or rows gone: do not loop on it
             seen.low, seen.above = target, {s for s in seen.above if s > target}
         return delivered

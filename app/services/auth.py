@@ -2,16 +2,17 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import timedelta
-from typing import Any
+from datetime import datetime, timedelta
+from typing import Any, TypeVar
 
 from sqlalchemy import bindparam, update
 from sqlmodel import select
 
 from app import models
 from app.config import Settings
-from app.db import Database, utc
+from app.db import Database, Query, utc
 from app.errors import CampfireError, ErrorCode
 from app.models import utcnow
 from app.notifier import Notifier
@@ -24,6 +25,7 @@ from app.state import RealtimeState
 # compete with message commits for the one write lock); an hour is precise enough for a
 # 30-day expiry.
 TOUCH_INTERVAL = timedelta(hours=1)
+T = TypeVar("T")
 
 SESSIONS = models.Session.__table__  # type: ignore[attr-defined]
 USER_FIELDS = ("id", "name", "email_address", "role")
@@ -55,6 +57,13 @@ TOUCH_SESSION = (
     .where(SESSIONS.c.id == bindparam("session"))
     .values(last_active_at=bindparam("now"), expires_at=bindparam("expires"))
 )
+
+
+def _session_is_good(row: Sequence[Any], now: datetime) -> bool:
+    """Whether an AUTHENTICATE row is a live session of an active user."""
+    _session_id, revoked_at, expires_at, _last_active_at, active = row[:5]
+    expires = utc(expires_at)
+    return revoked_at is None and expires is not None and expires > now and bool(active)
 
 
 @dataclass(frozen=True, slots=True)
@@ -118,19 +127,42 @@ class AuthService:
 
     async def authenticate(self, token: str | None) -> Principal:
         """Check a bearer token; counts as use of the session (PROTOCOL.md section 2)."""
+        principal, _ = await self.authenticate_and_read(token, None)
+        return principal
+
+    async def authenticate_and_read(
+        self, token: str | None, then: Callable[[Query, str], T] | None
+    ) -> tuple[Principal, T | None]:
+        """`authenticate`, and `then(query, user_id)` in the same `Database.read` when the
+        token is good: a connecting socket reads its rooms with its session, in one hand-off
+        to the reader thread instead of two (each ~4% of a connection's setup, measured)."""
         if not token:
             raise CampfireError(ErrorCode.auth_required, "a session token is required")
         if not token.isascii():  # tokens are URL-safe base64; anything else cannot match
             raise CampfireError(ErrorCode.auth_failed, "unknown session token")
         now = utcnow()
         hashed = token_hash(token)
-        rows = await self._db.read(lambda query: query(AUTHENTICATE, {"token_hash": hashed}))
-        if not rows:
-            return await self._authenticate_bot(hashed)
-        session_id, revoked_at, expires_at, last_active_at, active, *user = rows[0]
-        expires = utc(expires_at)
-        if revoked_at is not None or expires is None or expires <= now or not active:
+
+        def read(query: Query) -> tuple[Sequence[Any] | None, Sequence[Any] | None, T | None]:
+            rows = query(AUTHENTICATE, {"token_hash": hashed})
+            if rows:
+                session = rows[0]
+                good = _session_is_good(session, now)
+                return session, None, then(query, session[5]) if then and good else None
+            bots = query(AUTHENTICATE_BOT, {"token_hash": hashed})
+            bot = bots[0] if bots else None
+            return None, bot, then(query, bot[0]) if then and bot else None
+
+        session, bot, extra = await self._db.read(read)
+        if session is None:
+            if bot is None:
+                raise CampfireError(ErrorCode.auth_failed, "unknown session token")
+            user = _user_out(bot)
+            await best_effort(self._state.touch_activity(user.id), "activity stamp", None)
+            return Principal(user=user, session_id=BOT_SESSION_PREFIX + user.id), extra
+        if not _session_is_good(session, now):
             raise CampfireError(ErrorCode.auth_failed, "session expired or revoked")
+        session_id, _revoked_at, _expires_at, last_active_at, _active, *user = session
         last_active = utc(last_active_at)
         if last_active is None or now - last_active >= TOUCH_INTERVAL:
             async with self._db.engine.begin() as connection:
@@ -140,15 +172,7 @@ class AuthService:
         principal_user = _user_out(user)
         # "Recently active" is a nicety: a Redis outage must not refuse every request.
         await best_effort(self._state.touch_activity(principal_user.id), "activity stamp", None)
-        return Principal(user=principal_user, session_id=session_id)
-
-    async def _authenticate_bot(self, hashed: str) -> Principal:
-        rows = await self._db.read(lambda query: query(AUTHENTICATE_BOT, {"token_hash": hashed}))
-        if not rows:
-            raise CampfireError(ErrorCode.auth_failed, "unknown session token")
-        user = _user_out(rows[0])
-        await best_effort(self._state.touch_activity(user.id), "activity stamp", None)
-        return Principal(user=user, session_id=BOT_SESSION_PREFIX + user.id)
+        return Principal(user=principal_user, session_id=session_id), extra
 
     async def _throttle_login(self, ip: str) -> None:
         decision = await self._state.acquire_rate(

@@ -3,8 +3,9 @@
 Hot paths (replay, history, the resend lookup) read messages with plain SQL (`Database.read`,
 the SQLite writer thread); they all select `COLUMNS` and turn rows into `MessageOut` here, and
 `hydrate` adds what lives beside the row. Only a message that was changed (rev > 0) can have
-boosts, so a replay of never-changed messages costs no second query. The history page skips
-the models altogether (`load_wire`): rows go straight to what `wire` would make of them.
+boosts, so a replay of never-changed messages costs no second query. The history page and the
+replay skip the models altogether (`load_wire`, `hydrate_wire`): rows go straight to what
+`wire` would make of them.
 """
 
 from __future__ import annotations
@@ -142,7 +143,7 @@ def mentions_json(mention_ids: Sequence[str] | None) -> str:
     return orjson.dumps(list(mention_ids)).decode() if mention_ids else NO_MENTIONS
 
 
-# ---- the wire form straight from rows (the history page) ----------------------------
+# ---- the wire form straight from rows (the history page, the replay) ----------------
 # A pydantic model per message, built (`from_row`) and dumped (`wire`), was most of the page's
 # CPU (py-spy, bench `http`, bench/results/profiles/): ~48 us a message against ~5 us for these
 # dicts, which are what `wire(from_row(row))` gives, key for key and in the same order.
@@ -197,7 +198,11 @@ def wire_row(row: Sequence[Any]) -> dict[str, Any]:
 
 def load_wire(query: Query, sql: str, params: dict[str, Any]) -> list[dict[str, Any]]:
     """`[wire(m) for m in load(query, sql, params)]`, for a page of many messages."""
-    rows = query(sql, params)
+    return hydrate_wire(query, query(sql, params))
+
+
+def hydrate_wire(query: Query, rows: Sequence[Sequence[Any]]) -> list[dict[str, Any]]:
+    """`[wire(m) for m in hydrate(query, [from_row(r) for r in rows])]`, without the models."""
     out = [wire_row(row) for row in rows]
     shells = [_Shell(m) for m in out]
     hydrate(query, shells)

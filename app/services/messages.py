@@ -44,9 +44,11 @@ class SendResult:
 class Replay:
     """What a (re)connecting client missed, and the state it is in sync with afterwards."""
 
-    messages: list[MessageOut] = field(default_factory=list)
+    # In wire form (`wire(MessageOut)`): a reconnect storm replays hundreds of thousands, and a
+    # model built then dumped per message cost several times the dict (message_rows).
+    messages: list[dict[str, Any]] = field(default_factory=list)
     # PROTOCOL.md 9.1: messages changed after the client's last_rev, per room ascending by rev.
-    updates: list[MessageOut] = field(default_factory=list)
+    updates: list[dict[str, Any]] = field(default_factory=list)
     rooms: list[dict[str, Any]] = field(default_factory=list)
     truncated: bool = False
 
@@ -344,11 +346,11 @@ class MessageService:
             if position is not None:
                 # The single cursor replays in insertion order across rooms.
                 rows.sort(key=lambda row: row[-1])
-            replay.messages = message_rows.hydrate(query, [message_rows.from_row(r) for r in rows])
+            replay.messages = message_rows.hydrate_wire(query, rows)
             for room_id in room_ids:
                 if last_rev is not None and room_id in last_rev:
                     params = {"room": room_id, "after": last_rev[room_id], "limit": cap + 1}
-                    changed = message_rows.load(query, CHANGED_AFTER_REV, params)
+                    changed = message_rows.load_wire(query, CHANGED_AFTER_REV, params)
                     if len(changed) > cap:
                         replay.truncated = True
                     replay.updates.extend(changed[:cap])

@@ -155,8 +155,13 @@ class RoomService:
 
         One `Database.read`: this runs for every socket that authenticates.
         """
+        read = self.overview_reader()
+        return await self._db.read(lambda query: read(query, user_id))
+
+    def overview_reader(self) -> Callable[[Query, str], list[MemberRoomOut]]:
+        """`overview` as a function of (query, user_id), to read inside another hand-off."""
         limit = self.member_ids_max
-        return await self._db.read(lambda query: member_rooms(query, user_id, None, limit))
+        return lambda query, user_id: member_rooms(query, user_id, None, limit)
 
     async def list_for(self, actor: Principal) -> list[MemberRoomOut]:
         return await self.overview(actor.user_id)
