@@ -152,7 +152,7 @@ class RealtimeGateway:
             raise socketio.exceptions.ConnectionRefusedError(exc.message, exc.payload()) from None
 
     async def _welcome_or_drop(
-        self, conn: LiveConnection, cursors: Cursors, rooms: list[MemberRoomOut] | None
+        self, conn: LiveConnection, cursors: Cursors, rooms: list[MemberRoomOut]
     ) -> None:
         """A welcome cut short by an outage would leave the client without SyncComplete,
         waiting forever: close the socket instead, so that it reconnects and resumes."""
@@ -180,15 +180,17 @@ class RealtimeGateway:
         else:
             log.info("unauthenticated socket %s disconnected (%s)", sid, reason)
 
-    async def _authenticate(self, token: str) -> tuple[Principal, list[MemberRoomOut] | None]:
+    async def _authenticate(self, token: str) -> tuple[Principal, list[MemberRoomOut]]:
         """The token's principal and its rooms as the welcome describes them, read with the
         session in one hand-off."""
         reader = self.services.rooms.overview_reader()
         try:
-            return await self.services.auth.authenticate_and_read(token, reader)
+            principal, rooms = await self.services.auth.authenticate_and_read(token, reader)
         except CampfireError as exc:
             self.metrics.auth_failures.labels(exc.code.value).inc()
             raise
+        assert rooms is not None  # a good token always runs the reader
+        return principal, rooms
 
     async def _register(self, conn: LiveConnection, principal: Principal) -> None:
         try:
@@ -209,41 +211,38 @@ class RealtimeGateway:
         )
 
     async def _welcome(
-        self, conn: LiveConnection, cursors: Cursors, rooms: list[MemberRoomOut] | None = None
+        self, conn: LiveConnection, cursors: Cursors, rooms: list[MemberRoomOut]
     ) -> None:
         """PROTOCOL.md section 3: AuthSuccess, PresenceUpdate per room, replay, SyncComplete.
-        `rooms`: the user's rooms if already read (with the session), else read here."""
+        `rooms`: the user's rooms, read with the session."""
         # The whole welcome in one write (a system call per part otherwise; the order and
         # what the client sees are the same).
         with self.transport.writes_held(conn.sid):
             await self._welcome_held(conn, cursors, rooms)
 
     async def _welcome_held(
-        self, conn: LiveConnection, cursors: Cursors, rooms: list[MemberRoomOut] | None
+        self, conn: LiveConnection, cursors: Cursors, rooms: list[MemberRoomOut]
     ) -> None:
         await self.transport.until_connected(conn.sid)  # see on_connect
         assert conn.principal is not None and conn.info is not None
         user_id = conn.principal.user_id
         services = self.services
-        described = rooms if rooms is not None else await services.rooms.overview(user_id)
         await self._emit(
             conn.sid,
             "AuthSuccess",
             {
                 "user": wire(conn.principal.user),
-                "rooms": [wire(room) for room in described],
+                "rooms": [wire(room) for room in rooms],
                 "connection_id": conn.info.connection_id,
             },
         )
         # Subscribe before reading presence and missed messages, so that anything newer
         # arrives live and nothing falls between the replay and the subscription.
         await self.transport.subscribe(conn.sid, user_channel(user_id))
-        subscribed = [
-            room.id for room in described[: self.settings.max_rooms_per_connection or None]
-        ]
+        subscribed = [room.id for room in rooms[: self.settings.max_rooms_per_connection or None]]
         for room_id in subscribed:
             await self.transport.subscribe(conn.sid, room_channel(room_id))
-        for update in await services.presence.welcome_updates(user_id, described):
+        for update in await services.presence.welcome_updates(user_id, rooms):
             await self._emit(conn.sid, "PresenceUpdate", update)
         if cursors.present:
             self.metrics.reconnections.inc()

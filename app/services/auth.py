@@ -143,24 +143,26 @@ class AuthService:
         now = utcnow()
         hashed = token_hash(token)
 
-        def read(query: Query) -> tuple[Sequence[Any] | None, Sequence[Any] | None, T | None]:
+        def read(
+            query: Query,
+        ) -> tuple[Sequence[Any] | None, bool, Sequence[Any] | None, T | None]:
             rows = query(AUTHENTICATE, {"token_hash": hashed})
             if rows:
                 session = rows[0]
                 good = _session_is_good(session, now)
-                return session, None, then(query, session[5]) if then and good else None
+                return session, good, None, then(query, session[5]) if then and good else None
             bots = query(AUTHENTICATE_BOT, {"token_hash": hashed})
             bot = bots[0] if bots else None
-            return None, bot, then(query, bot[0]) if then and bot else None
+            return None, False, bot, then(query, bot[0]) if then and bot else None
 
-        session, bot, extra = await self._db.read(read)
+        session, good, bot, extra = await self._db.read(read)
         if session is None:
             if bot is None:
                 raise CampfireError(ErrorCode.auth_failed, "unknown session token")
             user = _user_out(bot)
             await best_effort(self._state.touch_activity(user.id), "activity stamp", None)
             return Principal(user=user, session_id=BOT_SESSION_PREFIX + user.id), extra
-        if not _session_is_good(session, now):
+        if not good:
             raise CampfireError(ErrorCode.auth_failed, "session expired or revoked")
         session_id, _revoked_at, _expires_at, last_active_at, _active, *user = session
         last_active = utc(last_active_at)
