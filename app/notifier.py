@@ -7,7 +7,7 @@ python-socketio rooms, which also works from the arq worker through a write-only
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from typing import Any, Protocol
 
 ROOM_PREFIX = "room:"
@@ -36,6 +36,12 @@ class Notifier(Protocol):
 
     async def to_connection(self, sid: str, event: str, data: dict[str, Any]) -> None: ...
 
+    async def to_connection_many(
+        self, sid: str, events: Sequence[tuple[str, dict[str, Any]]]
+    ) -> None:
+        """(event, data) pairs to one connection, in order: a replay of many messages."""
+        ...
+
     async def subscribe(self, sids: Iterable[str], room_id: str) -> None:
         """Let these connections receive the room's events from now on."""
         ...
@@ -63,6 +69,11 @@ class NullNotifier:
         return None
 
     async def to_connection(self, sid: str, event: str, data: dict[str, Any]) -> None:
+        return None
+
+    async def to_connection_many(
+        self, sid: str, events: Sequence[tuple[str, dict[str, Any]]]
+    ) -> None:
         return None
 
     async def subscribe(self, sids: Iterable[str], room_id: str) -> None:

@@ -45,16 +45,16 @@ async def backfill(
         last_rev=last_rev,
     )
     notifier = services.notifier
-    for message in replay.messages:
-        await notifier.to_connection(
-            sid, "NewMessage", {"message": message, "room_id": message["room_id"]}
-        )
-    for message in replay.updates:
-        await notifier.to_connection(
-            sid,
-            "MessageUpdated",
-            {"room_id": message["room_id"], "rev": message["rev"], "message": message},
-        )
+    events = [
+        ("NewMessage", {"message": message, "room_id": message["room_id"]})
+        for message in replay.messages
+    ]
+    events.extend(
+        ("MessageUpdated", {"room_id": m["room_id"], "rev": m["rev"], "message": m})
+        for m in replay.updates
+    )
+    if events:
+        await notifier.to_connection_many(sid, events)
     await notifier.to_connection(
         sid,
         "SyncComplete",

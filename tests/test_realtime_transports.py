@@ -73,3 +73,31 @@ async def test_websocket_compression_when_enabled(make_server, http) -> None:
             message = await until("NewMessage")
             assert message["message"]["id"] == sent["id"]  # type: ignore[index]
             assert message["message"]["content"] == content  # type: ignore[index]
+
+
+async def test_replay_reaches_polling_and_websocket_clients_alike(server, user_factory) -> None:
+    """A replay is written in one step to a websocket of this process and emitted event by
+    event to a long-polling one (FanoutManager.write_events, and its fallback): both get the
+    same messages, in order, before SyncComplete."""
+    alice = await user_factory("alice")
+    room = await alice.create_room("replayed", "closed")
+    for i in range(30):
+        await alice.send(room["id"], f"message {i + 1}")
+    auth = {"token": alice.token, "last_seen": {room["id"]: 3}}
+    polling = await Client(server.url).connect(auth=auth, transports=["polling"])
+    direct = await Client(server.url).connect(auth=auth)
+    try:
+        for client in (polling, direct):
+            sync = await client.synced()
+            assert sync["missed_count"] == 27
+            assert _seqs(client, room["id"]) == list(range(4, 31))
+            contents = [d["message"]["content"] for d in client.named("NewMessage")]
+            assert contents == [f"message {i}" for i in range(4, 31)]
+            names = [name for name, _ in client.events]
+            assert names.index("SyncComplete") > max(
+                k for k, name in enumerate(names) if name == "NewMessage"
+            )
+        assert polling.sio.transport() == "polling" and direct.sio.transport() == "websocket"
+    finally:
+        for client in (polling, direct):
+            await client.close()

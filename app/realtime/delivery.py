@@ -8,11 +8,12 @@ addressed by sid across processes.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 from app.metrics import Metrics
 from app.notifier import room_channel, user_channel
+from app.realtime import engineio_seam as seam
 
 log = logging.getLogger(__name__)
 NAMESPACE = "/"
@@ -37,6 +38,16 @@ class SocketIONotifier:
 
     async def to_connection(self, sid: str, event: str, data: dict[str, Any]) -> None:
         await self._emit(event, data, sid)
+
+    async def to_connection_many(
+        self, sid: str, events: Sequence[tuple[str, dict[str, Any]]]
+    ) -> None:
+        # A socket of this web process takes them in one step; one elsewhere (the arq
+        # worker's backfill, the stock path) gets them emit by emit, in the same order.
+        if self._is_server and seam.write_events(self._sio, sid, events):
+            return
+        for event, data in events:
+            await self._emit(event, data, sid)
 
     async def subscribe(self, sids: Iterable[str], room_id: str) -> None:
         for sid in sids:

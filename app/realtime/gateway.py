@@ -387,7 +387,7 @@ class RealtimeGateway:
             task.cancel()
 
     async def _emit(self, sid: str, event: str, data: dict[str, Any]) -> None:
-        await self.sio.emit(event, data, to=sid)
+        await self.transport.emit(sid, event, data)
 
     def _spawn(self, coro: Awaitable[Any]) -> None:
         task = asyncio.ensure_future(coro)

@@ -83,6 +83,12 @@ class TransportDuties:
             await self.sio.leave_room(sid, oldest)
         await self.sio.enter_room(sid, channel)
 
+    async def emit(self, sid: str, event: str, data: dict[str, Any]) -> None:
+        """One event to one socket: written straight to it when it is a direct socket of
+        this process (each connection's welcome emits a few), else python-socketio's emit."""
+        if not seam.write_events(self.sio, sid, ((event, data),)):
+            await self.sio.emit(event, data, to=sid)
+
     def writes_held(self, sid: str) -> contextlib.AbstractContextManager[None]:
         """What is emitted to `sid` in the block reaches its connection in one write."""
         return seam.writes_held(self.sio, sid)

@@ -15,7 +15,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 import socketio
@@ -75,6 +75,14 @@ def install_delivery_hooks(
     sio.manager.on_delivered = on_delivered
     if hasattr(sio.manager, "on_pubsub_received"):
         sio.manager.on_pubsub_received = on_pubsub_received
+
+
+def write_events(sio: socketio.AsyncServer, sid: str, events: Sequence[tuple[str, Any]]) -> bool:
+    """`events` ((event, data) pairs) straight to `sid`'s socket on this process, in order
+    (FanoutManager.write_events); False when the caller must emit them the general way (the
+    stock path, a socket of another process, a polling socket)."""
+    write = getattr(sio.manager, "write_events", None)
+    return bool(write is not None and write(sid, events, NAMESPACE))
 
 
 def is_connected(sio: socketio.AsyncServer, sid: str) -> bool:

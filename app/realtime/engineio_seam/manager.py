@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import logging
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import orjson
@@ -201,8 +201,6 @@ class FanoutManager(CampfireManager):
                 sio_packet.EVENT, namespace=namespace, data=[event, *event_args(data)]
             ).encode()
         )
-        frames = encoded if isinstance(encoded, list) else [encoded]
-        packets = [eio_packet.Packet(eio_packet.MESSAGE, frame) for frame in frames]
         # Text packets (all of Campfire's) can be framed once for every recipient.
         ws_frame = engineio_frame(encoded) if isinstance(encoded, str) else None
         # One pass over the room, no intermediate list: this loop runs once per recipient of
@@ -234,12 +232,53 @@ class FanoutManager(CampfireManager):
                     self.on_slow_consumer(sid)
                 continue
             if ws_frame is None or not write_direct(socket, ws_frame):
-                for pkt in packets:
+                for pkt in _engineio_packets(encoded):
                     socket.queue.put_nowait(pkt)
             delivered += 1
         if self.on_delivered is not None:
             self.on_delivered(event, delivered)
         return None
+
+    def write_events(
+        self, sid: str, events: Sequence[tuple[str, Any]], namespace: str = "/"
+    ) -> bool:
+        """`events` ((event, data) pairs) to one socket of this process, in order, each
+        encoded and framed once and handed to its writer: a (re)connecting socket's replay,
+        hundreds of events, without an emit's layers for each (python-socketio's emit, the
+        room lookup, the recipient loop). False, with nothing written, when `sid` is not a
+        direct-writing socket of this process or an event is not plain JSON: then the caller
+        emits them the general way."""
+        eio_sid = self.eio_sid_from_sid(sid, namespace)
+        socket = self.server.eio.sockets.get(eio_sid) if eio_sid is not None else None
+        writer = getattr(socket, "writer", None)
+        if writer is None or socket.closed:
+            return False
+        frames = []
+        for event, data in events:
+            encoded = encode_event(event, data, namespace)
+            if encoded is None:
+                return False
+            frames.append(engineio_frame(encoded))
+        limit = self.max_buffered_bytes
+        sent: dict[str, int] = {}
+        for (event, _), ws_frame in zip(events, frames, strict=True):
+            written = writer.offer(ws_frame, limit)
+            if not written:
+                if written is None and self.on_slow_consumer is not None:
+                    self.on_slow_consumer(sid)
+                break
+            sent[event] = sent.get(event, 0) + 1
+        if self.on_delivered is not None:
+            for event, count in sent.items():
+                self.on_delivered(event, count)
+        return True
+
+
+def _engineio_packets(encoded: str | list[Any]) -> list[eio_packet.Packet]:
+    """python-socketio's encoded packet (a list when it has binary attachments) as the
+    Engine.IO packets a queued socket takes."""
+    frames = encoded if isinstance(encoded, list) else [encoded]
+    return [eio_packet.Packet(eio_packet.MESSAGE, frame) for frame in frames]
 
 
 class FanoutRedisManager(PubSubRecovery, ShardedPubSub, socketio.AsyncRedisManager, FanoutManager):

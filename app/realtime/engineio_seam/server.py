@@ -33,6 +33,7 @@ from app.realtime.engineio_seam.manager import (
     encode_event,
 )
 from app.realtime.engineio_seam.owned import OwnedConnections, OwnedWebSocketResponse
+from app.realtime.engineio_seam.polling import BoundedPollSocket
 from app.realtime.engineio_seam.sharded_pubsub import ShardedPubSub
 
 log = logging.getLogger(__name__)
@@ -55,6 +56,17 @@ RESERVED_EVENTS = frozenset(
         "*",
     }
 )
+
+
+class StockSocketServer(socketio.AsyncServer):
+    """python-socketio's server as shipped, but for long-polling responses that its own
+    client can read (polling.py)."""
+
+    async def _handle_eio_connect(self, eio_sid: str, environ: dict[str, Any]) -> None:
+        socket = self.eio.sockets.get(eio_sid)
+        if type(socket) is AsyncSocket:
+            socket.__class__ = BoundedPollSocket
+        await super()._handle_eio_connect(eio_sid, environ)
 
 
 class CampfireSocketServer(socketio.AsyncServer):
@@ -162,7 +174,7 @@ def create_socket_server(settings: Settings) -> socketio.AsyncServer:
     manager.max_queued_packets = settings.max_outgoing_packets
     manager.max_buffered_bytes = settings.max_outgoing_bytes
     manager.max_rooms_per_connection = settings.max_rooms_per_connection
-    server_class = CampfireSocketServer if fast else socketio.AsyncServer
+    server_class = CampfireSocketServer if fast else StockSocketServer
     sio = server_class(
         async_mode="aiohttp",
         client_manager=manager,

@@ -1,0 +1,43 @@
+"""Long-polling responses that every Engine.IO client can read.
+
+python-engineio's server answers a polling GET with everything queued for the socket, while
+its own client (python-socketio's, which bots use, and which starts on long-polling before
+it upgrades) refuses a payload of more than `Payload.max_decode_packets` (16) packets: it
+logs "Unexpected packet from server" and drops the connection. A reconnecting client's
+replay is hundreds of packets, so it could never resume. Each response here carries at most
+that many; the rest wait for the client's next GET, which it sends as soon as it has read
+this one. Browsers (socket.io-client) have no such limit and lose nothing but a round trip.
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+from engineio import exceptions
+from engineio import packet as eio_packet
+from engineio.async_socket import AsyncSocket
+from engineio.payload import Payload
+
+
+class BoundedPollSocket(AsyncSocket):
+    async def poll(self) -> list[eio_packet.Packet]:
+        # As python-engineio's poll, but stopping at the client's limit; None on the queue
+        # means "closing" and stays there for the next poll, as in python-engineio.
+        try:
+            first = await asyncio.wait_for(
+                self.queue.get(), self.server.ping_interval + self.server.ping_timeout
+            )
+            self.queue.task_done()
+        except (TimeoutError, asyncio.CancelledError):
+            raise exceptions.QueueEmpty() from None
+        if first is None:
+            return []
+        packets = [first]
+        while len(packets) < Payload.max_decode_packets and not self.queue.empty():
+            pkt = self.queue.get_nowait()
+            self.queue.task_done()
+            if pkt is None:
+                self.queue.put_nowait(None)
+                break
+            packets.append(pkt)
+        return packets
