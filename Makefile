@@ -24,6 +24,7 @@ serve: $(STAMP) web/node_modules/.installed
 
 test: $(STAMP) web/node_modules/.installed bench/node_modules/.installed services browser
 	$(VENV)/bin/ruff check .
+	$(VENV)/bin/python -m compileall -q -x node_modules app jobs migrations tests bench chaos
 	$(VENV)/bin/pytest
 	$(MAKE) test-stock-engine
 	node --test web/test/
@@ -38,8 +39,11 @@ $(UV):
 	$(TOOLS)/bin/python -m pip install --quiet 'uv==$(UV_VERSION)'
 	touch $@
 
+# --compile-bytecode: this machine class sets PYTHONDONTWRITEBYTECODE, so without .pyc files
+# every process (each test's server, each CLI call) compiled its libraries from source again:
+# `import app.main` took 3.7 s instead of 1.3.
 $(STAMP): pyproject.toml uv.lock $(UV)
-	$(UV) sync --locked --extra test --python $(PYTHON)
+	$(UV) sync --locked --extra test --compile-bytecode --python $(PYTHON)
 	touch $@
 
 lock: $(UV)

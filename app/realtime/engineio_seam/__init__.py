@@ -184,6 +184,9 @@ async def close_all(sio: socketio.AsyncServer, sids: list[str], flush_seconds: f
     """Shutdown: disconnect every socket, flush what is queued into the transports, then
     close the transports rather than wait for each client to hang up."""
     transports = [t for t in (_transport(sio, sid) for sid in sids) if t is not None]
+    # A disconnect closes the connection too (server.HangUpOnDisconnect): with 1001, going
+    # away, as the shutdown's own close frames below.
+    sio.eio.going_away = True
     for sid in sids:
         with contextlib.suppress(Exception):
             await sio.disconnect(sid)

@@ -127,6 +127,14 @@ CONTRACT: tuple[Requirement, ...] = (
     R("engineio.async_server:AsyncServer", "async_handlers", "attribute", None, "fast",
       "False (python-socketio's setting): handlers run in the reader, in order"),
     # ---- python-socketio server (server.py) ---------------------------------------------------
+    R(_SRV, "disconnect", "coroutine", ("self", "sid", "namespace", "ignore_queue"), "both",
+      "extended: the server's disconnect closes the Engine.IO connection too"),
+    R("socketio.base_manager:BaseManager", "eio_sid_from_sid", "method",
+      ("self", "sid", "namespace"), "both", "the Engine.IO session a disconnect closes"),
+    R("socketio.base_manager:BaseManager", "get_namespaces", "method", ("self",), "both",
+      "a session is closed only when no namespace of it is left"),
+    R("engineio.async_server:AsyncServer", "disconnect", "coroutine", ("self", "sid"), "both",
+      "closes one Engine.IO session"),
     R(_SRV, "_handle_eio_connect", "coroutine", ("self", "eio_sid", "environ"), "both",
       "the only point where a new engine socket can become a DirectSocket (or, on the stock "
       "path, a BoundedPollSocket)"),
@@ -171,7 +179,8 @@ CONTRACT: tuple[Requirement, ...] = (
       "(sid, eio_sid) of a room's members"),
     R(_MGR, "initialize", "method", ("self",), "both", "the room index is made here"),
     R("socketio.base_manager:BaseManager", "sid_from_eio_sid", "method",
-      ("self", "eio_sid", "namespace"), "fast", "the fast dispatch's sid of a client event"),
+      ("self", "eio_sid", "namespace"), "both",
+      "the fast dispatch's sid of a client event; a disconnect's remaining namespaces"),
     R("socketio.base_manager:BaseManager", "is_connected", "method",
       ("self", "sid", "namespace"), "fast", "an event of a socket not (or no longer) connected "
       "is dropped, as python-socketio drops it"),

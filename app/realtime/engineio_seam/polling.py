@@ -7,11 +7,17 @@ logs "Unexpected packet from server" and drops the connection. A reconnecting cl
 replay is hundreds of packets, so it could never resume. Each response here carries at most
 that many; the rest wait for the client's next GET, which it sends as soon as it has read
 this one. Browsers (socket.io-client) have no such limit and lose nothing but a round trip.
+
+The same class also ends python-engineio's websocket loop (a socket that upgraded from
+long-polling, or any websocket on the stock path) when the server closes the socket:
+python-engineio's close leaves its writer waiting, so the websocket stayed open until the
+reader's timeout (ping interval + ping timeout) for a client that ignores the close packet.
 """
 
 from __future__ import annotations
 
 import asyncio
+from typing import Any
 
 from engineio import exceptions
 from engineio import packet as eio_packet
@@ -41,3 +47,11 @@ class BoundedPollSocket(AsyncSocket):
                 break
             packets.append(pkt)
         return packets
+
+    async def close(self, wait: bool = True, abort: bool = False, reason: Any = None) -> None:
+        was_open = not self.closed and not self.closing
+        await super().close(wait=wait, abort=abort, reason=reason)
+        if was_open and self.upgraded:
+            # Ends python-engineio's websocket writer, which then closes the websocket (for a
+            # direct-writing socket the queue is a stub and engine.py hangs up instead).
+            self.queue.put_nowait(None)

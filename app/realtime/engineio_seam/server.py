@@ -58,7 +58,33 @@ RESERVED_EVENTS = frozenset(
 )
 
 
-class StockSocketServer(socketio.AsyncServer):
+class HangUpOnDisconnect(socketio.AsyncServer):
+    """The server's disconnect of a socket closes its Engine.IO connection too.
+
+    python-socketio's `disconnect` ends the namespace only (a Socket.IO DISCONNECT packet)
+    and leaves the Engine.IO connection open: its own clients and socket.io-client then close
+    it, but a client that does not keeps the connection, answered pings and all, uncounted by
+    the connection limits, which count sessions (Node's `socket.disconnect(true)` closes it).
+    Campfire serves one namespace, so a socket without one has nothing left to carry. On the
+    process that holds the socket only: another process's socket is disconnected by its own
+    process, which python-socketio asks through the message queue (`ignore_queue` there)."""
+
+    async def disconnect(
+        self, sid: str, namespace: str | None = None, ignore_queue: bool = False
+    ) -> None:
+        eio_sid = self.manager.eio_sid_from_sid(sid, namespace or "/")
+        await super().disconnect(sid, namespace=namespace, ignore_queue=ignore_queue)
+        if eio_sid is None or eio_sid not in self.eio.sockets:
+            return
+        if any(
+            self.manager.sid_from_eio_sid(eio_sid, other) is not None
+            for other in self.manager.get_namespaces()
+        ):
+            return
+        await self.eio.disconnect(eio_sid)
+
+
+class StockSocketServer(HangUpOnDisconnect):
     """python-socketio's server as shipped, but for long-polling responses that its own
     client can read (polling.py)."""
 
@@ -69,7 +95,7 @@ class StockSocketServer(socketio.AsyncServer):
         await super()._handle_eio_connect(eio_sid, environ)
 
 
-class CampfireSocketServer(socketio.AsyncServer):
+class CampfireSocketServer(HangUpOnDisconnect):
     # Whether each event handler is a coroutine function, asked once per handler.
     _coroutine_handlers: dict[Any, bool]
 
