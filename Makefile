@@ -58,7 +58,7 @@ upgrade: $(UV)
 # PATH first: bench/run and chaos/run, which some tests start, then use this environment too.
 test-latest: $(UV) services browser
 	test -x $(LATEST)/bin/python || $(UV) venv --python $(PYTHON) $(LATEST)
-	$(UV) pip install --python $(LATEST)/bin/python --upgrade --resolution highest -e '.[test]'
+	$(UV) pip install --python $(LATEST)/bin/python --compile-bytecode --upgrade --resolution highest -e '.[test]'
 	$(UV) pip list --python $(LATEST)/bin/python --format freeze \
 		| grep -iE '^(python-engineio|python-socketio|aiohttp|sqlalchemy|redis|arq)=='
 	PATH="$(abspath $(LATEST))/bin:$$PATH" $(LATEST)/bin/pytest
@@ -67,7 +67,7 @@ test-latest: $(UV) services browser
 # .venv-lowest: the bounds are claims, and this checks them.
 test-lowest: $(UV) services browser
 	test -x $(LOWEST)/bin/python || $(UV) venv --python $(PYTHON) $(LOWEST)
-	$(UV) pip install --python $(LOWEST)/bin/python --resolution lowest-direct -e '.[test]'
+	$(UV) pip install --python $(LOWEST)/bin/python --compile-bytecode --resolution lowest-direct -e '.[test]'
 	PATH="$(abspath $(LOWEST))/bin:$$PATH" $(LOWEST)/bin/pytest
 
 web/node_modules/.installed: web/package-lock.json
