@@ -32,7 +32,7 @@ from app.realtime.engineio_seam.owned import (
     CLOSE_GOING_AWAY,
     CLOSE_OK,
     OwnedWebSocketResponse,
-    WebSocketConnection,
+    hang_up,
     take_over,
 )
 from app.realtime.engineio_seam.polling import BoundedPollSocket
@@ -302,35 +302,16 @@ class DirectSocket(BoundedPollSocket):
             self.write_packet(pkt)
         return None
 
-    async def close(self, wait: bool = True, abort: bool = False, reason: Any = None) -> None:
-        was_open = not self.closed and not self.closing
-        await super().close(wait=wait, abort=abort, reason=reason)
-        if not was_open:
-            return
+    def after_close(self) -> None:
         if self.writer is not None:
             going_away = getattr(self.server, "going_away", False)
-            self._hang_up(self.writer, CLOSE_GOING_AWAY if going_away else CLOSE_OK)
+            hang_up(self.writer, CLOSE_GOING_AWAY if going_away else CLOSE_OK)
         elif not self.upgraded:
             # A long-polling client that says goodbye still has a GET waiting on the queue;
             # answer it now, not at its ping timeout (python-engineio leaves it ~45 s).
             self.queue.put_nowait(eio_packet.Packet(eio_packet.NOOP))
-
-    @staticmethod
-    def _hang_up(writer: FrameWriter, code: int) -> None:
-        """The session is over (the server's disconnect, an auth timeout, a ping timeout
-        noticed by a send): the connection ends too, after what was written (the Engine.IO
-        close packet last). A client that ignores the close packet would otherwise keep its
-        connection, a file descriptor and its buffers for as long as it liked: nothing reads
-        a closed socket's pings any more, and this socket waits for input without a timeout."""
-        transport = writer.transport
-        if transport.is_closing():
-            return
-        protocol = transport.get_protocol()
-        if isinstance(protocol, WebSocketConnection):
-            protocol.close(code)  # a close frame, then the transport; its end follows
         else:
-            writer.flush()
-            transport.close()
+            super().after_close()
 
     def schedule_ping(self) -> None:
         # Called for every PONG: the next ping follows one interval after the answer, as in

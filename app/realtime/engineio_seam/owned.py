@@ -372,6 +372,23 @@ class WebSocketConnection(asyncio.Protocol):
             self._registry.finished(self)
 
 
+def hang_up(writer: Any, code: int) -> None:
+    """End a direct socket's connection once its session is over (the server's disconnect,
+    an auth timeout, a ping timeout noticed by a send), after what `writer` (its
+    `FrameWriter`) holds, the Engine.IO close packet last. A client that ignores the close
+    packet would otherwise keep its connection, a file descriptor and its buffers for as long
+    as it liked: nothing reads a closed socket's pings, and its input has no timeout."""
+    transport = writer.transport
+    if transport.is_closing():
+        return
+    protocol = transport.get_protocol()
+    if isinstance(protocol, WebSocketConnection):
+        protocol.close(code)  # a close frame, then the transport; its end follows
+    else:
+        writer.flush()
+        transport.close()
+
+
 class OwnedConnections:
     """The connections taken over, for the shutdown: aiohttp no longer knows them, so it
     neither closes them nor waits for their ends, as it did for its request handlers. A

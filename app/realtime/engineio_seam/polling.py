@@ -51,7 +51,11 @@ class BoundedPollSocket(AsyncSocket):
     async def close(self, wait: bool = True, abort: bool = False, reason: Any = None) -> None:
         was_open = not self.closed and not self.closing
         await super().close(wait=wait, abort=abort, reason=reason)
-        if was_open and self.upgraded:
-            # Ends python-engineio's websocket writer, which then closes the websocket (for a
-            # direct-writing socket the queue is a stub and engine.py hangs up instead).
+        if was_open:
+            self.after_close()
+
+    def after_close(self) -> None:
+        """What follows the end of a session that was open (subclasses add their transport's)."""
+        if self.upgraded:
+            # Ends python-engineio's websocket writer, which then closes the websocket.
             self.queue.put_nowait(None)
