@@ -16,7 +16,7 @@ from app.db import Database
 from app.http import setup_http
 from app.metrics import Metrics
 from app.realtime.delivery import SocketIONotifier
-from app.realtime.engineio_seam import create_server
+from app.realtime.engineio_seam import create_server, inbox_channel
 from app.realtime.gateway import Cursors, RealtimeGateway
 from app.services import Services
 from app.state import MemoryState, RealtimeState
@@ -53,7 +53,7 @@ def create_app(settings: Settings | None = None) -> web.Application:
     if settings.redis_url:
         from jobs.dispatch import ArqJobs
 
-        jobs = ArqJobs(settings, services)
+        jobs = ArqJobs(settings, services, inbox=inbox_channel(sio))
     else:
         from jobs.scheduler import InProcessScheduler
 

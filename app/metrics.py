@@ -78,8 +78,9 @@ class Metrics:
         )
         self.pubsub_received = LoopCounter(
             "campfire_pubsub_messages_received",
-            "Messages decoded from Redis pub/sub: shared channel (all, this process's own too) or "
-            "shard channels (other processes' messages of rooms with sockets here)",
+            "Messages decoded from Redis pub/sub: shared channel (all, this process's own too), "
+            "shard channels (other processes' messages of rooms with sockets here) or this "
+            "process's inbox (the worker's replays for its sockets, one message each)",
             "channel",
             r,
         )

@@ -37,9 +37,11 @@ class Notifier(Protocol):
     async def to_connection(self, sid: str, event: str, data: dict[str, Any]) -> None: ...
 
     async def to_connection_many(
-        self, sid: str, events: Sequence[tuple[str, dict[str, Any]]]
+        self, sid: str, events: Sequence[tuple[str, dict[str, Any]]], *, via: str | None = None
     ) -> None:
-        """(event, data) pairs to one connection, in order: a replay of many messages."""
+        """(event, data) pairs to one connection, in order: a replay of many messages.
+        `via`: the inbox of the process holding it, when the caller knows it (a replay the
+        arq worker sends), to reach that process alone in one message."""
         ...
 
     async def subscribe(self, sids: Iterable[str], room_id: str) -> None:
@@ -72,7 +74,7 @@ class NullNotifier:
         return None
 
     async def to_connection_many(
-        self, sid: str, events: Sequence[tuple[str, dict[str, Any]]]
+        self, sid: str, events: Sequence[tuple[str, dict[str, Any]]], *, via: str | None = None
     ) -> None:
         return None
 

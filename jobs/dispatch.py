@@ -38,11 +38,12 @@ WEBHOOK_EXPIRES_SECONDS = 60.0
 # Takes a queued job back before any worker started it: 1 when taken. A worker marks a job
 # in progress (WATCHed, in a transaction) before reading it, so the two cannot both run it:
 # either the mark exists and this refuses, or the job's key is gone when the worker reads it
-# and arq drops it as expired. 0: a worker has it or has finished it (its result is kept a
-# while for this). -1: Redis knows nothing of it any more (restarted empty, or flushed,
-# within the wait): nobody will run it.
+# and arq drops it as expired. 0: a worker has it. 2: a worker has finished it (its result is
+# kept a while for this; it may have failed). -1: Redis knows nothing of it any more
+# (restarted empty, or flushed, within the wait): nobody will run it.
 TAKE_BACK = """
-if redis.call('EXISTS', KEYS[3]) == 1 or redis.call('EXISTS', KEYS[4]) == 1 then return 0 end
+if redis.call('EXISTS', KEYS[4]) == 1 then return 2 end
+if redis.call('EXISTS', KEYS[3]) == 1 then return 0 end
 if redis.call('ZREM', KEYS[1], ARGV[1]) == 0 then
   if redis.call('EXISTS', KEYS[2]) == 1 then return 0 end
   return -1
@@ -63,11 +64,15 @@ def redis_settings(settings: Settings) -> RedisSettings:
 
 
 class ArqJobs:
-    def __init__(self, settings: Settings, services: Services | None = None) -> None:
+    def __init__(
+        self, settings: Settings, services: Services | None = None, *, inbox: str | None = None
+    ) -> None:
         """`services`, when given, lets a web process replay missed messages itself when the
-        queue cannot be reached, instead of leaving its client without SyncComplete."""
+        queue cannot be reached, instead of leaving its client without SyncComplete. `inbox`
+        is this process's own Redis channel, where the worker sends a replay in one message."""
         self._settings = settings
         self._services = services
+        self._inbox = inbox
         self._queue = queue_name(settings)
         self._pool_task: asyncio.Task[ArqRedis] | None = None
         # Background work of this process: replay watchdogs, thumbnail enqueues.
@@ -100,8 +105,11 @@ class ArqJobs:
     ) -> None:
         try:
             pool = await self._pool()
-            # last_rev only when given: the job's arguments stay those an older worker takes.
+            # last_rev and inbox only when given: the job's arguments stay those an older
+            # worker takes where they can (one that refuses `inbox` fails the job, and the
+            # watchdog below replays it from here).
             extra = () if last_rev is None else (last_rev,)
+            inbox = {} if self._inbox is None else {"inbox": self._inbox}
             job = await pool.enqueue_job(
                 "backfill",
                 sid,
@@ -111,6 +119,7 @@ class ArqJobs:
                 *extra,
                 _queue_name=self._queue,
                 _expires=BACKFILL_EXPIRES_SECONDS,
+                **inbox,
             )
         except Exception:
             if self._services is None:
@@ -168,15 +177,18 @@ class ArqJobs:
                     log, logging.WARNING, "take-back", "replay check of %s failed: %r", sid, exc
                 )
                 taken = -1
+            if taken == 2 and await self._succeeded(pool, job_id):
+                return  # a worker sent the replay
             if not taken:
-                return  # a worker has it (or had it): it sends the replay
+                return  # a worker has it: it sends the replay
+            why = {1: "no worker started", -1: "Redis lost", 2: "a worker failed"}[taken]
             log.warning(
                 "%s the replay of %s within %.1f s; replaying in-process",
-                "no worker started" if taken == 1 else "Redis lost",
+                why,
                 sid,
                 self._settings.replay_wait_seconds,
             )
-            outcome = "ok" if taken == 1 else "lost"
+            outcome = {1: "ok", -1: "lost", 2: "failed"}[taken]
             self._services.metrics.job_runs.labels("backfill_takeover", outcome).inc()
             await tasks.backfill(
                 {"services": self._services},
@@ -188,6 +200,16 @@ class ArqJobs:
             )
         except Exception:
             log.exception("the fallback replay of %s failed; the client recovers by cursor", sid)
+
+    async def _succeeded(self, pool: ArqRedis, job_id: str) -> bool:
+        """Whether the finished job `job_id` succeeded (a worker older than this process
+        fails a replay whose arguments it does not take; so does one that lost the database)."""
+        try:
+            info = await Job(job_id, pool, _queue_name=self._queue).result_info()
+        except Exception as exc:  # unreadable: as if it succeeded, as before this check
+            log.warning("could not read the result of replay job %s: %r", job_id, exc)
+            return True
+        return info is None or info.success
 
     def thumbnail(self, attachment_id: str) -> Awaitable[bool]:
         """Queue the thumbnail job for the worker; awaiting the answer waits for its result.

@@ -34,9 +34,11 @@ async def backfill(
     last_seen: dict[str, int] | None = None,
     last_seen_message_id: str | None = None,
     last_rev: dict[str, int] | None = None,
+    inbox: str | None = None,
 ) -> int:
     """Send one connection what it missed (PROTOCOL.md section 5), then the changes to
-    messages after its `last_rev` (9.1), then SyncComplete."""
+    messages after its `last_rev` (9.1), then SyncComplete: in one step, and from the arq
+    worker in one message to `inbox`, the channel of the process holding the connection."""
     services = _services(ctx)
     replay = await services.messages.missed(
         room_ids,
@@ -45,7 +47,7 @@ async def backfill(
         last_rev=last_rev,
     )
     notifier = services.notifier
-    events = [
+    events: list[tuple[str, dict[str, Any]]] = [
         ("NewMessage", {"message": message, "room_id": message["room_id"]})
         for message in replay.messages
     ]
@@ -53,17 +55,13 @@ async def backfill(
         ("MessageUpdated", {"room_id": m["room_id"], "rev": m["rev"], "message": m})
         for m in replay.updates
     )
-    if events:
-        await notifier.to_connection_many(sid, events)
-    await notifier.to_connection(
-        sid,
-        "SyncComplete",
-        {
-            "rooms": replay.rooms,
-            "missed_count": len(replay.messages),
-            "truncated": replay.truncated,
-        },
-    )
+    sync_complete = {
+        "rooms": replay.rooms,
+        "missed_count": len(replay.messages),
+        "truncated": replay.truncated,
+    }
+    events.append(("SyncComplete", sync_complete))
+    await notifier.to_connection_many(sid, events, via=inbox)
     services.metrics.replayed_messages.inc(len(replay.messages))
     return len(replay.messages)
 

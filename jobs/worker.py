@@ -74,7 +74,10 @@ async def build_context(
     )
     state = state or RedisState.from_url(settings.redis_url, prefix=settings.redis_prefix)
     manager = create_worker_emitter(
-        settings.redis_url, channel=f"{settings.redis_prefix}:socketio", metrics=metrics
+        settings.redis_url,
+        channel=f"{settings.redis_prefix}:socketio",
+        metrics=metrics,
+        shards=settings.pubsub_shards,
     )
     notifier = SocketIONotifier(manager, metrics)
     services = Services.build(settings, db, state, notifier, metrics)
@@ -131,14 +134,19 @@ async def backfill(
     last_seen: dict[str, int] | None = None,
     last_seen_message_id: str | None = None,
     last_rev: dict[str, int] | None = None,
+    inbox: str | None = None,
 ) -> int:
-    """tasks.backfill, retried when one of its emits never reached Redis: a replay missing a
-    message or its SyncComplete would leave the client waiting. Resending is safe, since
-    clients drop duplicates by message id."""
+    """tasks.backfill, retried when one of its emits never reached Redis (or, sent to the
+    inbox of the process holding the socket, nobody heard it): a replay missing a message or
+    its SyncComplete would leave the client waiting. Resending is safe, since clients drop
+    duplicates by message id. `inbox` comes from web processes since session 12; a job
+    without it (queued by an older one) is replayed emit by emit on the shared channel."""
     manager: WorkerRedisManager = ctx["manager"]
     metrics = ctx["services"].metrics
     failures = manager.failures
-    replayed = await tasks.backfill(ctx, sid, room_ids, last_seen, last_seen_message_id, last_rev)
+    replayed = await tasks.backfill(
+        ctx, sid, room_ids, last_seen, last_seen_message_id, last_rev, inbox=inbox
+    )
     if manager.failures == failures:
         metrics.job_runs.labels("backfill", "ok").inc()
         return replayed

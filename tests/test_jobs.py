@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from arq import Retry
+from arq import Retry, Worker, func
 from arq.connections import create_pool
 from redis.asyncio import Redis
 
@@ -76,14 +76,19 @@ async def deployment(tmp_path: Path) -> AsyncIterator[Deployment]:
 
 
 class Listener:
-    """A subscriber on the deployment's Socket.IO channel, like a web process."""
+    """A subscriber on the deployment's Socket.IO channels, like a web process: the shared
+    channel, every shard channel (the rooms' emits) and an inbox (`INBOX`)."""
 
-    def __init__(self, redis: Redis, channel: str) -> None:
-        self._pubsub = redis.pubsub(ignore_subscribe_messages=True)
+    def __init__(self, redis: Redis, channel: str, shards: int = 32) -> None:
+        # Subscribe replies kept: redis-py drops shard messages with them ignored.
+        self._pubsub = redis.pubsub()
         self._channel = channel
+        self._shards = shards
 
     async def __aenter__(self) -> Listener:
-        await self._pubsub.subscribe(self._channel)
+        await self._pubsub.subscribe(self._channel, inbox_of(self._channel))
+        for index in range(self._shards):
+            await self._pubsub.execute_command("SSUBSCRIBE", f"{self._channel}:shard:{index}")
         return self
 
     async def __aexit__(self, *exc: object) -> None:
@@ -91,7 +96,8 @@ class Listener:
 
     async def until_marker(self, redis: Redis) -> list[dict[str, Any]]:
         """Everything published before a marker we publish now (so nothing later is missed
-        and nothing is waited for by a sleep)."""
+        and nothing is waited for by a sleep). An inbox message comes as {"method": "inbox",
+        "sid", "events"}; a shard message as the emit it carries."""
         marker = uuid.uuid4().hex
         await redis.publish(self._channel, json.dumps({"method": "marker", "id": marker}))
         seen: list[dict[str, Any]] = []
@@ -101,13 +107,27 @@ class Listener:
                 message = await self._pubsub.get_message(timeout=1.0)
                 if message is None:
                     continue
-                data = json.loads(message["data"])
+                if message["type"] not in ("message", "smessage"):
+                    continue
+                raw = message["data"]
+                if message["type"] == "smessage":
+                    raw = raw[32:]  # the publisher's host id
+                data = json.loads(raw)
+                if message["channel"] == inbox_of(self._channel):
+                    data = {"method": "inbox", **data}
                 if data.get("method") == "marker" and data.get("id") == marker:
                     return
                 seen.append(data)
 
         await asyncio.wait_for(read(), WAIT)
         return seen
+
+
+INBOX_HOST = "test-web-process"
+
+
+def inbox_of(channel: str) -> str:
+    return f"{channel}:inbox:{INBOX_HOST}"
 
 
 def emits(published: list[dict[str, Any]], event: str) -> list[dict[str, Any]]:
@@ -126,6 +146,15 @@ async def make_member(services: Services, name: str, room: models.Room | None = 
         db.add(models.Membership(room_id=room.id, user_id=user.id))
         await db.commit()
     return user, room
+
+
+async def room_with_one_message(services: Services, name: str) -> models.Room:
+    """A room whose one member, `name`, has sent it one message: one to replay."""
+    user, room = await make_member(services, name)
+    await services.messages.send(
+        Principal(user=UserOut.of(user), session_id="s"), room.id, "hi", via="http"
+    )
+    return room
 
 
 def connection(user_id: str) -> Any:
@@ -203,14 +232,22 @@ async def test_presence_cleanup_removes_stale_connections_and_announces_user_lef
 # ---- backfill ------------------------------------------------------------------------------
 
 
-async def test_backfill_sends_missed_messages_then_sync_complete(
-    deployment: Deployment,
-) -> None:
+async def a_room_with_messages(
+    deployment: Deployment, count: int
+) -> tuple[dict[str, Any], models.Room, list[Any]]:
+    """A worker's context, and a room with `count` messages sent by its one member."""
     ctx = await deployment.context()
     services: Services = ctx["services"]
     user, room = await make_member(services, "Reader")
     actor = Principal(user=UserOut.of(user), session_id="session")
-    sent = [await services.messages.send(actor, room.id, f"m{i}", via="http") for i in range(4)]
+    sent = [await services.messages.send(actor, room.id, f"m{i}", via="http") for i in range(count)]
+    return ctx, room, sent
+
+
+async def test_backfill_sends_missed_messages_then_sync_complete(
+    deployment: Deployment,
+) -> None:
+    ctx, room, sent = await a_room_with_messages(deployment, 4)
 
     async with Listener(deployment.channel, f"{deployment.settings.redis_prefix}:socketio") as ch:
         replayed = await arq_worker.backfill(ctx, "sid-reader", [room.id], {room.id: 1}, None)
@@ -228,6 +265,64 @@ async def test_backfill_sends_missed_messages_then_sync_complete(
             "truncated": False,
         }
     ]
+
+
+async def test_backfill_to_an_inbox_is_one_message_for_that_process_alone(
+    deployment: Deployment,
+) -> None:
+    ctx, room, sent = await a_room_with_messages(deployment, 3)
+    channel = f"{deployment.settings.redis_prefix}:socketio"
+
+    async with Listener(deployment.channel, channel) as ch:
+        replayed = await arq_worker.backfill(
+            ctx, "sid-r", [room.id], {room.id: 1}, None, None, inbox=inbox_of(channel)
+        )
+        published = await ch.until_marker(deployment.channel)
+    assert replayed == 2
+    # Nothing to the socket on the shared or shard channels (the sends' own broadcasts may
+    # arrive meanwhile): one message, on that process's inbox.
+    assert not [m for m in published if m.get("room") == "sid-r"]
+    assert [m for m in published if m["method"] == "inbox"] == [
+        {
+            "method": "inbox",
+            "sid": "sid-r",
+            "namespace": "/",
+            "events": [
+                [
+                    "NewMessage",
+                    {"message": sent[1].message.model_dump(mode="json"), "room_id": room.id},
+                ],
+                [
+                    "NewMessage",
+                    {"message": sent[2].message.model_dump(mode="json"), "room_id": room.id},
+                ],
+                [
+                    "SyncComplete",
+                    {
+                        "rooms": [{"room_id": room.id, "last_seq": 3, "last_rev": 0}],
+                        "missed_count": 2,
+                        "truncated": False,
+                    },
+                ],
+            ],
+        }
+    ]
+
+
+async def test_a_replay_no_process_heard_is_retried(deployment: Deployment) -> None:
+    # The inbox's process is resubscribing after a blip (or gone): a retry may reach it.
+    ctx = await deployment.context()
+    services: Services = ctx["services"]
+    _, room = await make_member(services, "Reader")  # nothing missed: SyncComplete alone
+    inbox = f"{deployment.settings.redis_prefix}:socketio:inbox:nobody"
+    unheard = ctx["manager"]._unheard
+    before = unheard._value.get()
+    with pytest.raises(Retry):
+        await arq_worker.backfill(ctx, "sid-x", [room.id], None, None, None, inbox=inbox)
+    assert unheard._value.get() == before + 1
+    rendered = services.metrics.render().decode()
+    assert 'campfire_job_runs_total{job="backfill",outcome="error"} 1.0' in rendered
+    assert ctx["manager"].failures == 1
 
 
 async def test_lost_emits_are_counted_and_the_backfill_retried(deployment: Deployment) -> None:
@@ -301,10 +396,7 @@ async def test_arq_jobs_replay_in_process_when_the_queue_is_unreachable(
 ) -> None:
     ctx = await deployment.context()
     services: Services = ctx["services"]
-    user, room = await make_member(services, "Reader")
-    await services.messages.send(
-        Principal(user=UserOut.of(user), session_id="s"), room.id, "hi", via="http"
-    )
+    room = await room_with_one_message(services, "Reader")
     dead = deployment.settings.model_copy(
         update={"redis_url": f"redis://127.0.0.1:{free_port()}/0"}
     )
@@ -325,10 +417,7 @@ async def test_arq_jobs_replay_in_process_when_the_queue_is_unreachable(
 async def test_arq_jobs_take_back_a_replay_no_worker_started(deployment: Deployment) -> None:
     ctx = await deployment.context()
     services: Services = ctx["services"]
-    user, room = await make_member(services, "Waiter")
-    await services.messages.send(
-        Principal(user=UserOut.of(user), session_id="s"), room.id, "hi", via="http"
-    )
+    room = await room_with_one_message(services, "Waiter")
     # No worker runs on this deployment's queue: after the wait, the web process replays.
     settings = deployment.settings.model_copy(update={"replay_wait_seconds": 0.2})
     jobs = ArqJobs(settings, services=services)
@@ -362,10 +451,7 @@ async def _replay_after_the_queue_lost(
     and the metrics."""
     ctx = await deployment.context()
     services: Services = ctx["services"]
-    user, room = await make_member(services, "Lost")
-    await services.messages.send(
-        Principal(user=UserOut.of(user), session_id="s"), room.id, "hi", via="http"
-    )
+    room = await room_with_one_message(services, "Lost")
     # Long enough for this test to reach the keys first, even on a loaded machine.
     settings = deployment.settings.model_copy(update={"replay_wait_seconds": 5.0})
     jobs = ArqJobs(settings, services=services)
@@ -402,6 +488,55 @@ async def test_arq_jobs_leave_a_replay_a_worker_finished(deployment: Deployment)
     events, rendered = await _replay_after_the_queue_lost(deployment, "sid-f", finished=True)
     assert events == []  # the worker sent it; the web process does not send it again
     assert "backfill_takeover" not in rendered
+
+
+async def test_a_replay_an_older_worker_refuses_is_sent_by_the_web_process(
+    deployment: Deployment,
+) -> None:
+    # A rolling upgrade with web processes first: a worker from before `inbox` fails the job
+    # (arq calls it with an argument it does not take); the web process replays it itself.
+    ctx = await deployment.context()
+    services: Services = ctx["services"]
+    room = await room_with_one_message(services, "Upgrading")
+    settings = deployment.settings.model_copy(update={"replay_wait_seconds": 5.0})
+    channel = f"{settings.redis_prefix}:socketio"
+
+    async def backfill_before_inbox(
+        ctx: dict[str, Any],
+        sid: str,
+        room_ids: list[str],
+        last_seen: dict[str, int] | None = None,
+        last_seen_message_id: str | None = None,
+        last_rev: dict[str, int] | None = None,
+    ) -> int:
+        raise AssertionError("arq refuses the call before it runs")
+
+    older = Worker(
+        functions=[func(backfill_before_inbox, name="backfill", keep_result=60)],
+        queue_name=queue_name(settings),
+        redis_settings=arq_worker.redis_settings(settings),
+        burst=True,
+        poll_delay=0.05,
+        handle_signals=False,
+    )
+    jobs = ArqJobs(settings, services=services, inbox=inbox_of(channel))
+    jobs.start()
+    async with Listener(deployment.channel, channel) as ch:
+        try:
+            await jobs.backfill("sid-u", [room.id], None, None)
+            assert await older.main() is None  # burst: runs the queued job, then returns
+            assert (older.jobs_complete, older.jobs_failed) == (0, 1)
+            await asyncio.wait_for(asyncio.gather(*jobs._watchdogs), WAIT)
+        finally:
+            await older.close()
+            await jobs.stop()
+        published = await ch.until_marker(deployment.channel)
+    assert [m["event"] for m in published if m.get("room") == "sid-u"] == [
+        "NewMessage",
+        "SyncComplete",
+    ]
+    rendered = services.metrics.render().decode()
+    assert 'campfire_job_runs_total{job="backfill_takeover",outcome="failed"} 1.0' in rendered
 
 
 # ---- schedule ------------------------------------------------------------------------------

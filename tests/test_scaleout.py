@@ -298,8 +298,15 @@ async def test_reconnect_on_the_other_process_gets_backfill_from_the_worker(
         await on(a, server).send(room["id"], f"missed {i}") for i, server in enumerate([p1, p2, p1])
     ]
 
+    inbox = 'campfire_pubsub_messages_received_total{channel="inbox"}'
+    inboxes_before = [await metric(http, server.url, inbox) for server in (p1, p2)]
     # The precise cursor, on the other process.
     again = await connect(clients, p1, b, last_seen={room["id"]: first["seq"]})
+    # The worker sent the replay to p1's inbox alone, as one message (p2 read none of it).
+    assert [await metric(http, server.url, inbox) for server in (p1, p2)] == [
+        inboxes_before[0] + 1,
+        inboxes_before[1],
+    ]
     sync = again.named("SyncComplete")[0]
     assert sync["missed_count"] == 3 and sync["truncated"] is False
     assert sync["rooms"] == [{"room_id": room["id"], "last_seq": 4, "last_rev": 0}]

@@ -40,11 +40,19 @@ class SocketIONotifier:
         await self._emit(event, data, sid)
 
     async def to_connection_many(
-        self, sid: str, events: Sequence[tuple[str, dict[str, Any]]]
+        self, sid: str, events: Sequence[tuple[str, dict[str, Any]]], *, via: str | None = None
     ) -> None:
-        # A socket of this web process takes them in one step; one elsewhere (the arq
-        # worker's backfill, the stock path) gets them emit by emit, in the same order.
+        # A socket of this web process takes them in one step; the arq worker sends them to
+        # the inbox of the process holding the socket, in one message; otherwise (the stock
+        # path, a replay queued by a web process older than `via`) emit by emit, in order.
         if self._is_server and seam.write_events(self._sio, sid, events):
+            return
+        if via is not None and not self._is_server:
+            try:
+                await self._sio.send_events(via, sid, events, NAMESPACE)
+            except Exception:
+                self._metrics.emit_failures.inc()
+                log.exception("%d events to %s through %s failed", len(events), sid, via)
             return
         for event, data in events:
             await self._emit(event, data, sid)

@@ -40,6 +40,7 @@ __all__ = [
     "create_server",
     "create_worker_emitter",
     "end_pending_poll",
+    "inbox_channel",
     "install_delivery_hooks",
     "is_connected",
     "is_fast_path",
@@ -52,9 +53,18 @@ def create_server(settings: Any) -> socketio.AsyncServer:
     return create_socket_server(settings)
 
 
-def create_worker_emitter(url: str, *, channel: str, metrics: Any) -> WorkerRedisManager:
-    """A write-only emitter onto the web processes' Redis channel (the arq worker's)."""
-    return WorkerRedisManager(url, channel=channel, metrics=metrics)
+def create_worker_emitter(
+    url: str, *, channel: str, metrics: Any, shards: int = 0
+) -> WorkerRedisManager:
+    """A write-only emitter onto the web processes' Redis channels (the arq worker's);
+    `shards` as the web processes' CAMPFIRE_PUBSUB_SHARDS."""
+    return WorkerRedisManager(url, channel=channel, metrics=metrics, shards=shards)
+
+
+def inbox_channel(sio: socketio.AsyncServer) -> str | None:
+    """The Redis channel only this process reads (None without Redis): the arq worker sends
+    a replay for one of this process's sockets there, in one message."""
+    return getattr(sio.manager, "inbox_channel", None)
 
 
 def ack_requested() -> bool:

@@ -20,7 +20,11 @@ each room a shard channel, `<channel>:shard:<n>` with n = crc32(room) % shards:
   (`JOIN_GRACE`), which the other process reads in order with the request;
 - an emit to a sid of this process is not published at all (no other process has it);
 - shard messages start with the publisher's host id, so a process skips its own without
-  decoding them.
+  decoding them;
+- each process also subscribes to its own inbox channel, `<channel>:inbox:<host id>`: the
+  arq worker's replay to one socket (its missed messages and SyncComplete) arrives there as
+  one message, read by that process alone and written to the socket in one step, instead of
+  an emit per event on the shared channel that every process decodes.
 
 On one Redis server a process's subscriptions share one connection, so the shared channel
 and the shard channels arrive in the order Redis executed the publishes (per-room order, and
@@ -36,7 +40,7 @@ import asyncio
 import contextlib
 import logging
 import zlib
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Sequence
 from typing import Any
 
 import orjson
@@ -66,6 +70,26 @@ def shard_index(room: str, shards: int) -> int:
 
 def shard_channel(channel: str, index: int) -> str:
     return f"{channel}:shard:{index}"
+
+
+def inbox_channel(channel: str, host_id: str) -> str:
+    """The channel only the process with `host_id` reads: events for one of its sockets."""
+    return f"{channel}:inbox:{host_id}"
+
+
+def encode_batch(sid: str, events: Sequence[tuple[str, Any]], namespace: str = "/") -> bytes:
+    """An inbox message: (event, data) pairs for one socket, delivered in order."""
+    return orjson.dumps({"sid": sid, "namespace": namespace, "events": events})
+
+
+def decode_batch(data: Any) -> tuple[str, str, list[tuple[str, Any]]]:
+    """`encode_batch`'s message; ValueError when it is not one."""
+    try:
+        batch = orjson.loads(data)
+        events = [(str(event), args) for event, args in batch["events"]]
+        return str(batch["sid"]), str(batch.get("namespace") or "/"), events
+    except (orjson.JSONDecodeError, KeyError, TypeError, ValueError) as exc:
+        raise ValueError(f"not an inbox message: {exc!r}") from exc
 
 
 class ShardedPubSub:
@@ -122,12 +146,23 @@ class ShardedPubSub:
         channel = self.channel_of(room)
         if channel == self.channel:  # type: ignore[attr-defined]
             return await super()._publish(data)  # type: ignore[misc]
-        payload = self._host_prefix + orjson.dumps(data)
-        for attempt in (1, 2):  # as python-socketio's own publish: one retry, then give up
+        return await self.publish_to(channel, self._host_prefix + orjson.dumps(data), shard=True)
+
+    @property
+    def inbox_channel(self) -> str:
+        return inbox_channel(self.channel, self.host_id)  # type: ignore[attr-defined]
+
+    async def publish_to(self, channel: str, payload: bytes, *, shard: bool) -> int | None:
+        """`payload` on `channel` (SPUBLISH when `shard`): its receivers, or None when Redis
+        could not be reached twice (as python-socketio's own publish: one retry)."""
+        for attempt in (1, 2):
             try:
                 if not self.connected:  # type: ignore[has-type]
                     self._redis_connect()  # type: ignore[attr-defined]
-                return await self.redis.spublish(channel, payload)  # type: ignore[attr-defined]
+                redis = self.redis  # type: ignore[attr-defined]
+                if shard:
+                    return await redis.spublish(channel, payload)
+                return await redis.publish(channel, payload)
             except Exception as exc:
                 self.connected = False
                 if attempt == 2:
@@ -258,7 +293,7 @@ class ShardedPubSub:
         self._redis_connect()  # type: ignore[attr-defined]
         # Subscribe messages are needed (redis-py would drop `smessage` with them ignored).
         pubsub = self.redis.pubsub()  # type: ignore[attr-defined]
-        await pubsub.subscribe(self.channel)  # type: ignore[attr-defined]
+        await pubsub.subscribe(self.channel, self.inbox_channel)  # type: ignore[attr-defined]
         sent: set[int] = set()
         while sent != self._subscribed:  # shards may come and go while this awaits
             for index in self._subscribed - sent:
@@ -284,6 +319,7 @@ class ShardedPubSub:
 
     async def _listen(self) -> AsyncIterator[Any]:
         shared = self.channel.encode()  # type: ignore[attr-defined]
+        inbox = self.inbox_channel.encode()
         host = self._host_prefix
         count = self.on_pubsub_received
         async for message in self._redis_listen_with_retries():  # type: ignore[attr-defined]
@@ -302,5 +338,26 @@ class ShardedPubSub:
                 if count is not None:
                     count("shared")
                 yield message.get("data")
+            elif kind == "message" and message.get("channel") == inbox:
+                if count is not None:
+                    count("inbox")
+                await self._deliver_batch(message.get("data"))
             elif kind == "ssubscribe":
                 self._confirmed(message.get("channel") or b"")
+
+    async def _deliver_batch(self, data: Any) -> None:
+        """An inbox message to its socket: in one step where the socket writes directly
+        (FanoutManager.write_events), else event by event as a remote emit is delivered (a
+        socket gone meanwhile gets nothing: its client recovers by cursor when it is back)."""
+        try:
+            sid, namespace, events = decode_batch(data)
+        except ValueError:
+            log.warning("undecodable message on this process's inbox")
+            return
+        write = getattr(self, "write_events", None)
+        if write is not None and write(sid, events, namespace):
+            return
+        for event, args in events:
+            await self._handle_emit(  # type: ignore[attr-defined]
+                {"event": event, "data": [args], "namespace": namespace, "room": sid}
+            )
