@@ -104,6 +104,10 @@ class Settings(BaseSettings):
     # With REDIS_URL: a replay no worker has started after this long is run by the web
     # process itself, so that a connecting client gets its SyncComplete without a worker.
     replay_wait_seconds: float = 5.0
+    # With REDIS_URL: the worker sends a replay to this process's own channel, one message
+    # for the whole replay. Off (0) while a deployment still runs workers older than its web
+    # processes (they refuse such jobs); then every process reads every replayed event.
+    replay_inbox: bool = True
     # With REDIS_URL: how often each web process checks that it delivered every message of
     # its sockets' rooms (app.realtime.recovery); a lost one arrives within about twice this.
     # 0 turns the audit off.

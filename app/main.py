@@ -53,7 +53,8 @@ def create_app(settings: Settings | None = None) -> web.Application:
     if settings.redis_url:
         from jobs.dispatch import ArqJobs
 
-        jobs = ArqJobs(settings, services, inbox=inbox_channel(sio))
+        inbox = inbox_channel(sio) if settings.replay_inbox else None
+        jobs = ArqJobs(settings, services, inbox=inbox)
     else:
         from jobs.scheduler import InProcessScheduler
 

@@ -539,6 +539,23 @@ async def test_a_replay_an_older_worker_refuses_is_sent_by_the_web_process(
     assert 'campfire_job_runs_total{job="backfill_takeover",outcome="failed"} 1.0' in rendered
 
 
+@pytest.mark.parametrize("on", [True, False])
+def test_a_web_process_names_its_inbox_in_its_replays_unless_told_not_to(
+    deployment: Deployment, on: bool
+) -> None:
+    from app.main import create_app, services_key
+
+    settings = deployment.settings.model_copy(update={"replay_inbox": on})
+    services = create_app(settings)[services_key]
+    jobs = services.bots.queue
+    assert isinstance(jobs, ArqJobs)
+    channel = f"{settings.redis_prefix}:socketio"
+    if on:
+        assert jobs._inbox is not None and jobs._inbox.startswith(f"{channel}:inbox:")
+    else:
+        assert jobs._inbox is None
+
+
 # ---- schedule ------------------------------------------------------------------------------
 
 
