@@ -66,6 +66,7 @@ FULL_STEPS = [
 # The Redis sweeps with every web process capped at `redis_cap` of a CPU: finer steps, so that
 # the 1- and 2-process ceilings (a ratio) are read to within a few percent.
 CAPPED_STEPS = [*range(2_500, 20_000, 2_500), *range(20_000, 62_500, 2_500)]
+CAPPED_CONNECT_CONCURRENCY = 16
 
 PROFILES: dict[str, dict[str, Any]] = {
     # The scenario of the issue: 10 rooms x 100 sockets, one sender per room.
@@ -956,7 +957,14 @@ def _redis_sweep(
             "steps": steps(p, p["redis_steps"] if capped else p["steps"]),
             "urls": [q.url for q in procs],
             "clients": clients,
-            "connect_concurrency": p["connect_concurrency"],
+            # Capped at a fifth of a CPU, a process authenticates ~60-100 sockets a second:
+            # 200 handshakes at once queued most of them past Engine.IO's ping timeout and
+            # the handshake wait, and the sweep never started (runs G and H). A shallow
+            # queue connects them all, slower; the sweep, not the connecting, is measured.
+            "connect_concurrency": CAPPED_CONNECT_CONCURRENCY
+            if capped
+            else p["connect_concurrency"],
+            "connect_timeout_s": 300 if capped else 60,
             # Redis's (and the worker's) CPU per delivery, each reported on its own
             "aux_pids": aux_pids,
         }
