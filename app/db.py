@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import sqlite3
 import threading
+import time
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
@@ -22,6 +23,10 @@ from app.wal_checkpoints import AUTOCHECKPOINT_BACKSTOP_PAGES, WalCheckpointer
 SQLITE_BUSY_TIMEOUT_MS = 10_000
 # Threads that serve `Database.read` on SQLite (WAL lets them read beside the writer).
 SQLITE_READERS = 2
+# SQL time a read may spend on the event loop before it is handed to a reader thread, and
+# how often (SQLite virtual machine steps) the budget is checked.
+INLINE_BUDGET_S = 0.002
+PROGRESS_STEPS = 1_000
 
 T = TypeVar("T")
 # Runs one SQL statement (named `:params`) and returns its rows as tuples.
@@ -82,6 +87,10 @@ class Database:
             else None
         )
         self._reader_local = threading.local()
+        self._inline_connection: sqlite3.Connection | None = None
+        self._inline_deadline = 0.0
+        # Inline reads stopped and run again on a reader thread (for tests and diagnostics).
+        self.inline_handed_over = 0
         self._reader_connections: list[sqlite3.Connection] = []
         self._checkpointer = WalCheckpointer(self.connect_sqlite) if self.is_sqlite else None
 
@@ -102,16 +111,28 @@ class Database:
             return False
         return True
 
-    async def read(self, work: Callable[[Query], T]) -> T:
+    async def read(self, work: Callable[[Query], T], *, inline: bool = True) -> T:
         """Run `work`, a function of plain read-only SQL, in one hand-off.
 
         For the reads every connecting socket makes (authentication, its rooms, what it
-        missed): on SQLite the whole function runs on a reader thread with the sqlite3
-        module, which costs a few microseconds per statement where aiosqlite plus SQLAlchemy
-        cost a thread hand-off and ~100 us each; on PostgreSQL it runs on one pooled
-        connection. Write the SQL portably; read timestamps with `utc()`.
+        missed) and the history pages: on SQLite with the sqlite3 module, which costs a few
+        microseconds per statement where aiosqlite plus SQLAlchemy cost a thread hand-off and
+        ~100 us each; on PostgreSQL on one pooled connection. Write the SQL portably; read
+        timestamps with `utc()`; `work` may run twice (see below), so it only reads.
+
+        On SQLite `work` first runs on the event loop itself, for at most `INLINE_BUDGET_S`
+        of SQL: most reads take a fraction of a millisecond, less than handing them to a
+        thread (the GIL passed back and forth with every sqlite3 call: 10-12% of a
+        connection's CPU, docs/benchmarks.md, session 12). One that runs longer is
+        interrupted and run again on a reader thread, as is one SQLite answers "busy" (the
+        inline connection never waits for a lock). `inline=False` goes to the thread at once,
+        for reads known to be big.
         """
         if self._readers is not None:
+            if inline:
+                done, result = self._read_inline(work)
+                if done:
+                    return result  # type: ignore[return-value]
             loop = asyncio.get_running_loop()
             return await loop.run_in_executor(self._readers, self._read_sqlite, work)
         # Autocommit: a read needs no BEGIN and ROLLBACK round trips (two of the four a pooled
@@ -134,6 +155,35 @@ class Database:
         configure_sqlite(connection, None)
         return connection
 
+    def _read_inline(self, work: Callable[[Query], T]) -> tuple[bool, T | None]:
+        """(True, what `work` returned), or (False, None) when it was stopped: past its
+        budget, or SQLite busy."""
+        self._inline_deadline = time.perf_counter() + INLINE_BUDGET_S
+        try:
+            connection = self._inline_connection or self._connect_inline()
+            return True, work(lambda sql, params: connection.execute(sql, params).fetchall())
+        except sqlite3.OperationalError as exc:
+            if _given_up(exc):
+                self.inline_handed_over += 1
+                return False, None
+            raise
+
+    def _connect_inline(self) -> sqlite3.Connection:
+        # timeout=0: not even its setup waits for a lock (it is on the event loop).
+        connection = self.connect_sqlite(timeout=0)
+        try:
+            connection.execute("PRAGMA busy_timeout=0")  # configure_sqlite set its own
+            connection.execute("PRAGMA query_only=1")
+        except sqlite3.OperationalError:
+            connection.close()
+            raise
+        connection.set_progress_handler(self._past_budget, PROGRESS_STEPS)
+        self._inline_connection = connection
+        return connection
+
+    def _past_budget(self) -> bool:
+        return time.perf_counter() > self._inline_deadline
+
     def _read_sqlite(self, work: Callable[[Query], T]) -> T:
         connection: sqlite3.Connection | None = getattr(self._reader_local, "connection", None)
         if connection is None:
@@ -149,6 +199,8 @@ class Database:
             self._readers.shutdown(wait=True)
             for connection in self._reader_connections:
                 connection.close()
+        if self._inline_connection is not None:
+            self._inline_connection.close()
         await self.engine.dispose()
 
 
@@ -190,6 +242,12 @@ class PoolGate:
             yield
         finally:
             self._slots.release()
+
+
+def _given_up(exc: sqlite3.OperationalError) -> bool:
+    """An inline read stopped by its budget (SQLITE_INTERRUPT) or a lock (BUSY, LOCKED)."""
+    code = getattr(exc, "sqlite_errorcode", 0) & 0xFF
+    return code in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED, sqlite3.SQLITE_INTERRUPT)
 
 
 def _core_query(connection: Connection) -> Query:

@@ -40,6 +40,15 @@ CAMPFIRE = str(Path(sys.executable).parent / "campfire")
 EMAIL, PASSWORD = "bench@bench.invalid", "bench-password-1"
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 RECEIVED = "campfire_pubsub_messages_received_total"
+# Every rate limit off and room for thousands of sockets of one user: load, not abuse.
+UNLIMITED = {
+    "CAMPFIRE_LOG": "warning",
+    "CAMPFIRE_CONNECT_RATE": "0",
+    "CAMPFIRE_LOGIN_RATE": "0",
+    "CAMPFIRE_MESSAGE_RATE": "0",
+    "CAMPFIRE_MAX_CONNECTIONS": "30000",
+    "CAMPFIRE_MAX_CONNECTIONS_PER_USER": "30000",
+}
 
 
 def free_port() -> int:
@@ -62,6 +71,16 @@ def api(method: str, url: str, body: dict[str, Any] | None = None, token: str = 
         request.add_header("Authorization", f"Bearer {token}")
     with urllib.request.urlopen(request, timeout=30) as response:
         return json.loads(response.read() or b"null")
+
+
+def migrate_with_admin(env: dict[str, str]) -> None:
+    """The schema and the bench's admin (EMAIL, PASSWORD) in `env`'s database."""
+    subprocess.run([CAMPFIRE, "migrate"], env=env, check=True, capture_output=True)
+    subprocess.run(
+        [CAMPFIRE, "user", "create", "--name", "Bench", "--email", EMAIL,
+         "--password", PASSWORD, "--admin"],
+        env=env, check=True, capture_output=True,
+    )  # fmt: skip
 
 
 def received(url: str) -> dict[str, float]:
@@ -88,12 +107,7 @@ class Deployment:
             "DATABASE_URL": f"sqlite:///{workdir / 'db.sqlite3'}",
             "REDIS_URL": f"redis://127.0.0.1:{self.redis_port}/0",
             "CAMPFIRE_REDIS_PREFIX": "bench",
-            "CAMPFIRE_LOG": "warning",
-            "CAMPFIRE_CONNECT_RATE": "0",
-            "CAMPFIRE_LOGIN_RATE": "0",
-            "CAMPFIRE_MESSAGE_RATE": "0",
-            "CAMPFIRE_MAX_CONNECTIONS": "30000",
-            "CAMPFIRE_MAX_CONNECTIONS_PER_USER": "30000",
+            **UNLIMITED,
         }
 
     def spawn(self, argv: list[str], cpu: str, **env: str) -> subprocess.Popen[bytes]:
@@ -224,12 +238,7 @@ def measure(rounds: int, clients: int, missed: int) -> list[dict[str, Any]]:
         redis = shutil.which("redis-server") or "redis-server"
         d.spawn([redis, "--port", str(d.redis_port), "--bind", "127.0.0.1", "--save", "",
                  "--appendonly", "no"], "1")  # fmt: skip
-        subprocess.run([CAMPFIRE, "migrate"], env=d.env, check=True, capture_output=True)
-        subprocess.run(
-            [CAMPFIRE, "user", "create", "--name", "Bench", "--email", EMAIL,
-             "--password", PASSWORD, "--admin"],
-            env=d.env, check=True, capture_output=True,
-        )  # fmt: skip
+        migrate_with_admin(d.env)
         d.spawn([CAMPFIRE, "worker"], "1")
         seeder, url = d.web("0", True)
         token = api("POST", f"{url}/api/session", {"email_address": EMAIL, "password": PASSWORD})

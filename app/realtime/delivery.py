@@ -45,8 +45,15 @@ class SocketIONotifier:
         # A socket of this web process takes them in one step; the arq worker sends them to
         # the inbox of the process holding the socket, in one message; otherwise (the stock
         # path, a replay queued by a web process older than `via`) emit by emit, in order.
-        if self._is_server and seam.write_events(self._sio, sid, events):
-            return
+        if self._is_server:
+            if seam.write_events(self._sio, sid, events):
+                return
+            if not seam.is_connected(self._sio, sid):
+                # A replay is for a socket of this process (the welcome's, or one taken back
+                # from the queue): gone meanwhile, its client recovers by cursor. Emitting
+                # would publish it to the other processes for nothing (and, with Redis away,
+                # count a failure that is none).
+                return
         if via is not None and not self._is_server:
             try:
                 await self._sio.send_events(via, sid, events, NAMESPACE)

@@ -271,6 +271,12 @@ class FanoutManager(CampfireManager):
         if self.on_delivered is not None:
             for event, count in sent.items():
                 self.on_delivered(event, count)
+        handled = getattr(self, "on_emit_handled", None)  # PubSubRecovery's (with Redis)
+        if handled is not None:
+            # As an emit would have been: the fan-out audit takes a room's baseline from a
+            # replay's SyncComplete (app/realtime/recovery.py).
+            for event, data in events:
+                handled({"event": event, "data": [data], "namespace": namespace, "room": sid})
         return True
 
 
