@@ -70,3 +70,55 @@ async def test_a_late_message_is_not_taken_for_lost_twice(deployment: Deployment
     for _ in range(3):
         await audit.audit()
     assert manager.emitted == [first, third]
+
+
+class DroppingTransport:
+    """A direct socket's transport that takes every frame and keeps none."""
+
+    def write(self, data: bytes) -> None:
+        return None
+
+    def is_closing(self) -> bool:
+        return False
+
+    def get_write_buffer_size(self) -> int:
+        return 0
+
+
+async def test_a_replay_written_in_one_step_gives_the_audit_its_baseline(
+    deployment: Deployment,
+) -> None:
+    # A socket's replay (the worker's, through this process's inbox, or one taken back from
+    # the queue) is written in one step, not emitted. Its SyncComplete must still set the
+    # room's baseline: a message lost before the first audit is then repaired, not taken for
+    # delivered because the database already had it when the audit first looked.
+    from app.config import Settings
+    from app.realtime.engineio_seam.engine import DirectSocket, FrameWriter
+    from app.realtime.engineio_seam.server import create_socket_server
+
+    ctx = await deployment.context()
+    services: Services = ctx["services"]
+    user, room = await make_member(services, "Sender")
+    sender = Principal(user=UserOut.of(user), session_id="s")
+    first = await services.messages.send(sender, room.id, "before", via="http")
+
+    server = create_socket_server(Settings())
+    server.manager.initialize()
+    socket = DirectSocket(server.eio, "eio-1")
+    socket.attach(FrameWriter(DroppingTransport(), server.eio.write_coalescer))  # type: ignore[arg-type]
+    server.eio.sockets["eio-1"] = socket
+    sid = await server.manager.connect("eio-1", "/")
+    server.manager.basic_enter_room(sid, "/", ROOM_PREFIX + room.id)
+    audit = FanoutAudit(server.manager, services, interval=1.0)
+
+    replay = [
+        ("NewMessage", {"message": first.message.model_dump(mode="json"), "room_id": room.id}),
+        ("SyncComplete", {"rooms": [{"room_id": room.id, "last_seq": 1, "last_rev": 0}],
+                          "missed_count": 1, "truncated": False}),
+    ]  # fmt: skip
+    assert server.manager.write_events(sid, replay)
+    await services.messages.send(sender, room.id, "lost on its way here", via="http")
+    repaired = 0
+    for _ in range(3):
+        repaired += await audit.audit()
+    assert repaired == 1
