@@ -59,10 +59,14 @@ class Server:
             "DATABASE_URL": f"sqlite:///{workdir / 'db.sqlite3'}",
             **UNLIMITED,
         }
-        migrate_with_admin(self.env)
+        # The checkout as the working directory too: Alembic puts "." first on sys.path
+        # (alembic.ini's prepend_sys_path), so the server's later imports (`jobs`) would
+        # otherwise come from wherever this runs.
+        self.cwd = checkout.resolve()
+        migrate_with_admin(self.env, cwd=self.cwd)
         pinned = ["taskset", "-c", "0"] if shutil.which("taskset") else []
         self.log = open(workdir / "server.log", "wb")  # the server's, until it stops
-        self.proc = subprocess.Popen([*pinned, CAMPFIRE, "serve"], env=self.env,
+        self.proc = subprocess.Popen([*pinned, CAMPFIRE, "serve"], env=self.env, cwd=self.cwd,
                                      stdout=self.log, stderr=self.log)  # fmt: skip
         try:
             self._seed(checkout, missed)

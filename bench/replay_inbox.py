@@ -73,13 +73,13 @@ def api(method: str, url: str, body: dict[str, Any] | None = None, token: str = 
         return json.loads(response.read() or b"null")
 
 
-def migrate_with_admin(env: dict[str, str]) -> None:
+def migrate_with_admin(env: dict[str, str], cwd: Path = ROOT) -> None:
     """The schema and the bench's admin (EMAIL, PASSWORD) in `env`'s database."""
-    subprocess.run([CAMPFIRE, "migrate"], env=env, check=True, capture_output=True)
+    subprocess.run([CAMPFIRE, "migrate"], env=env, cwd=cwd, check=True, capture_output=True)
     subprocess.run(
         [CAMPFIRE, "user", "create", "--name", "Bench", "--email", EMAIL,
          "--password", PASSWORD, "--admin"],
-        env=env, check=True, capture_output=True,
+        env=env, cwd=cwd, check=True, capture_output=True,
     )  # fmt: skip
 
 
@@ -113,7 +113,9 @@ class Deployment:
     def spawn(self, argv: list[str], cpu: str, **env: str) -> subprocess.Popen[bytes]:
         log = open(self.workdir / f"{len(self.procs)}.log", "wb")
         pinned = ["taskset", "-c", cpu] if shutil.which("taskset") else []
-        proc = subprocess.Popen([*pinned, *argv], env={**self.env, **env}, stdout=log, stderr=log)
+        proc = subprocess.Popen(
+            [*pinned, *argv], env={**self.env, **env}, cwd=ROOT, stdout=log, stderr=log
+        )
         self.procs.append(proc)
         return proc
 
