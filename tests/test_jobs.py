@@ -267,6 +267,35 @@ async def test_backfill_sends_missed_messages_then_sync_complete(
     ]
 
 
+async def test_a_replay_queries_only_the_rooms_behind_their_cursors(
+    deployment: Deployment,
+) -> None:
+    ctx, behind, sent = await a_room_with_messages(deployment, 3)
+    services: Services = ctx["services"]
+    current = await room_with_one_message(services, "Current")  # its head: seq 1
+    db = services.db
+    await db.read(lambda query: query("SELECT 1", {}))  # opens the loop's own connection
+    assert db._inline_connection is not None
+    statements: list[str] = []
+    db._inline_connection.set_trace_callback(statements.append)
+    try:
+        replay = await services.messages.missed(
+            [behind.id, current.id],
+            last_seen={behind.id: 1, current.id: 1},
+            last_rev={behind.id: 0, current.id: 0},
+        )
+    finally:
+        db._inline_connection.set_trace_callback(None)
+    assert [m["id"] for m in replay.messages] == [s.message.id for s in sent[1:]]
+    assert replay.rooms == [
+        {"room_id": behind.id, "last_seq": 3, "last_rev": 0},
+        {"room_id": current.id, "last_seq": 1, "last_rev": 0},
+    ]
+    # One room behind, no room with changes: one replay statement, none for changes.
+    assert sum("seq >" in sql for sql in statements) == 1
+    assert sum("rev >" in sql for sql in statements) == 0
+
+
 async def test_backfill_to_an_inbox_is_one_message_for_that_process_alone(
     deployment: Deployment,
 ) -> None:

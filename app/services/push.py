@@ -182,10 +182,11 @@ class PushService:
         connection, at each of their subscriptions; returns how many pushes were accepted."""
         if not messages:
             return 0
-        room_ids = sorted({m["room_id"] for m in messages})
-        creator_ids = sorted({m["creator_id"] for m in messages})
+        creators: dict[str, set[str]] = defaultdict(set)
+        for message in messages:
+            creators[message["room_id"]].add(message["creator_id"])
         members, subscriptions, rooms, names = await self._db.read(
-            lambda query: _recipients(query, room_ids, creator_ids)
+            lambda query: _recipients(query, creators)
         )
         if not members:
             return 0  # nobody in these rooms has a push subscription
@@ -279,23 +280,31 @@ class PushService:
 
 
 def _recipients(
-    query: Query, room_ids: list[str], creator_ids: list[str]
+    query: Query, creators: dict[str, set[str]]
 ) -> tuple[
     dict[str, dict[str, str]],
     dict[str, list[Subscription]],
     dict[str, tuple[str, str]],
     dict[str, str],
 ]:
+    """Who may be notified in the rooms of `creators` (room id -> its messages' creators),
+    with their subscriptions, and the names a payload shows: only of the rooms that have
+    such members, and of their messages' creators (a batch in rooms where nobody has a
+    subscription, the common case, costs one statement)."""
     members: dict[str, dict[str, str]] = defaultdict(dict)
     subscriptions: dict[str, list[Subscription]] = defaultdict(list)
-    ids, params = in_list("room", room_ids)
+    ids, params = in_list("room", sorted(creators))
     for room_id, user_id, involvement, sub_id, endpoint, p256dh, auth in query(
         RECIPIENTS.format(ids=ids), params
     ):
         members[room_id][user_id] = involvement
         if all(s.id != sub_id for s in subscriptions[user_id]):
             subscriptions[user_id].append(Subscription(sub_id, user_id, endpoint, p256dh, auth))
+    if not members:
+        return members, subscriptions, {}, {}
+    ids, params = in_list("room", sorted(members))
     rooms = {rid: (name, kind) for rid, name, kind in query(ROOM_NAMES.format(ids=ids), params)}
+    creator_ids = sorted(set().union(*(creators[room_id] for room_id in members)))
     user_ids, user_params = in_list("user", creator_ids)
     names = dict(query(USER_NAMES.format(ids=user_ids), user_params))
     return members, subscriptions, rooms, names
