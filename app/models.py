@@ -21,6 +21,7 @@ from sqlalchemy import (
     types,
 )
 from sqlmodel import Column, Field, SQLModel
+from uuid6 import uuid7
 
 
 def utcnow() -> datetime:
@@ -29,6 +30,14 @@ def utcnow() -> datetime:
 
 def new_id() -> str:
     return str(uuid.uuid4())
+
+
+def new_message_id() -> str:
+    """A time-ordered id (UUIDv7, RFC 9562) for the table that grows fastest: new keys land
+    at the right edge of its id index instead of at a random page (+10% acked writes on
+    SQLite, docs/benchmarks.md, session 13). Its first 48 bits are the creation time in
+    milliseconds, which `created_at` shows anyway."""
+    return str(uuid7())
 
 
 class UTCDateTime(types.TypeDecorator[datetime]):
@@ -156,7 +165,7 @@ class Message(SQLModel, table=True):
             BigInteger().with_variant(Integer(), "sqlite"), primary_key=True, autoincrement=True
         ),
     )
-    id: str = Field(default_factory=new_id, max_length=36)
+    id: str = Field(default_factory=new_message_id, max_length=36)
     room_id: str = Field(foreign_key="rooms.id", max_length=36)
     creator_id: str = Field(foreign_key="users.id", max_length=36)
     content: str = Field(sa_type=Text)

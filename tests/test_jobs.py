@@ -267,6 +267,14 @@ async def test_backfill_sends_missed_messages_then_sync_complete(
     ]
 
 
+async def test_message_ids_are_time_ordered(deployment: Deployment) -> None:
+    # UUIDv7: each id sorts after the ids of the messages stored before it.
+    _, _, sent = await a_room_with_messages(deployment, 5)
+    ids = [result.message.id for result in sent]
+    assert {uuid.UUID(message_id).version for message_id in ids} == {7}
+    assert ids == sorted(ids) and len(set(ids)) == 5
+
+
 async def test_a_replay_queries_only_the_rooms_behind_their_cursors(
     deployment: Deployment,
 ) -> None:

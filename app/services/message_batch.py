@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal, Protocol
 
-from app.models import new_id
+from app.models import new_message_id
 from app.schemas import MessageOut
 from app.services import message_rows
 
@@ -78,7 +78,7 @@ def write_batch(ops: BatchOps, drafts: list[Draft], now: datetime) -> list[Outco
         if any((draft.room_id, user_id) not in members for user_id in draft.mention_ids):
             by_key[draft.key] = Outcome("bad_mentions")
             continue
-        message_id = new_id()
+        message_id = new_message_id()
         if draft.attachment_ids and not ops.claim_attachments(message_id, draft):
             by_key[draft.key] = Outcome("bad_attachments")
             continue
