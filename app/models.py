@@ -21,7 +21,7 @@ from sqlalchemy import (
     types,
 )
 from sqlmodel import Column, Field, SQLModel
-from uuid6 import uuid7
+from uuid_utils import uuid7
 
 
 def utcnow() -> datetime:
@@ -36,7 +36,8 @@ def new_message_id() -> str:
     """A time-ordered id (UUIDv7, RFC 9562) for the table that grows fastest: new keys land
     at the right edge of its id index instead of at a random page (+10% acked writes on
     SQLite, docs/benchmarks.md, session 13). Its first 48 bits are the creation time in
-    milliseconds, which `created_at` shows anyway."""
+    milliseconds, which `created_at` shows anyway (uuid-utils keeps a process's ids increasing
+    within a millisecond without running its clock ahead)."""
     return str(uuid7())
 
 
