@@ -84,11 +84,11 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def serve_command(settings: Settings) -> int:
-    from aiohttp import web
-
     from app.heap import settle_after_startup
-    from app.main import create_app
+    from app.http_server import Listen, run
+    from app.main import create_app, gateway_key
     from app.migrate import upgrade
+    from app.realtime.engineio_seam import front_door
 
     if settings.is_sqlite:
         upgrade(settings.database_url)
@@ -102,17 +102,16 @@ def serve_command(settings: Settings) -> int:
     application = create_app(settings)
     if settings.gc_tuning:
         settle_after_startup()
-    web.run_app(
-        application,
+    listen = Listen(
         host=settings.host,
         port=settings.port,
-        shutdown_timeout=2.0,
         # aiohttp listens with a backlog of 128; after a restart thousands of clients come
         # back at once, and an overflowing backlog makes them wait out SYN retransmits.
         backlog=LISTEN_BACKLOG,
+        shutdown_timeout=2.0,
         access_log=logging.getLogger("aiohttp.access") if settings.access_log else None,
-        print=lambda text: log.info("listening on http://%s:%s", settings.host, settings.port),
     )
+    run(application, listen, wrap=lambda app: front_door(app[gateway_key].sio))
     return 0
 
 

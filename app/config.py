@@ -128,6 +128,9 @@ class Settings(BaseSettings):
     max_outgoing_bytes: int = 4 * 1024 * 1024
     # permessage-deflate costs ~90 KB and much CPU per socket; opt in for slow links.
     websocket_compression: bool = False
+    # Fresh websockets upgraded before aiohttp sees them (engineio_seam/front_door.py); off:
+    # every connection is aiohttp's until its 101, as before session 13.
+    front_door: bool = True
     # Kernel send buffer per connection, in bytes (0: the kernel's own autotuning, up to
     # 4 MB on Linux): what a slow consumer's goodbye may still be behind.
     socket_send_buffer: int = 256 * 1024

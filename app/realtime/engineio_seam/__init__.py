@@ -22,6 +22,7 @@ import socketio
 from engineio import packet as eio_packet
 
 from app.realtime.engineio_seam.engine import write_direct
+from app.realtime.engineio_seam.front_door import FrontDoorFactory, ProtocolFactory
 from app.realtime.engineio_seam.server import ack_requested as _ack_requested
 from app.realtime.engineio_seam.server import create_socket_server, event_frame, is_fast_path
 from app.realtime.engineio_seam.worker import WorkerEmitError, WorkerRedisManager
@@ -40,6 +41,7 @@ __all__ = [
     "create_server",
     "create_worker_emitter",
     "end_pending_poll",
+    "front_door",
     "inbox_channel",
     "install_delivery_hooks",
     "is_connected",
@@ -51,6 +53,15 @@ __all__ = [
 def create_server(settings: Any) -> socketio.AsyncServer:
     """The Socket.IO server for `settings` (fast path or stock, `engine_fast_path`)."""
     return create_socket_server(settings)
+
+
+def front_door(sio: socketio.AsyncServer) -> Callable[[ProtocolFactory], ProtocolFactory] | None:
+    """What puts front_door.py in front of aiohttp's protocol factory, or None when `sio`
+    does not use it (stock path, compression, access log, CAMPFIRE_FRONT_DOOR=0)."""
+    eio = sio.eio
+    if not getattr(eio, "front_door", False):
+        return None
+    return lambda http: FrontDoorFactory(http, eio)
 
 
 def create_worker_emitter(

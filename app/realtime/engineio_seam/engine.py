@@ -28,12 +28,14 @@ from aiohttp import WSMsgType
 from engineio import exceptions
 from engineio import packet as eio_packet
 
+from app.realtime.engineio_seam.front_door import FrontDoorRequest
 from app.realtime.engineio_seam.owned import (
     CLOSE_GOING_AWAY,
     CLOSE_OK,
     OwnedWebSocketResponse,
     hang_up,
     take_over,
+    take_over_door,
 )
 from app.realtime.engineio_seam.polling import BoundedPollSocket
 from app.realtime.engineio_seam.timers import wheel_of
@@ -356,6 +358,11 @@ class DirectSocket(BoundedPollSocket):
         writer = FrameWriter(transport, self.server.write_coalescer)
         self.attach(writer)
         sock = ws._sock
+        if type(sock) is FrontDoorRequest:
+            if take_over_door(sock, self, self.server.owned_connections):
+                return None  # upgraded by the front door; input comes to handle_message
+            await self.finish()
+            return None
         if isinstance(sock, OwnedWebSocketResponse):
             registry = self.server.owned_connections
             if take_over(sock, ws.environ, self, registry):

@@ -39,6 +39,8 @@ from typing import Any
 from aiohttp.web import WebSocketResponse
 from multidict import CIMultiDict, CIMultiDictProxy
 
+from app.realtime.engineio_seam.front_door import FrontDoorRequest
+
 log = logging.getLogger(__name__)
 
 OP_CONTINUATION, OP_TEXT, OP_BINARY = 0x0, 0x1, 0x2
@@ -139,6 +141,19 @@ def take_over(
         transport.resume_reading()
     environ["aiohttp.request"] = HandedOverRequest(request, transport)
     environ["wsgi.input"] = None  # the upgrade request's (empty) body
+    registry.add(connection)
+    if tail:
+        connection.data_received(tail)
+    return True
+
+
+def take_over_door(request: FrontDoorRequest, socket: Any, registry: OwnedConnections) -> bool:
+    """Make `socket`'s connection, upgraded by the front door (front_door.py), a
+    `WebSocketConnection`; False if it is gone already."""
+    connection = WebSocketConnection(request.transport, socket, registry)
+    tail = request.hand_over(connection)
+    if tail is None:
+        return False
     registry.add(connection)
     if tail:
         connection.data_received(tail)

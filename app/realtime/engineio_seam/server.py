@@ -25,6 +25,11 @@ from app.realtime.engineio_seam.engine import (
     engineio_frame,
     write_direct,
 )
+from app.realtime.engineio_seam.front_door import (
+    FrontDoorRequest,
+    make_response,
+    translate_request,
+)
 from app.realtime.engineio_seam.manager import (
     CampfireManager,
     CampfireRedisManager,
@@ -224,7 +229,18 @@ def create_socket_server(settings: Settings) -> socketio.AsyncServer:
         # The connections taken over from aiohttp (owned.py), for the shutdown's close frames.
         sio.eio.owned_connections = OwnedConnections()
         websocket = websocket_class(settings.websocket_compression)
-        sio.eio._async = dict(sio.eio._async, websocket=websocket)
+        drivers = sio.eio._async
+        sio.eio._async = dict(
+            drivers,
+            websocket=websocket,
+            translate_request=translate_request(drivers["translate_request"]),
+            make_response=make_response(drivers["make_response"]),
+        )
+        # Fresh websockets upgraded before aiohttp (front_door.py): not with compression
+        # (aiohttp negotiates it), nor with the access log (aiohttp writes it).
+        sio.eio.front_door = (
+            settings.front_door and not settings.websocket_compression and not settings.access_log
+        )
     return sio
 
 
@@ -262,9 +278,19 @@ def websocket_class(compress: bool) -> type[EngineIOWebSocket]:
     class CampfireWebSocket(EngineIOWebSocket):
         transport: Any = None
 
-        async def __call__(self, environ: dict[str, Any]) -> WebSocketResponse:
+        async def __call__(self, environ: dict[str, Any]) -> Any:
             request = environ["aiohttp.request"]
             socket = getattr(self.handler, "__self__", None)
+            if type(request) is FrontDoorRequest:
+                # Read by the front door, which runs only without compression.
+                if type(socket) is not DirectSocket or socket.connected:
+                    raise RuntimeError("a front door upgrade for a socket it cannot take")
+                request.accept()
+                self._sock = request
+                self.environ = environ
+                self.transport = request.transport
+                await self.handler(self)
+                return request
             # A fresh websocket of a direct socket, uncompressed, is taken over from aiohttp
             # once the 101 is written (owned.py); an upgrade from polling is not.
             owned = not compress and type(socket) is DirectSocket and not socket.connected
