@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import threading
 import uuid
 from datetime import UTC, datetime
 from enum import StrEnum
@@ -28,8 +30,38 @@ def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
+class _RandomBytes:
+    """`os.urandom` in blocks: uuid4() makes a system call per id, which also gives up the
+    GIL (and on a busy process waits to get it back behind the database threads); here one
+    call serves 256 ids. A child process starts with an empty block (no id twice)."""
+
+    BLOCK = 16 * 256
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._block = b""
+        self._used = 0
+
+    def take(self, size: int) -> bytes:
+        with self._lock:
+            if self._used + size > len(self._block):
+                self._block, self._used = os.urandom(self.BLOCK), 0
+            start = self._used
+            self._used = start + size
+            return self._block[start : start + size]
+
+    def forget(self) -> None:
+        self._block, self._used = b"", 0
+        self._lock = threading.Lock()
+
+
+_RANDOM = _RandomBytes()
+os.register_at_fork(after_in_child=_RANDOM.forget)
+
+
 def new_id() -> str:
-    return str(uuid.uuid4())
+    """A random UUID (version 4), from the operating system's CSPRNG as uuid4()'s."""
+    return str(uuid.UUID(bytes=_RANDOM.take(16), version=4))
 
 
 def new_message_id() -> str:

@@ -16,7 +16,7 @@ import pytest
 
 from app.realtime.engineio_seam.front_door import FrontDoorResponse, parse_upgrade
 from tests.support import ADMIN_EMAIL, WAIT, ServerProcess, login
-from tests.test_owned_websocket import MAX_PAYLOAD, RawWebSocket
+from tests.test_owned_websocket import MAX_PAYLOAD, PONG, RawWebSocket
 
 KEY = "dGhlIHNhbXBsZSBub25jZQ=="  # RFC 6455 section 1.3's example
 UPGRADE = (
@@ -97,6 +97,22 @@ async def test_a_request_in_pieces_and_frames_sent_with_it(servers) -> None:
     await early.text_until(lambda t: t.startswith("0"))
     await early.text_until(lambda t: "SyncComplete" in t)
     early.close()
+
+
+async def test_a_ping_sent_with_the_request_is_answered_after_the_101(servers) -> None:
+    door, _, _ = servers
+    reader, writer = await asyncio.open_connection("127.0.0.1", door.port)
+    ws = RawWebSocket(reader, writer)
+    mask = os.urandom(4)
+    body = bytes(b ^ mask[i % 4] for i, b in enumerate(b"early"))
+    writer.write(UPGRADE.encode() + bytes([0x89, 0x80 | 5]) + mask + body)
+    async with asyncio.timeout(WAIT):
+        head = await reader.readuntil(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 101"), head
+    frames = [await ws.frame(), await ws.frame()]
+    assert (PONG, b"early") in frames, frames
+    assert any(op == 0x1 and payload.startswith(b"0{") for op, payload in frames), frames
+    ws.close()
 
 
 async def test_everything_else_is_aiohttps(servers) -> None:

@@ -13,7 +13,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any
 
 import socketio
@@ -85,6 +85,7 @@ class RealtimeGateway:
         self._idle.set()
         self._closing = False
         self._tasks: set[asyncio.Task[Any]] = set()
+        self._loop: asyncio.AbstractEventLoop | None = None
         self.transport = TransportDuties(
             sio, self.metrics, self._spawn, send_buffer=self.settings.socket_send_buffer
         )
@@ -389,8 +390,13 @@ class RealtimeGateway:
     async def _emit(self, sid: str, event: str, data: dict[str, Any]) -> None:
         await self.transport.emit(sid, event, data)
 
-    def _spawn(self, coro: Awaitable[Any]) -> None:
-        task = asyncio.ensure_future(coro)
+    def _spawn(self, coro: Coroutine[Any, Any, Any]) -> None:
+        # The loop kept: asyncio.ensure_future asks get_running_loop(), a getpid() system
+        # call on Python 3.11, and this runs for every connecting socket.
+        loop = self._loop
+        if loop is None or loop.is_closed():
+            loop = self._loop = asyncio.get_running_loop()
+        task = loop.create_task(coro)
         self._tasks.add(task)
         task.add_done_callback(self._task_done)
 

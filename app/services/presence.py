@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Collection, Sequence
 from typing import Any, NamedTuple
 
 from app.config import Settings
 from app.errors import CampfireError, ErrorCode
+from app.models import new_id
 from app.notifier import Notifier
 from app.schemas_readstate import MemberRoomOut
 from app.services.auth import Principal
@@ -47,7 +47,7 @@ class PresenceService:
     async def connect(self, principal: Principal, sid: str, process_id: str) -> ConnectionInfo:
         """Register a live socket within the limits; announce the user if it is their first."""
         info = ConnectionInfo(
-            connection_id=str(uuid.uuid4()),
+            connection_id=new_id(),
             sid=sid,
             user_id=principal.user_id,
             session_id=principal.session_id,

@@ -356,8 +356,10 @@ class DirectSocket(BoundedPollSocket):
         self.connected = True
         self.upgraded = True
         writer = FrameWriter(transport, self.server.write_coalescer)
-        self.attach(writer)
         sock = ws._sock
+        if type(sock) is FrontDoorRequest:
+            sock.accept(writer.write)  # the 101, ahead of the open packet in the same write
+        self.attach(writer)
         if type(sock) is FrontDoorRequest:
             if take_over_door(sock, self, self.server.owned_connections):
                 return None  # upgraded by the front door; input comes to handle_message

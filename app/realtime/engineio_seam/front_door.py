@@ -74,10 +74,12 @@ class FrontDoorRequest:
         self.upgraded = False
         self.environ: dict[str, Any] | None = _environ(self, headers, query, target)
 
-    def accept(self) -> None:
-        """Write the 101 (RFC 6455 section 4.2.2); no extension and no subprotocol."""
+    def accept(self, write: Callable[[bytes], None]) -> None:
+        """Write the 101 (RFC 6455 section 4.2.2; no extension, no subprotocol) with `write`:
+        the socket's frame writer, so that it leaves in one system call with the frames
+        written after it (the Engine.IO open packet)."""
         digest = hashlib.sha1(self.key.encode() + WEBSOCKET_GUID).digest()
-        self.transport.write(
+        write(
             b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
             b"Sec-WebSocket-Accept: " + base64.b64encode(digest) + b"\r\n\r\n"
         )
@@ -268,12 +270,18 @@ class FrontDoorFactory:
         self._http = http
         self._eio = eio
         self._tasks: set[asyncio.Task[None]] = set()
+        self._loop: asyncio.AbstractEventLoop | None = None
 
     def __call__(self) -> FrontDoor:
         return FrontDoor(self._http, self._start)
 
     def _start(self, request: FrontDoorRequest) -> None:
-        task = asyncio.ensure_future(self._serve(request))
+        # The loop kept: asyncio.ensure_future asks get_running_loop(), a getpid() system
+        # call on Python 3.11.
+        loop = self._loop
+        if loop is None or loop.is_closed():
+            loop = self._loop = asyncio.get_running_loop()
+        task = loop.create_task(self._serve(request))
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 

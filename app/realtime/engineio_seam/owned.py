@@ -155,6 +155,10 @@ def take_over_door(request: FrontDoorRequest, socket: Any, registry: OwnedConnec
     if tail is None:
         return False
     registry.add(connection)
+    # The 101 and the open packet, in the socket's writer, go out now: in one system call,
+    # and before anything written straight to the transport (a pong for a ping in `tail`).
+    if socket.writer is not None:
+        socket.writer.flush()
     if tail:
         connection.data_received(tail)
     return True

@@ -285,8 +285,7 @@ def websocket_class(compress: bool) -> type[EngineIOWebSocket]:
                 # Read by the front door, which runs only without compression.
                 if type(socket) is not DirectSocket or socket.connected:
                     raise RuntimeError("a front door upgrade for a socket it cannot take")
-                request.accept()
-                self._sock = request
+                self._sock = request  # DirectSocket writes its 101 (accept)
                 self.environ = environ
                 self.transport = request.transport
                 await self.handler(self)
