@@ -18,6 +18,7 @@ from typing import Any
 
 import socketio
 
+from app.aio import KeptLoop
 from app.errors import CampfireError, ErrorCode, invalid
 from app.net import client_ip
 from app.notifier import room_channel, user_channel
@@ -85,7 +86,7 @@ class RealtimeGateway:
         self._idle.set()
         self._closing = False
         self._tasks: set[asyncio.Task[Any]] = set()
-        self._loop: asyncio.AbstractEventLoop | None = None
+        self._loop = KeptLoop()
         self.transport = TransportDuties(
             sio, self.metrics, self._spawn, send_buffer=self.settings.socket_send_buffer
         )
@@ -391,12 +392,7 @@ class RealtimeGateway:
         await self.transport.emit(sid, event, data)
 
     def _spawn(self, coro: Coroutine[Any, Any, Any]) -> None:
-        # The loop kept: asyncio.ensure_future asks get_running_loop(), a getpid() system
-        # call on Python 3.11, and this runs for every connecting socket.
-        loop = self._loop
-        if loop is None or loop.is_closed():
-            loop = self._loop = asyncio.get_running_loop()
-        task = loop.create_task(coro)
+        task = self._loop.create_task(coro)  # runs for every connecting socket
         self._tasks.add(task)
         task.add_done_callback(self._task_done)
 

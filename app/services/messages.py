@@ -10,6 +10,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from app.aio import KeptLoop
 from app.config import Settings
 from app.db import Database, Query, in_list
 from app.errors import CampfireError, ErrorCode, invalid, room_access_denied
@@ -77,7 +78,7 @@ class MessageService:
         self.attachments: AttachmentService | None = None
         # Per room, the publications not yet made, drained in order by one task per room.
         self._room_queue: dict[str, deque[Callable[[], Awaitable[None]]]] = {}
-        self._loop: asyncio.AbstractEventLoop | None = None
+        self._loop = KeptLoop()
         # Called with each newly stored message, after its broadcast is started (the push
         # batcher of jobs/push.py); must not block.
         self.on_stored: list[Callable[[MessageOut], None]] = []
@@ -191,12 +192,7 @@ class MessageService:
             queue.append(publish)
             return
         queue = self._room_queue[room_id] = deque((publish,))
-        loop = self._loop
-        if loop is None or loop.is_closed():
-            # Kept: asyncio.create_task asks get_running_loop(), a getpid() system call on
-            # Python 3.11 (see engineio_seam/owned.py), and this runs for most messages.
-            loop = self._loop = asyncio.get_running_loop()
-        task = loop.create_task(self._drain(room_id, queue))
+        task = self._loop.create_task(self._drain(room_id, queue))  # runs for most messages
         self._publishing.add(task)
         task.add_done_callback(self._publishing.discard)
 
@@ -328,20 +324,20 @@ class MessageService:
             # replay, and most rooms of a reconnecting client have none (one statement for
             # all of them instead of one or two per room). A message stored after this read
             # reaches the connection live, since it subscribed to its rooms before.
-            heads: dict[str, tuple[int, int]] = {}
+            # [last_seq, last_rev] per room; raised below to what the replay holds.
+            heads = {room_id: [0, 0] for room_id in room_ids}
             if room_ids:
                 ids, params = in_list("room", room_ids)
                 for room_id, seq, rev in query(LAST_SEQS.format(ids=ids), params):
-                    heads[room_id] = (seq or 0, rev or 0)
+                    heads[room_id] = [seq or 0, rev or 0]
             rows: list[Sequence[Any]] = []
             position = None
             if last_seen is None and last_seen_message_id:
                 found = query(POSITION_OF, {"id": last_seen_message_id})
                 position = found[0][0] if found else None
             for room_id in room_ids:
-                head_seq = heads.get(room_id, (0, 0))[0]
                 if last_seen is not None and room_id in last_seen:
-                    if last_seen[room_id] >= head_seq:
+                    if last_seen[room_id] >= heads[room_id][0]:
                         continue
                     params = {"room": room_id, "after": last_seen[room_id], "limit": cap + 1}
                     after = query(MISSED_AFTER_SEQ, params)
@@ -361,7 +357,7 @@ class MessageService:
             replay.messages = message_rows.hydrate_wire(query, rows)
             for room_id in room_ids:
                 if last_rev is not None and room_id in last_rev:
-                    if last_rev[room_id] >= heads.get(room_id, (0, 0))[1]:
+                    if last_rev[room_id] >= heads[room_id][1]:
                         continue
                     params = {"room": room_id, "after": last_rev[room_id], "limit": cap + 1}
                     changed = message_rows.load_wire(query, CHANGED_AFTER_REV, params)
@@ -369,19 +365,14 @@ class MessageService:
                         replay.truncated = True
                     replay.updates.extend(changed[:cap])
             # What was replayed may be newer than the heads read first: report the newest.
-            latest = {room_id: list(head) for room_id, head in heads.items()}
             for message in replay.messages:
-                head = latest.setdefault(message["room_id"], [0, 0])
+                head = heads[message["room_id"]]
                 head[0] = max(head[0], message["seq"])
             for message in replay.updates:
-                head = latest.setdefault(message["room_id"], [0, 0])
+                head = heads[message["room_id"]]
                 head[1] = max(head[1], message["rev"])
             replay.rooms = [
-                {
-                    "room_id": room_id,
-                    "last_seq": latest.get(room_id, (0, 0))[0],
-                    "last_rev": latest.get(room_id, (0, 0))[1],
-                }
+                {"room_id": room_id, "last_seq": heads[room_id][0], "last_rev": heads[room_id][1]}
                 for room_id in room_ids
             ]
             return replay

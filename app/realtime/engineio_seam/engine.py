@@ -28,14 +28,13 @@ from aiohttp import WSMsgType
 from engineio import exceptions
 from engineio import packet as eio_packet
 
-from app.realtime.engineio_seam.front_door import FrontDoorRequest
+from app.realtime.engineio_seam.front_door import FrontDoorRequest, take_over_door
 from app.realtime.engineio_seam.owned import (
     CLOSE_GOING_AWAY,
     CLOSE_OK,
     OwnedWebSocketResponse,
     hang_up,
     take_over,
-    take_over_door,
 )
 from app.realtime.engineio_seam.polling import BoundedPollSocket
 from app.realtime.engineio_seam.timers import wheel_of
@@ -359,12 +358,12 @@ class DirectSocket(BoundedPollSocket):
         sock = ws._sock
         if type(sock) is FrontDoorRequest:
             sock.accept(writer.write)  # the 101, ahead of the open packet in the same write
-        self.attach(writer)
-        if type(sock) is FrontDoorRequest:
+            self.attach(writer)
             if take_over_door(sock, self, self.server.owned_connections):
                 return None  # upgraded by the front door; input comes to handle_message
             await self.finish()
             return None
+        self.attach(writer)
         if isinstance(sock, OwnedWebSocketResponse):
             registry = self.server.owned_connections
             if take_over(sock, ws.environ, self, registry):

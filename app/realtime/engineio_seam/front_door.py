@@ -34,6 +34,9 @@ from urllib.parse import parse_qs
 
 from multidict import CIMultiDict, CIMultiDictProxy
 
+from app.aio import KeptLoop
+from app.realtime.engineio_seam.owned import EMPTY_HEADERS, OwnedConnections, WebSocketConnection
+
 log = logging.getLogger(__name__)
 
 PREFIX = b"GET /socket.io/?"
@@ -47,7 +50,6 @@ _CONTROL = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")
 # Headers a fresh websocket request carries at most once, and the ones it never carries.
 _SINGLE = frozenset({"upgrade", "sec-websocket-key", "sec-websocket-version", "host"})
 _REFUSED = frozenset({"content-length", "transfer-encoding"})
-_EMPTY_HEADERS: CIMultiDictProxy[str] = CIMultiDictProxy(CIMultiDict())
 
 ProtocolFactory = Callable[[], asyncio.Protocol]
 
@@ -70,7 +72,7 @@ class FrontDoorRequest:
         peer = transport.get_extra_info("peername")
         self.remote: str | None = peer[0] if peer else None
         forwarded = any(name.lower() == "x-forwarded-for" for name, _ in headers)
-        self.headers = CIMultiDictProxy(CIMultiDict(headers)) if forwarded else _EMPTY_HEADERS
+        self.headers = CIMultiDictProxy(CIMultiDict(headers)) if forwarded else EMPTY_HEADERS
         self.upgraded = False
         self.environ: dict[str, Any] | None = _environ(self, headers, query, target)
 
@@ -270,18 +272,13 @@ class FrontDoorFactory:
         self._http = http
         self._eio = eio
         self._tasks: set[asyncio.Task[None]] = set()
-        self._loop: asyncio.AbstractEventLoop | None = None
+        self._loop = KeptLoop()
 
     def __call__(self) -> FrontDoor:
         return FrontDoor(self._http, self._start)
 
     def _start(self, request: FrontDoorRequest) -> None:
-        # The loop kept: asyncio.ensure_future asks get_running_loop(), a getpid() system
-        # call on Python 3.11.
-        loop = self._loop
-        if loop is None or loop.is_closed():
-            loop = self._loop = asyncio.get_running_loop()
-        task = loop.create_task(self._serve(request))
+        task = self._loop.create_task(self._serve(request))
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
@@ -304,6 +301,23 @@ class FrontDoorFactory:
             # Upgraded, but nobody took the connection (the engine gave up on it).
             request.door = None
             transport.close()
+
+
+def take_over_door(request: FrontDoorRequest, socket: Any, registry: OwnedConnections) -> bool:
+    """Make `socket`'s connection, upgraded by the front door, a `WebSocketConnection`
+    (owned.py); False if it is gone already."""
+    connection = WebSocketConnection(request.transport, socket, registry)
+    tail = request.hand_over(connection)
+    if tail is None:
+        return False
+    registry.add(connection)
+    # The 101 and the open packet, in the socket's writer, go out now: in one system call,
+    # and before anything written straight to the transport (a pong for a ping in `tail`).
+    if socket.writer is not None:
+        socket.writer.flush()
+    if tail:
+        connection.data_received(tail)
+    return True
 
 
 def _server_error() -> FrontDoorResponse:

@@ -39,8 +39,6 @@ from typing import Any
 from aiohttp.web import WebSocketResponse
 from multidict import CIMultiDict, CIMultiDictProxy
 
-from app.realtime.engineio_seam.front_door import FrontDoorRequest
-
 log = logging.getLogger(__name__)
 
 OP_CONTINUATION, OP_TEXT, OP_BINARY = 0x0, 0x1, 0x2
@@ -50,7 +48,7 @@ CLOSE_INVALID_DATA, CLOSE_TOO_BIG = 1007, 1009
 # Input waiting for its socket past which the connection stops reading (TCP pushes back).
 INBOX_HIGH_WATER = 64 * 1024
 _END = object()  # in the inbox: the connection is gone, after whatever came before it
-_EMPTY_HEADERS: CIMultiDictProxy[str] = CIMultiDictProxy(CIMultiDict())
+EMPTY_HEADERS: CIMultiDictProxy[str] = CIMultiDictProxy(CIMultiDict())
 
 
 def control_frame(opcode: int, payload: bytes = b"") -> bytes:
@@ -91,7 +89,7 @@ class HandedOverRequest:
         self.transport = transport
         self.remote = request.remote
         headers = request.headers
-        self.headers = headers if "X-Forwarded-For" in headers else _EMPTY_HEADERS
+        self.headers = headers if "X-Forwarded-For" in headers else EMPTY_HEADERS
 
 
 class OwnedWebSocketResponse(WebSocketResponse):
@@ -142,23 +140,6 @@ def take_over(
     environ["aiohttp.request"] = HandedOverRequest(request, transport)
     environ["wsgi.input"] = None  # the upgrade request's (empty) body
     registry.add(connection)
-    if tail:
-        connection.data_received(tail)
-    return True
-
-
-def take_over_door(request: FrontDoorRequest, socket: Any, registry: OwnedConnections) -> bool:
-    """Make `socket`'s connection, upgraded by the front door (front_door.py), a
-    `WebSocketConnection`; False if it is gone already."""
-    connection = WebSocketConnection(request.transport, socket, registry)
-    tail = request.hand_over(connection)
-    if tail is None:
-        return False
-    registry.add(connection)
-    # The 101 and the open packet, in the socket's writer, go out now: in one system call,
-    # and before anything written straight to the transport (a pong for a ping in `tail`).
-    if socket.writer is not None:
-        socket.writer.flush()
     if tail:
         connection.data_received(tail)
     return True
